@@ -1,0 +1,25 @@
+# proxyscale: does a small proxy model see the training data the way a large model does?
+# Stages live in rules/*.smk; all logic lives in the proxyscale package.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+configfile: "config.yaml"
+validate(config, "schemas/config.schema.yaml")
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/reports.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        CORRELATION_REPORT,
+
+
+rule correlation_report:
+    input:
+        CORRELATION_REPORT,

@@ -1,0 +1,106 @@
+"""From raw files to training token streams and tokenised test sets.
+
+- Sources: each source's documents are split at the document level into train and holdout parts by a
+  hash of the document text, so the split is deterministic, independent of file order, and no
+  holdout document (nor an exact duplicate of one) is ever in a training stream.
+- Training streams ("shards"): a source's train documents tokenised and concatenated, each followed by
+  the end-of-sequence token.
+- Test sets: candidates (see :mod:`proxyscale.data.testsets`) with tokenised context and continuation.
+  The Pile-like test set is a held-out mixture: documents drawn in turn from every source's holdout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import numpy as np
+import pandas as pd
+
+from proxyscale.data import testsets
+from proxyscale.data.readers import read_documents, read_jsonl_text
+from proxyscale.errors import ConfigError
+from proxyscale.tokenizer import token_dtype
+
+
+def is_holdout(doc: str, fraction: float, salt: str = "") -> bool:
+    """Whether ``doc`` belongs to the holdout part (a stable hash of salt + text below ``fraction``)."""
+    digest = hashlib.sha256((salt + "\0" + doc).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def split_documents(docs: list[str], fraction: float, salt: str = "") -> tuple[list[str], list[str]]:
+    """``(train, holdout)`` document lists; every document lands in exactly one."""
+    train, holdout = [], []
+    for doc in docs:
+        (holdout if is_holdout(doc, fraction, salt) else train).append(doc)
+    return train, holdout
+
+
+def load_source(files: list[dict]) -> list[str]:
+    """All documents of a source given its file entries ``{path, format, **reader options}``."""
+    docs = []
+    for entry in files:
+        options = {k: v for k, v in entry.items() if k not in ("path", "format")}
+        docs.extend(read_documents(entry["path"], entry["format"], **options))
+    return docs
+
+
+def token_stream(docs: list[str], tokenizer) -> np.ndarray:
+    """Documents tokenised and concatenated, each followed by the end-of-sequence token."""
+    ids: list[int] = []
+    for doc in docs:
+        ids.extend(tokenizer.encode(doc))
+        ids.append(tokenizer.eos_id)
+    return np.asarray(ids, dtype=token_dtype(tokenizer.vocab_size))
+
+
+def interleave(doc_lists: dict[str, list[str]], seed: int) -> list[str]:
+    """Documents taken in turn from each list (each list shuffled with ``seed``) until all run out."""
+    rng = random.Random(seed)
+    queues = {}
+    for name in sorted(doc_lists):
+        docs = list(doc_lists[name])
+        rng.shuffle(docs)
+        queues[name] = docs
+    out = []
+    for i in range(max((len(q) for q in queues.values()), default=0)):
+        out.extend(q[i] for q in queues.values() if i < len(q))
+    return out
+
+
+def test_candidates(spec: dict, holdouts: dict[str, list[str]], max_chars: int) -> tuple[list, str]:
+    """Candidates and scoring kind of one test-set config entry ``{format, path?}``."""
+    fmt = spec["format"]
+    if fmt == "c4":
+        return testsets.sequence_candidates(read_jsonl_text(spec["path"]), max_chars), "sequence"
+    if fmt == "pile":
+        if not holdouts:
+            raise ConfigError("test set of format 'pile' needs at least one source holdout")
+        return testsets.sequence_candidates(interleave(holdouts, seed=0), max_chars), "sequence"
+    if fmt not in testsets.FILE_BUILDERS:
+        known = ", ".join(["c4", "pile", *testsets.FILE_BUILDERS])
+        raise ConfigError(f"test set format '{fmt}' is not one of: {known}")
+    build, kind = testsets.FILE_BUILDERS[fmt]
+    return build(spec["path"]), kind
+
+
+def tokenise_candidates(candidates: list, kind: str, tokenizer) -> pd.DataFrame:
+    """One row per candidate with token ids; an empty context becomes the end-of-sequence token."""
+    rows = []
+    for c in candidates:
+        context_ids = tokenizer.encode(c.context) if c.context else [tokenizer.eos_id]
+        rows.append(
+            {
+                "example_id": c.example_id,
+                "choice": c.choice,
+                "is_gold": c.is_gold,
+                "kind": kind,
+                "context_ids": np.asarray(context_ids, dtype=np.int64),
+                "continuation_ids": np.asarray(tokenizer.encode(c.continuation), dtype=np.int64),
+                "context": c.context[-500:],
+                "continuation": c.continuation[:500],
+            }
+        )
+    frame = pd.DataFrame(rows)
+    return frame[frame["continuation_ids"].map(len) > 0].reset_index(drop=True)

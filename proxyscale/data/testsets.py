@@ -1,0 +1,133 @@
+"""Downstream test sets as lists of scored candidates.
+
+Every test example becomes one or more *candidates* ``(example_id, choice, is_gold, context,
+continuation)``; a model's per-sample loss is its mean next-token loss on the gold candidate's
+continuation given its context. The ``kind`` of a test set says how it is scored:
+
+- ``sequence`` (C4, the Pile-like mix): the whole text is the continuation of an empty context.
+- ``continuation`` (SQuAD answer, TriviaQA answer): loss on the answer only.
+- ``greedy`` (LAMBADA): loss on the last word; accuracy = greedy decoding reproduces the word.
+- ``multiple_choice`` (HellaSwag): loss on the gold ending; accuracy = the gold ending has the lowest
+  length-normalised loss among the choices.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from proxyscale.data.readers import iter_jsonl, open_text, read_jsonl_text
+from proxyscale.errors import DataError
+
+KINDS = ("sequence", "continuation", "greedy", "multiple_choice")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One scored string: ``continuation`` is what the loss is measured on."""
+
+    example_id: int
+    context: str
+    continuation: str
+    choice: int = 0
+    is_gold: bool = True
+
+
+def sequence_candidates(docs: list[str], max_chars: int) -> list[Candidate]:
+    """Whole-text examples (start of each document, cut at ``max_chars``)."""
+    return [Candidate(i, "", doc[:max_chars]) for i, doc in enumerate(docs)]
+
+
+def squad_candidates(path: str | Path) -> list[Candidate]:
+    """SQuAD v1.1 JSON: ``Context/Question/Answer:`` prompt, first gold answer as continuation."""
+    with open_text(path) as f:
+        try:
+            articles = json.load(f)["data"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise DataError(f"{path}: not a SQuAD JSON file (expected an object with 'data')") from None
+    out = []
+    for article in articles:
+        for para in article["paragraphs"]:
+            for qa in para["qas"]:
+                if not qa.get("answers"):
+                    continue
+                prompt = f"{para['context'].strip()}\nQuestion: {qa['question'].strip()}\nAnswer:"
+                out.append(Candidate(len(out), prompt, " " + qa["answers"][0]["text"].strip()))
+    return out
+
+
+def lambada_candidates(path: str | Path) -> list[Candidate]:
+    """LAMBADA JSON lines: the target is the passage's last (space-separated) word."""
+    out = []
+    for text in read_jsonl_text(path):
+        text = text.strip()
+        head, sep, last = text.rpartition(" ")
+        if sep:
+            out.append(Candidate(len(out), head, " " + last))
+    return out
+
+
+def hellaswag_candidates(path: str | Path) -> list[Candidate]:
+    """HellaSwag in 6-line items: ``activity: context``, gold index (0-3), then the 4 endings."""
+    with open_text(path) as f:
+        lines = [line.rstrip("\r\n") for line in f]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if len(lines) % 6:
+        raise DataError(f"{path}: {len(lines)} lines is not a multiple of 6 (context, label, 4 endings)")
+    out = []
+    for item, i in enumerate(range(0, len(lines), 6)):
+        context, label = lines[i], lines[i + 1].strip()
+        if label not in {"0", "1", "2", "3"}:
+            raise DataError(f"{path}:{i + 2}: gold label '{label}' is not one of 0-3")
+        for choice, ending in enumerate(lines[i + 2 : i + 6]):
+            out.append(Candidate(item, context, " " + ending.strip(), choice, choice == int(label)))
+    return out
+
+
+def canonical_alias(aliases: list[str]) -> str:
+    """The alias most other aliases contain (case-insensitive), shortest on ties.
+
+    TriviaQA lists an answer's aliases in no useful order ("Park Grove (1895)" before "York"); the
+    canonical answer is the one that the variants are built around ("York, England", "YORK", ...).
+    """
+    folded = [a.casefold() for a in aliases]
+    return max(aliases, key=lambda a: (sum(a.casefold() in f for f in folded), -len(a)))
+
+
+def triviaqa_candidates(path: str | Path) -> list[Candidate]:
+    """TriviaQA JSON lines: question at ``turns[0]``, answer aliases at ``answer``."""
+    out = []
+    for i, row in enumerate(iter_jsonl(path), 1):
+        try:
+            question, aliases = row["turns"][0], row["answer"]
+        except (KeyError, IndexError, TypeError):
+            raise DataError(f"{path}: record {i} lacks 'turns[0]' or 'answer'") from None
+        if aliases:
+            out.append(Candidate(len(out), f"Question: {question.strip()}\nAnswer:", " " + canonical_alias(aliases)))
+    return out
+
+
+def subsample(candidates: list[Candidate], max_examples: int, seed: int) -> list[Candidate]:
+    """A seeded random subset of whole examples (all choices of a kept example are kept), renumbered."""
+    ids = sorted({c.example_id for c in candidates})
+    if len(ids) > max_examples:
+        ids = sorted(random.Random(seed).sample(ids, max_examples))
+    new_id = {old: new for new, old in enumerate(ids)}
+    return [
+        Candidate(new_id[c.example_id], c.context, c.continuation, c.choice, c.is_gold)
+        for c in candidates
+        if c.example_id in new_id
+    ]
+
+
+FILE_BUILDERS = {
+    "squad": (squad_candidates, "continuation"),
+    "lambada": (lambada_candidates, "greedy"),
+    "hellaswag": (hellaswag_candidates, "multiple_choice"),
+    "triviaqa": (triviaqa_candidates, "continuation"),
+}
+"""Test-set formats read from one file, with the kind each is scored as (C4 and the Pile-like mix
+are ``sequence`` sets built from documents)."""

@@ -1,0 +1,135 @@
+"""GPT/MPT-style decoder-only language models whose sizes are named in config.
+
+One architecture family, scaled by ``d_model``, ``n_layers`` and ``n_heads`` (pre-LayerNorm blocks,
+causal self-attention with ALiBi
+(MPT's choice) or learned positions, 4x GELU MLP, output head tied to the token embedding).
+Parameter counts are computed in closed form so that training budgets (tokens = tokens_per_param x
+params) and compute (6 x params x tokens) are known before a model is built; a unit test checks the
+closed form against the built module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Architecture of one model size."""
+
+    vocab_size: int
+    context_length: int
+    d_model: int
+    n_layers: int
+    n_heads: int
+    position: str = "alibi"
+
+    def __post_init__(self) -> None:
+        if self.position not in ("alibi", "learned"):
+            raise ValueError(f"position must be 'alibi' or 'learned', not '{self.position}'")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+
+
+def count_parameters(cfg: GPTConfig, include_embeddings: bool = True) -> int:
+    """Number of trainable parameters of :class:`GPT` built from ``cfg``.
+
+    Per block: two LayerNorms (4d), attention qkv+proj with biases (4d^2 + 4d), MLP (8d^2 + 5d).
+    Embeddings: tokens (V d, tied with the output head), learned positions (T d) unless ALiBi;
+    final LayerNorm (2d).
+    """
+    d, n_layers = cfg.d_model, cfg.n_layers
+    per_block = 12 * d * d + 13 * d
+    total = n_layers * per_block + 2 * d
+    if include_embeddings:
+        total += cfg.vocab_size * d + (cfg.context_length * d if cfg.position == "learned" else 0)
+    return total
+
+
+def alibi_bias(n_heads: int, length: int) -> torch.Tensor:
+    """ALiBi's causal attention bias (Press et al. 2022), shape (heads, length, length).
+
+    Head h penalises attending k tokens back by k * 2^(-8(h+1)/heads); future positions get -inf.
+    The built-in recency preference lets tiny models use the previous tokens from the first steps.
+    """
+    slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / n_heads) for h in range(n_heads)])
+    pos = torch.arange(length)
+    distance = (pos[:, None] - pos[None, :]).float()
+    bias = -slopes[:, None, None] * distance
+    return bias.masked_fill(distance < 0, float("-inf"))
+
+
+def training_flops(n_params: int, n_tokens: int) -> float:
+    """Training compute by the standard 6 N D approximation (forward 2ND, backward 4ND)."""
+    return 6.0 * n_params * n_tokens
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.n_heads = cfg.n_heads
+        self.ln1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.ln2 = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, 4 * d)
+        self.out = nn.Linear(4 * d, d)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2) for z in (q, k, v))
+        if bias is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+        x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
+        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+
+class GPT(nn.Module):
+    """Decoder-only language model returning next-token logits of shape (batch, time, vocab)."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos = nn.Embedding(cfg.context_length, cfg.d_model) if cfg.position == "learned" else None
+        if cfg.position == "alibi":
+            self.register_buffer("alibi", alibi_bias(cfg.n_heads, cfg.context_length), persistent=False)
+        else:
+            self.alibi = None
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.apply(self._init)
+        # GPT-2 scaling of residual projections keeps the residual stream's variance depth-independent.
+        for block in self.blocks:
+            for lin in (block.proj, block.out):
+                nn.init.normal_(lin.weight, std=0.02 / (2 * cfg.n_layers) ** 0.5)
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        t = idx.shape[1]
+        if t > self.cfg.context_length:
+            raise ValueError(f"sequence of {t} tokens exceeds context_length={self.cfg.context_length}")
+        x = self.tok(idx)
+        if self.pos is not None:
+            x = x + self.pos(torch.arange(t, device=idx.device))
+        bias = None if self.alibi is None else self.alibi[:, :t, :t]
+        for block in self.blocks:
+            x = block(x, bias)
+        return self.ln_f(x) @ self.tok.weight.T

@@ -1,0 +1,121 @@
+"""Markdown report of the scale-correlation experiment: tables of the analysis and its figures."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def md_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A GitHub-flavoured markdown table (floats formatted with ``floatfmt``, NaN shown as '-')."""
+
+    def cell(v):
+        if isinstance(v, float):
+            return "-" if math.isnan(v) else format(v, floatfmt)
+        return str(v)
+
+    header = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _with_ci(value, lo, hi) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _by_test(summary: pd.DataFrame, proxies: list[str], fmt) -> pd.DataFrame:
+    table = {}
+    for test, block in summary.groupby("test"):
+        block = block.set_index("size")
+        table[test] = {p: fmt(block.loc[p]) for p in proxies}
+    return pd.DataFrame(table).T.rename_axis("test").reset_index()
+
+
+def correlation_report(
+    summary: pd.DataFrame,
+    compute: pd.DataFrame,
+    means: pd.DataFrame,
+    per_sample: pd.DataFrame,
+    reference: str,
+    ci: float,
+    figures: dict[str, str],
+) -> str:
+    """The report's markdown; ``figures`` maps figure keys to paths relative to the report."""
+    proxies = [s for s in compute["size"] if s != reference]
+    ratio = compute.set_index("size")["compute_ratio"]
+    label = {p: f"{p} ({ratio[p]:.0f}x)" for p in proxies}
+    headline = summary.groupby("size")[["r2", "spearman", "loo_r2"]].mean().reindex(proxies)
+    headline.insert(0, "compute_ratio", [ratio[p] for p in proxies])
+    pct = f"{100 * ci:.0f}%"
+    dists = sorted(means["dist"].unique())
+    tests = sorted(means["test"].unique())
+    acc = means.dropna(subset=["accuracy"]).pivot_table(index="test", columns="size", values="accuracy")
+    median_ps = per_sample.groupby(["test", "size"])["r2"].median().unstack().reindex(columns=proxies)
+    compute_shown = compute.assign(
+        params=compute["params"].map("{:,}".format),
+        tokens=compute["tokens"].map("{:,}".format),
+        flops=compute["flops"].map("{:.3g}".format),
+    )
+    parts = [
+        "# Scale correlation: do proxy models see the training data the way the reference does?",
+        "",
+        f"Reference size **{reference}**; proxies {', '.join(proxies)}. Each size was trained on each of "
+        f"{len(dists)} training distributions ({', '.join(dists)}) and evaluated on {len(tests)} test sets "
+        f"({', '.join(tests)}). For each test set and proxy, the points are the training distributions: "
+        "the proxy's mean loss against the reference's. R^2 is that of the least-squares line; intervals are "
+        f"{pct} percentile bootstraps over distributions.",
+        "",
+        "## Headline: mean over test sets",
+        "",
+        md_table(headline.rename(columns={"r2": "mean R^2", "spearman": "mean Spearman", "loo_r2": "mean LOO R^2"}).rename_axis("proxy").reset_index()),
+        "",
+        "## Compute",
+        "",
+        "Training tokens = tokens_per_param x params; FLOPs = 6 x params x tokens for one run.",
+        "",
+        md_table(compute_shown, floatfmt=".2f"),
+        "",
+        f"![training curves]({figures['curves']})",
+        "",
+        f"## R^2 of reference on proxy mean loss ({pct} CI)",
+        "",
+        md_table(_by_test(summary, proxies, lambda r: _with_ci(r["r2"], r["r2_lo"], r["r2_hi"])).rename(columns=label)),
+        "",
+        f"![Figure 1: scatter grid]({figures['scatter']})",
+        "",
+        f"![Figure 2: R^2 against compute ratio]({figures['r2_compute']})",
+        "",
+        f"## Spearman correlation ({pct} CI)",
+        "",
+        md_table(_by_test(summary, proxies, lambda r: _with_ci(r["spearman"], r["spearman_lo"], r["spearman_hi"])).rename(columns=label)),
+        "",
+        "## Leave one distribution out",
+        "",
+        "A line fit on all other distributions predicts the held-out distribution's reference loss from the "
+        "proxy's; out-of-sample R^2 = 1 - PRESS / total sum of squares, MAE in nats per token.",
+        "",
+        md_table(_by_test(summary, proxies, lambda r: f"{r['loo_r2']:.2f} (MAE {r['loo_mae']:.3f})").rename(columns=label)),
+        "",
+        "## Accuracy",
+        "",
+        "HellaSwag: the gold ending has the lowest length-normalised loss of the 4; LAMBADA: greedy decoding "
+        "reproduces the last word. Mean over training distributions.",
+        "",
+        md_table(acc.reset_index()) if not acc.empty else "(no test set with an accuracy)",
+        "",
+        f"![Figure 3: R^2 against accuracy above chance]({figures['r2_accuracy']})",
+        "",
+        "## Per-sample agreement",
+        "",
+        "Median over test samples of the R^2 across distributions of one sample's proxy loss and reference loss.",
+        "",
+        md_table(median_ps.rename(columns=label).reset_index()),
+        "",
+        f"![Figure 4: per-sample losses]({figures['per_sample']})",
+        "",
+        f"![Figure 5: per-sample R^2]({figures['per_sample_hist']})",
+        "",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,20 @@
+# Per-sample losses of one checkpoint on every test set.
+
+
+rule evaluate:
+    input:
+        ckpt=checkpoint_path("{dist}", "{size}"),
+        tests=[testset_path(t) for t in TESTS],
+    output:
+        [losses_path("{dist}", "{size}", t) for t in TESTS],
+    params:
+        tests=TESTS,
+        batch_size=config["evaluation"]["batch_size"],
+        device=config["device"],
+    log:
+        f"{R}/logs/evaluate/{{dist}}/{{size}}.log",
+    threads: rule_threads("evaluate")
+    resources:
+        **rule_resources("evaluate"),
+    script:
+        "../workflow_scripts/evaluate.py"

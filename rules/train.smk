@@ -1,0 +1,26 @@
+# One model per (training distribution, size). Only the size's own architecture and recipe are
+# params, so editing one size re-runs that size's models and what depends on them.
+
+
+rule train:
+    input:
+        shards=lambda w: [shard_path(s) for s in sorted(config["distributions"][w.dist])],
+    output:
+        ckpt=checkpoint_path("{dist}", "{size}"),
+        curve=f"{R}/train_logs/{{dist}}/{{size}}.parquet",
+    params:
+        shards=lambda w: sorted(config["distributions"][w.dist]),
+        weights=lambda w: config["distributions"][w.dist],
+        size=lambda w: config["sizes"][w.size],
+        model=config["model"],
+        training=config["training"],
+        tokenizer=config["tokenizer"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        f"{R}/logs/train/{{dist}}/{{size}}.log",
+    threads: rule_threads("train")
+    resources:
+        **rule_resources("train"),
+    script:
+        "../workflow_scripts/train.py"

@@ -1,0 +1,25 @@
+"""Snakemake entry: per-sample losses of one checkpoint on every test set (one parquet per test set)."""
+
+import logging
+
+import pandas as pd
+
+from proxyscale.device import resolve_device
+from proxyscale.evaluate import candidate_scores, per_sample
+from proxyscale.io import save_parquet
+from proxyscale.runner import run_job
+from proxyscale.train import load_checkpoint
+
+
+def main():
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    device = resolve_device(smk.params.device)
+    model, meta = load_checkpoint(smk.input.ckpt, device)
+    for test, src, dst in zip(smk.params.tests, smk.input.tests, smk.output):
+        scores = candidate_scores(model, pd.read_parquet(src), smk.params.batch_size, device)
+        table = per_sample(scores)
+        logging.info("%s: mean loss %.4f, accuracy %s", test, table["loss"].mean(), table["correct"].mean())
+        save_parquet(table, dst)
+
+
+run_job(snakemake, main)  # noqa: F821
