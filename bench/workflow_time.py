@@ -1,0 +1,51 @@
+"""Wall time of `snakemake --cores N correlation_report` on the default config, from scratch.
+
+Runs in a fresh temporary directory (data linked, config copied) so the repository's results/ is
+untouched, then prints the wall time, the ratio to the 6-minute goal, and the summed time per rule
+from the per-job logs.
+
+    python bench/workflow_time.py [--cores 2] [--target correlation_report]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GOAL_SECONDS = 360
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--target", default="correlation_report")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "data").symlink_to(REPO / "data")
+        shutil.copy(REPO / "config.yaml", work / "config.yaml")
+        start = time.perf_counter()
+        subprocess.run(
+            ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+             "--cores", str(args.cores), "--quiet", "all", args.target],
+            check=True,
+        )
+        wall = time.perf_counter() - start
+        per_rule = collections.defaultdict(float)
+        for log in (work / "results/logs").rglob("*.log"):
+            for m in re.finditer(r"rule (\w+) done in ([\d.]+)s", log.read_text()):
+                per_rule[m[1]] += float(m[2])
+    print(f"{args.target} with --cores {args.cores}: {wall:.1f} s wall ({wall / GOAL_SECONDS:.2f} x the {GOAL_SECONDS} s goal)")
+    for rule, seconds in sorted(per_rule.items(), key=lambda kv: -kv[1]):
+        print(f"  {rule:<16} {seconds:7.1f} s of job time ({seconds / wall:.2f} x wall)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Document-level splits, training streams and tokenised candidates."""
+
+import numpy as np
+import pytest
+
+from proxyscale.data import prepare
+from proxyscale.data.testsets import Candidate
+from proxyscale.errors import ConfigError
+from proxyscale.tokenizer import ByteTokenizer, make_tokenizer
+
+
+def test_split_is_disjoint_deterministic_and_order_free():
+    docs = [f"document {i}" for i in range(2000)]
+    train, holdout = prepare.split_documents(docs, 0.1, salt="web")
+    assert set(train).isdisjoint(holdout) and len(train) + len(holdout) == 2000
+    assert 140 < len(holdout) < 260
+    train2, holdout2 = prepare.split_documents(docs[::-1], 0.1, salt="web")
+    assert sorted(holdout2) == sorted(holdout)
+    # an exact duplicate of a holdout document is never trained on
+    dup_train, _ = prepare.split_documents(docs + [holdout[0]], 0.1, salt="web")
+    assert holdout[0] not in dup_train
+
+
+def test_token_stream_separates_documents():
+    tok = ByteTokenizer()
+    stream = prepare.token_stream(["ab", "é"], tok)
+    assert stream.dtype == np.uint16
+    assert stream.tolist() == [97, 98, 256, 0xC3, 0xA9, 256]
+
+
+def test_interleave_takes_turns():
+    out = prepare.interleave({"a": ["a1", "a2", "a3"], "b": ["b1"]}, seed=0)
+    assert sorted(out) == ["a1", "a2", "a3", "b1"] and set(out[:2]) & {"b1"}
+
+
+def test_tokenise_candidates_empty_context_is_eos():
+    frame = prepare.tokenise_candidates([Candidate(0, "", "hi"), Candidate(1, "q", " a")], "sequence", ByteTokenizer())
+    assert frame["context_ids"][0].tolist() == [256]
+    assert frame["continuation_ids"][1].tolist() == [32, 97]
+
+
+def test_pile_needs_holdouts_and_unknown_formats_fail():
+    with pytest.raises(ConfigError, match="pile"):
+        prepare.test_candidates({"format": "pile"}, {}, 100)
+    with pytest.raises(ConfigError, match="not one of"):
+        prepare.test_candidates({"format": "mmlu", "path": "x"}, {}, 100)
+
+
+def test_tokenizer_config_errors():
+    with pytest.raises(ConfigError, match="tokenizer.kind 'bpe'"):
+        make_tokenizer({"kind": "bpe"})
+    with pytest.raises(ConfigError, match="tokenizer.name"):
+        make_tokenizer({"kind": "hf"})

@@ -1,0 +1,130 @@
+"""The Snakemake graph: dry runs, clear config errors, a tiny end-to-end run, incremental re-runs."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, tiny_config, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def job_counts(output: str) -> Counter:
+    """Rule -> planned job count, from the 'Job stats' table of a (dry) run."""
+    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    return Counter({m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"})
+
+
+def planned_wildcards(output: str, rule: str) -> list[str]:
+    blocks = re.findall(rf"^(?:local)?rule {rule}:\n(.*?)(?:\n\n|\Z)", output, re.M | re.S)
+    return [m for b in blocks for m in re.findall(r"wildcards: (.*)", b)]
+
+
+def default_workdir(tmp_path: Path) -> Path:
+    (tmp_path / "data").symlink_to(REPO / "data")
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    return tmp_path
+
+
+def test_default_graph_plans_every_experiment(tmp_path):
+    work = default_workdir(tmp_path)
+    result = snakemake(work, "-n", "correlation_report")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    runs = len(config["distributions"]) * len(config["sizes"])
+    assert len(config["distributions"]) >= 6 and len(config["test_sets"]) >= 6 and len(config["sizes"]) >= 4
+    assert job_counts(result.stdout) == Counter(
+        prepare_source=len(config["sources"]), build_testset=len(config["test_sets"]),
+        train=runs, evaluate=runs, correlation=1, correlation_report=1,
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["model"].update(tokens_per_param=-5), r"\['model'\]\['tokens_per_param'\]"),
+        (lambda c: c.update(reference="huge"), "reference: size 'huge' is not defined under sizes"),
+        (lambda c: c["sources"]["wiki"][0].update(path="nowhere/wiki.txt"), r"sources.wiki\[0\].path: file 'nowhere/wiki.txt' does not exist"),
+        (lambda c: c["sizes"]["tiny"].update(d_model="big"), r"\['sizes'\]\['tiny'\]\['d_model'\]"),
+    ],
+)
+def test_bad_config_fails_with_a_message_naming_the_key(tmp_path, edit, message):
+    config = copy.deepcopy(tiny_config())
+    edit(config)
+    write_config(config, tmp_path)
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr), result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_bad_input_file_fails_with_a_clear_message(tmp_path):
+    bad = tmp_path / "c4.jsonl"
+    bad.write_text('{"text": "fine"}\nthis is not json\n')
+    config = tiny_config()
+    config["test_sets"] = {"c4": {"format": "c4", "path": str(bad)}}
+    write_config(config, tmp_path)
+    result = snakemake(tmp_path, "--cores", "1", "results/testsets/c4.parquet")
+    assert result.returncode != 0
+    assert f"error in rule build_testset: {bad}:2: not valid JSON" in result.stderr
+    assert not (tmp_path / "results/testsets/c4.parquet").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tiny")
+    write_config(tiny_config(), work)
+    result = snakemake(work, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-5000:]
+    return work
+
+
+def test_tiny_end_to_end_run_produces_the_report(tiny_run):
+    out = tiny_run / "results/correlation"
+    report = (out / "report.md").read_text()
+    assert "## R^2 of reference on proxy mean loss" in report and "tiny (" in report
+    summary = pd.read_parquet(out / "summary.parquet")
+    assert sorted(summary["test"]) == ["c4", "hellaswag", "lambada", "pile"]
+    assert set(summary["size"]) == {"tiny"} and summary["r2"].between(0, 1).all()
+    compute = pd.read_parquet(out / "compute.parquet").set_index("size")
+    assert compute.loc["ref", "compute_ratio"] == 1 and compute.loc["tiny", "compute_ratio"] > 1
+    for fig in ("fig1_scatter", "fig2_r2_vs_compute", "fig3_r2_vs_accuracy", "fig4_per_sample", "fig5_per_sample_r2", "training_curves"):
+        assert (out / f"{fig}.png").stat().st_size > 1000 and (out / f"{fig}.svg").exists()
+        assert f"{fig}.png" in report
+    losses = pd.read_parquet(tiny_run / "results/losses/mixture/ref/hellaswag.parquet")
+    assert len(losses) == 20 and losses["correct"].isin([0.0, 1.0]).all()
+    assert (tiny_run / "results/logs/train/web/tiny.log").read_text().count("done in") == 1
+    assert not list((tiny_run / "results").rglob("*.tmp*"))
+
+
+def test_nothing_to_do_after_a_complete_run(tiny_run):
+    result = snakemake(tiny_run, "-n")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_editing_one_size_reruns_only_that_size_and_the_report(tiny_run, tmp_path):
+    config = tiny_config()
+    config["sizes"]["tiny"]["d_model"] = 12
+    write_config(config, tmp_path)
+    result = snakemake(tiny_run, "-n", "--configfile", str(tmp_path / "config.yaml"))
+    assert result.returncode == 0, result.stderr
+    n = len(config["distributions"])
+    assert job_counts(result.stdout) == Counter(train=n, evaluate=n, correlation=1, all=1)
+    for rule in ("train", "evaluate"):
+        wildcards = planned_wildcards(result.stdout, rule)
+        assert len(wildcards) == n and all(w.endswith("size=tiny") for w in wildcards)
