@@ -31,8 +31,14 @@ def job_counts(output: str) -> Counter:
 
 
 def planned_wildcards(output: str, rule: str) -> list[str]:
-    blocks = re.findall(rf"^(?:local)?rule {rule}:\n(.*?)(?:\n\n|\Z)", output, re.M | re.S)
-    return [m for b in blocks for m in re.findall(r"wildcards: (.*)", b)]
+    """The 'wildcards:' line of every planned job of ``rule``."""
+    found, current = [], None
+    for line in output.splitlines():
+        if m := re.match(r"(?:local)?rule (\w+):", line):
+            current = m[1]
+        elif current == rule and (m := re.match(r"\s+wildcards: (.*)", line)):
+            found.append(m[1])
+    return found
 
 
 def default_workdir(tmp_path: Path) -> Path:

@@ -88,13 +88,13 @@ def hellaswag_candidates(path: str | Path) -> list[Candidate]:
 
 
 def canonical_alias(aliases: list[str]) -> str:
-    """The alias most other aliases contain (case-insensitive), shortest on ties.
+    """The alias most other aliases contain (case-insensitive); on ties the shortest, then not all capitals.
 
     TriviaQA lists an answer's aliases in no useful order ("Park Grove (1895)" before "York"); the
     canonical answer is the one that the variants are built around ("York, England", "YORK", ...).
     """
     folded = [a.casefold() for a in aliases]
-    return max(aliases, key=lambda a: (sum(a.casefold() in f for f in folded), -len(a)))
+    return max(aliases, key=lambda a: (sum(a.casefold() in f for f in folded), -len(a), not a.isupper()))
 
 
 def triviaqa_candidates(path: str | Path) -> list[Candidate]:
