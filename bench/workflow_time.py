@@ -34,7 +34,7 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run(
             ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-             "--cores", str(args.cores), "--quiet", "all", args.target],
+             "--cores", str(args.cores), args.target, "--quiet", "all"],
             check=True,
         )
         wall = time.perf_counter() - start
