@@ -6,6 +6,8 @@ end-of-sequence id separates documents in training streams and stands in for an 
 
 from __future__ import annotations
 
+import numpy as np
+
 from proxyscale.errors import ConfigError
 
 
@@ -57,6 +59,4 @@ def make_tokenizer(spec: dict):
 
 def token_dtype(vocab_size: int):
     """Smallest unsigned numpy dtype that holds every token id."""
-    import numpy as np
-
     return np.uint16 if vocab_size <= 1 << 16 else np.uint32
