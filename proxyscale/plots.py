@@ -92,7 +92,7 @@ def r2_vs_compute(summary, path) -> None:
     ax.set_ylabel("$R^2$ of reference loss on proxy loss")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8, ncol=2)
-    ax.set_title(f"Proxy-reference agreement against proxy compute\n(bars: bootstrap intervals)", fontsize=10)
+    ax.set_title("Proxy-reference agreement against proxy compute\n(bars: bootstrap intervals)", fontsize=10)
     save(fig, path)
 
 
