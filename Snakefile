@@ -12,14 +12,22 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/reports.smk"
+include: "rules/attribution.smk"
+include: "rules/lds.smk"
 
 
 rule all:
     default_target: True
     input:
         CORRELATION_REPORT,
+        LDS_REPORT,
 
 
 rule correlation_report:
     input:
         CORRELATION_REPORT,
+
+
+rule lds_report:
+    input:
+        LDS_REPORT,

@@ -24,7 +24,7 @@ def token_margins(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return correct - others
 
 
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weights = mask.to(values.dtype)
     return (values * weights).sum(-1) / weights.sum(-1).clamp(min=1)
 
@@ -39,14 +39,14 @@ class LMMarginOutput(AbstractModelOutput):
     def get_output(model, weights, buffers, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """f(z, theta) for one sequence (no batch dimension), as traker's per-sample gradients need."""
         logits = functional_call(model, (weights, buffers), (tokens[:-1].unsqueeze(0),))[0]
-        return _masked_mean(token_margins(logits, tokens[1:]), mask[1:])
+        return masked_mean(token_margins(logits, tokens[1:]), mask[1:])
 
     def get_out_to_loss_grad(self, model, weights, buffers, batch) -> torch.Tensor:
         """Q for a batch: mean over scored tokens of 1 - p_t, shape (batch, 1)."""
         tokens, mask = batch
         logits = functional_call(model, (weights, buffers), (tokens[:, :-1],))
         p = torch.softmax(logits, -1).gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
-        return _masked_mean(1 - p, mask[:, 1:]).detach().unsqueeze(-1)
+        return masked_mean(1 - p, mask[:, 1:]).detach().unsqueeze(-1)
 
 
 class CPUProjector(BasicProjector):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from proxyscale.errors import ConfigError
 
-RULE_GROUPS = ("data", "train", "evaluate", "report")
+RULE_GROUPS = ("data", "train", "evaluate", "attribution", "report")
 _DEFAULT_RESOURCES = {"mem_mb": 2000, "runtime": 30, "gpu": 0, "threads": 1}
 
 
@@ -45,6 +45,7 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
             raise ConfigError(f"test_sets.{test}.path: required for format '{spec['format']}'")
         if not (base / spec["path"]).is_file():
             raise ConfigError(f"test_sets.{test}.path: file '{spec['path']}' does not exist")
+    _check_attribution(config, base)
     for group in config.get("resources", {}):
         if group not in RULE_GROUPS:
             raise ConfigError(f"resources.{group}: not a rule group (one of: {', '.join(RULE_GROUPS)})")
@@ -58,3 +59,47 @@ def proxies(config: dict) -> list[str]:
 def resources(config: dict, group: str) -> dict:
     """Cluster resources of a rule group, defaults filled in."""
     return {**_DEFAULT_RESOURCES, **config.get("resources", {}).get(group, {})}
+
+
+def attribution_setting(config: dict) -> dict:
+    """The active attribution setting's block (``attribution.vision`` or ``attribution.lm``)."""
+    att = config["attribution"]
+    setting = att["setting"]
+    if setting not in att:
+        raise ConfigError(f"attribution.{setting}: the setting '{setting}' is chosen but has no block")
+    return att[setting]
+
+
+def _check_attribution(config: dict, base: Path) -> None:
+    setting = config["attribution"]["setting"]
+    block = attribution_setting(config)
+    where = f"attribution.{setting}"
+    if block["reference"] not in block["sizes"]:
+        raise ConfigError(
+            f"{where}.reference: size '{block['reference']}' is not defined under {where}.sizes "
+            f"(defined: {', '.join(block['sizes'])})"
+        )
+    if setting == "vision":
+        dataset = block["dataset"]
+        needed = {"mnist": ("images", "labels"), "cifar10": ("root",)}[dataset["kind"]]
+        for key in needed:
+            if key not in dataset:
+                raise ConfigError(f"{where}.dataset.{key}: required for dataset kind '{dataset['kind']}'")
+            path = base / dataset[key]
+            if not (path.is_dir() if key == "root" else path.is_file()):
+                raise ConfigError(f"{where}.dataset.{key}: '{dataset[key]}' does not exist")
+    else:
+        if block["distribution"] not in config["distributions"]:
+            raise ConfigError(
+                f"{where}.distribution: '{block['distribution']}' is not a distribution "
+                f"(distributions: {', '.join(config['distributions'])})"
+            )
+        if block["targets"] not in config["test_sets"]:
+            raise ConfigError(
+                f"{where}.targets: '{block['targets']}' is not a test set (test sets: {', '.join(config['test_sets'])})"
+            )
+        for name, spec in block["sizes"].items():
+            if spec["d_model"] % spec["n_heads"]:
+                raise ConfigError(
+                    f"{where}.sizes.{name}: d_model={spec['d_model']} is not divisible by n_heads={spec['n_heads']}"
+                )

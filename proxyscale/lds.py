@@ -12,6 +12,20 @@ import numpy as np
 from scipy import stats as sps
 
 
+def subset_mask(n_train: int, alpha: float, seed: int, index: int) -> np.ndarray:
+    """Inclusion mask of LDS subset ``index``: exactly round(alpha * n) examples, chosen from
+    (seed, index) alone so that adding subsets leaves the existing ones unchanged."""
+    rng = np.random.default_rng([seed, index])
+    mask = np.zeros(n_train, dtype=bool)
+    mask[rng.choice(n_train, size=max(1, round(alpha * n_train)), replace=False)] = True
+    return mask
+
+
+def subset_seed(seed: int, index: int) -> int:
+    """Training seed of the model on LDS subset ``index`` (distinct from the checkpoints' 0..M-1)."""
+    return int(np.random.SeedSequence([seed, index, 1]).generate_state(1)[0])
+
+
 def predicted_outputs(scores: np.ndarray, subsets: np.ndarray) -> np.ndarray:
     """Datamodel predictions, shape (n_subsets, n_targets).
 

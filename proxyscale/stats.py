@@ -75,3 +75,15 @@ def per_sample_r2(proxy: np.ndarray, reference: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = (p * r).sum(0) / denom
     return corr**2
+
+
+def mean_ci(values, n_boot: int, ci: float, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of the finite values and its percentile bootstrap interval (resampling the values)."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(1)
+    alpha = (1 - ci) / 2
+    return float(values.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))

@@ -76,6 +76,30 @@ class WindowSampler:
         return torch.from_numpy(out)
 
 
+def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not biases, norms or other vectors)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=recipe.lr,
+        betas=(recipe.beta1, recipe.beta2),
+        fused=True,  # one kernel for all parameters, on CPU and CUDA alike
+    )
+
+
+def optimizer_step(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float, grad_clip: float, where: str) -> None:
+    """One update at learning rate ``lr`` with gradient clipping; a non-finite loss is a clear error."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{where}: loss became {loss.item()}; lower the learning rate")
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+
+
 def token_budget(cfg: GPTConfig, tokens_per_param: float) -> int:
     return math.ceil(tokens_per_param * count_parameters(cfg))
 
@@ -97,30 +121,16 @@ def train_lm(
     tokens_per_step = recipe.batch_size * cfg.context_length
     steps = math.ceil(token_budget(cfg, tokens_per_param) / tokens_per_step)
     sampler = WindowSampler(streams, weights, cfg.context_length, seed)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=recipe.lr,
-        betas=(recipe.beta1, recipe.beta2),
-        fused=True,  # one kernel for all parameters, on CPU and CUDA alike
-    )
+    opt = make_optimizer(model, recipe)
     curve, start, running = [], time.perf_counter(), []
     model.train()
     for step in tqdm(range(steps), desc=desc, mininterval=5, ascii=True):
         lr = lr_at(step, steps, recipe)
-        for group in opt.param_groups:
-            group["lr"] = lr
         batch = sampler.batch(recipe.batch_size).to(device)
         with autocast(device):
             logits = model(batch[:, :-1])
         loss = F.cross_entropy(logits.float().reshape(-1, cfg.vocab_size), batch[:, 1:].reshape(-1))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower the learning rate")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-        opt.step()
+        optimizer_step(model, opt, loss, lr, recipe.grad_clip, f"{desc} step {step}")
         running.append(loss.item())
         if (step + 1) % recipe.log_every == 0 or step + 1 == steps:
             curve.append(

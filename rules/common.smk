@@ -3,7 +3,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)  # the proxyscale package beside this Snakefile, installed or not
 
-from proxyscale.config import check_config, proxies, resources
+from proxyscale.config import attribution_setting, check_config, proxies, resources
 from proxyscale.errors import ConfigError
 
 try:
@@ -21,11 +21,23 @@ REFERENCE = config["reference"]
 
 CORRELATION_REPORT = f"{R}/correlation/report.md"
 
+ATT = config["attribution"]
+ATT_SETTING = attribution_setting(config)
+ATT_SIZES = list(ATT_SETTING["sizes"])
+ATT_REFERENCE = ATT_SETTING["reference"]
+ATT_CKPTS = list(range(ATT["checkpoints"]))
+LDS_SUBSETS = list(range(ATT["lds"]["subsets"]))
+A = f"{R}/attribution"
+ATT_DATASET = f"{A}/dataset.npz"
+LDS_REPORT = f"{A}/report/report.md"
+
 wildcard_constraints:
     source="[A-Za-z0-9_-]+",
     dist="[A-Za-z0-9_-]+",
     size="[A-Za-z0-9_-]+",
     test="[A-Za-z0-9_-]+",
+    ckpt="[0-9]+",
+    subset="[0-9]+",
 
 
 def shard_path(name):
@@ -42,6 +54,26 @@ def losses_path(dist, size, test):
 
 def testset_path(test):
     return f"{R}/testsets/{test}.parquet"
+
+
+def attribution_model_path(size, ckpt):
+    return f"{A}/models/{size}/{ckpt}.pt"
+
+
+def trak_store_path(size, ckpt):
+    return f"{A}/trak/{size}/{ckpt}"
+
+
+def trak_scores_path(size, ckpt):
+    return f"{A}/scores/{size}/{ckpt}.npz"
+
+
+def datamodel_path(size):
+    return f"{A}/datamodels/{size}.npy"
+
+
+def lds_subset_path(subset):
+    return f"{A}/lds_subsets/{subset}.npz"
 
 
 def rule_resources(group):

@@ -42,6 +42,31 @@ def tiny_config() -> dict:
         },
         "reference": "ref",
         "report": {"bootstrap": 20, "per_sample_panels": 2},
+        "attribution": {
+            "setting": "vision",
+            "vision": {
+                "dataset": {"kind": "mnist", "images": str(d / "vision/t10k-images-idx3-ubyte.gz"), "labels": str(d / "vision/t10k-labels-idx1-ubyte.gz")},
+                "downsample": 2,
+                "family": "convnet",
+                "epochs": 2,
+                "sizes": {"w2": {"width": 2, "batch_size": 20, "lr": 0.01}, "w4": {"width": 4, "batch_size": 20, "lr": 0.01}},
+                "reference": "w4",
+            },
+            "lm": {
+                "distribution": "mixture",
+                "targets": "c4",
+                "context_length": 16,
+                "epochs": 1,
+                "sizes": {"d4": {"d_model": 4, "n_layers": 1, "n_heads": 2, "batch_size": 10, "lr": 0.01}, "d8": {"d_model": 8, "n_layers": 1, "n_heads": 2, "batch_size": 10, "lr": 0.01}},
+                "reference": "d8",
+            },
+            "n_train": 100,
+            "n_targets": 10,
+            "checkpoints": 2,
+            "trak": {"proj_dim": 32, "batch_size": 50},
+            "lds": {"subsets": 4},
+            "report": {"top_k": 3, "examples_shown": 2},
+        },
     }
 
 

@@ -134,3 +134,89 @@ def test_editing_one_size_reruns_only_that_size_and_the_report(tiny_run, tmp_pat
     for rule in ("train", "evaluate"):
         wildcards = planned_wildcards(result.stdout, rule)
         assert len(wildcards) == n and all(w.endswith("size=tiny") for w in wildcards)
+
+
+def test_default_graph_plans_the_attribution_experiment(tmp_path):
+    work = default_workdir(tmp_path)
+    result = snakemake(work, "-n", "lds_report")
+    assert result.returncode == 0, result.stderr
+    att = yaml.safe_load((REPO / "config.yaml").read_text())["attribution"]
+    sizes, M, m = len(att["vision"]["sizes"]), att["checkpoints"], att["lds"]["subsets"]
+    assert sizes >= 4 and M >= 2
+    per_ckpt = sizes * M
+    assert job_counts(result.stdout) == Counter(
+        attribution_data=1, attribution_train=per_ckpt, trak_featurize=per_ckpt, trak_score=per_ckpt,
+        datamodel=sizes, lds_subset=m, lds=1, lds_report=1,
+    )
+
+
+def test_language_attribution_setting_plans_from_the_text_shards(tmp_path):
+    config = tiny_config()
+    config["attribution"]["setting"] = "lm"
+    write_config(config, tmp_path)
+    result = snakemake(tmp_path, "-n", "lds_report")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["attribution_train"] == 4 and counts["lds_subset"] == 4
+    assert counts["prepare_source"] == 3 and counts["build_testset"] >= 1  # the mixture's shards and c4
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda a: a["vision"].update(reference="w99"), "attribution.vision.reference: size 'w99' is not defined"),
+        (lambda a: a["vision"]["dataset"].update(images="nowhere.gz"), "attribution.vision.dataset.images: 'nowhere.gz' does not exist"),
+        (lambda a: a.update(setting="lm") or a["lm"].update(distribution="nope"), "attribution.lm.distribution: 'nope' is not a distribution"),
+        (lambda a: a["lds"].update(alpha=1.5), r"\['attribution'\]\['lds'\]\['alpha'\]"),
+    ],
+)
+def test_bad_attribution_config_fails_with_a_message_naming_the_key(tmp_path, edit, message):
+    config = tiny_config()
+    edit(config["attribution"])
+    write_config(config, tmp_path)
+    result = snakemake(tmp_path, "-n", "lds_report")
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr), result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_tiny_run_produces_the_lds_report(tiny_run):
+    out = tiny_run / "results/attribution/report"
+    report = (out / "report.md").read_text()
+    assert "## LDS against compute (Figure 6)" in report
+    lds = pd.read_parquet(out / "lds.parquet").set_index("size")
+    assert set(lds.index) == {"w2", "w4"} and lds["lds"].between(-1, 1).all()
+    assert lds.loc["w4", "compute_ratio"] == 1 and lds.loc["w2", "compute_ratio"] > 1
+    by_m = pd.read_parquet(out / "lds_vs_checkpoints.parquet")
+    assert sorted(by_m["checkpoints"].unique()) == [1, 2]
+    for fig in ("fig6_lds_vs_compute", "lds_vs_checkpoints", "fig7_top_k_overlap", "rank_correlation", "top_k_examples"):
+        assert (out / f"{fig}.png").stat().st_size > 1000 and (out / f"{fig}.svg").exists()
+        assert f"{fig}.png" in report
+    assert (tiny_run / "results/attribution/trak/w2/0/proxyscale.json").is_file()
+    assert not (tiny_run / "results/attribution/trak_work").exists() or not any((tiny_run / "results/attribution/trak_work").rglob("*.json"))
+
+
+def _dry_run_with(tiny_run, tmp_path, edit) -> Counter:
+    config = tiny_config()
+    edit(config)
+    write_config(config, tmp_path)
+    result = snakemake(tiny_run, "-n", "--configfile", str(tmp_path / "config.yaml"))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_adding_one_lds_subset_plans_only_that_subset_and_the_reports(tiny_run, tmp_path):
+    out = _dry_run_with(tiny_run, tmp_path, lambda c: c["attribution"]["lds"].update(subsets=5))
+    assert job_counts(out) == Counter(lds_subset=1, lds=1, all=1)
+    assert planned_wildcards(out, "lds_subset") == ["subset=4"]
+
+
+def test_toggling_the_q_term_recomputes_datamodels_only(tiny_run, tmp_path):
+    out = _dry_run_with(tiny_run, tmp_path, lambda c: c["attribution"]["trak"].update(q_term=True))
+    assert job_counts(out) == Counter(datamodel=2, lds=1, all=1)
+
+
+def test_editing_one_attribution_size_reruns_only_its_checkpoints(tiny_run, tmp_path):
+    out = _dry_run_with(tiny_run, tmp_path, lambda c: c["attribution"]["vision"]["sizes"]["w2"].update(lr=0.02))
+    assert job_counts(out) == Counter(attribution_train=2, trak_featurize=2, trak_score=2, datamodel=1, lds=1, all=1)
+    assert all(w.startswith("size=w2") for w in planned_wildcards(out, "trak_featurize"))

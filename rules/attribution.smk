@@ -1,0 +1,115 @@
+# Data attribution: dataset -> M checkpoints per size -> one TRAK store per checkpoint (featurize +
+# finalize) -> per-checkpoint scores for the targets -> one datamodel matrix per size.
+# Each rule's params hold only the config it depends on, so editing one size re-runs that size.
+
+
+def _attribution_data_inputs(wildcards):
+    if ATT["setting"] == "vision":
+        ds = ATT_SETTING["dataset"]
+        return [ds[k] for k in ("images", "labels") if k in ds]
+    dist = config["distributions"][ATT_SETTING["distribution"]]
+    return [shard_path(s) for s in sorted(dist)] + [testset_path(ATT_SETTING["targets"])]
+
+
+def _attribution_data_params():
+    """What the dataset depends on: the setting's data keys (not its sizes), sizes of the split, seed."""
+    common = {"n_train": ATT["n_train"], "n_targets": ATT["n_targets"], "seed": ATT["seed"]}
+    if ATT["setting"] == "vision":
+        keep = ("dataset", "downsample", "family")
+        return {"setting": "vision", **{k: ATT_SETTING[k] for k in keep}, **common}
+    return {
+        "setting": "lm",
+        "shards": sorted(config["distributions"][ATT_SETTING["distribution"]]),
+        "context_length": ATT_SETTING["context_length"],
+        "tokenizer": config["tokenizer"],
+        **common,
+    }
+
+
+rule attribution_data:
+    input:
+        _attribution_data_inputs,
+    output:
+        ATT_DATASET,
+    params:
+        spec=_attribution_data_params(),
+    log:
+        f"{R}/logs/attribution_data.log",
+    threads: rule_threads("data")
+    resources:
+        **rule_resources("data"),
+    script:
+        "../workflow_scripts/attribution_data.py"
+
+
+rule attribution_train:
+    input:
+        ATT_DATASET,
+    output:
+        attribution_model_path("{size}", "{ckpt}"),
+    params:
+        size=lambda w: ATT_SETTING["sizes"][w.size],
+        epochs=ATT_SETTING["epochs"],
+        training=ATT["training"],
+        device=config["device"],
+    log:
+        f"{R}/logs/attribution_train/{{size}}/{{ckpt}}.log",
+    threads: rule_threads("attribution")
+    resources:
+        **rule_resources("attribution"),
+    script:
+        "../workflow_scripts/attribution_train.py"
+
+
+rule trak_featurize:
+    input:
+        model=attribution_model_path("{size}", "{ckpt}"),
+        data=ATT_DATASET,
+    output:
+        directory(trak_store_path("{size}", "{ckpt}")),
+    params:
+        trak={k: v for k, v in ATT["trak"].items() if k != "q_term"},
+        work_dir=lambda w: f"{A}/trak_work/{w.size}/{w.ckpt}",
+        device=config["device"],
+    log:
+        f"{R}/logs/trak_featurize/{{size}}/{{ckpt}}.log",
+    threads: rule_threads("attribution")
+    resources:
+        **rule_resources("attribution"),
+    script:
+        "../workflow_scripts/trak_featurize.py"
+
+
+rule trak_score:
+    input:
+        store=trak_store_path("{size}", "{ckpt}"),
+        model=attribution_model_path("{size}", "{ckpt}"),
+        data=ATT_DATASET,
+    output:
+        trak_scores_path("{size}", "{ckpt}"),
+    params:
+        batch_size=ATT["trak"]["batch_size"],
+        device=config["device"],
+    log:
+        f"{R}/logs/trak_score/{{size}}/{{ckpt}}.log",
+    threads: rule_threads("attribution")
+    resources:
+        **rule_resources("attribution"),
+    script:
+        "../workflow_scripts/trak_score.py"
+
+
+rule datamodel:
+    input:
+        lambda w: [trak_scores_path(w.size, c) for c in ATT_CKPTS],
+    output:
+        datamodel_path("{size}"),
+    params:
+        q_term=ATT["trak"]["q_term"],
+    log:
+        f"{R}/logs/datamodel/{{size}}.log",
+    threads: 1
+    resources:
+        **rule_resources("report"),
+    script:
+        "../workflow_scripts/datamodel.py"

@@ -1,0 +1,110 @@
+"""Attribution datasets (vision and language), their artifact, and seeded training on them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import DATA
+from proxyscale.attribution_data import load_dataset, lm_dataset, save_dataset, vision_dataset
+from proxyscale.errors import ConfigError, DataError
+from proxyscale.fit import fit, load_model, save_model
+from proxyscale.lds import subset_mask, subset_seed
+from proxyscale.tasks import LMTask, accuracy, make_task, outputs
+from proxyscale.train import Recipe
+
+CPU = torch.device("cpu")
+MNIST = {
+    "dataset": {"kind": "mnist", "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"), "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz")},
+    "downsample": 2,
+    "family": "convnet",
+}
+
+
+def test_vision_split_is_disjoint_seeded_and_round_trips(tmp_path):
+    arrays, task = vision_dataset(MNIST, 300, 50, seed=3)
+    assert arrays["train_inputs"].shape == (300, 1, 14, 14) and arrays["target_inputs"].shape == (50, 1, 14, 14)
+    assert not set(arrays["train_origin"]) & set(arrays["target_origin"])
+    again, _ = vision_dataset(MNIST, 300, 50, seed=3)
+    assert np.array_equal(again["train_origin"], arrays["train_origin"])
+    assert task == {"setting": "vision", "family": "convnet", "image_shape": [1, 14, 14], "num_classes": 10}
+    save_dataset(arrays, task, tmp_path / "d.npz")
+    loaded, loaded_task = load_dataset(tmp_path / "d.npz")
+    assert loaded_task == task and np.array_equal(loaded["train_labels"], arrays["train_labels"])
+
+
+def test_asking_for_more_examples_than_exist_is_a_config_error():
+    with pytest.raises(ConfigError, match="exceeds the 10000 images"):
+        vision_dataset(MNIST, 9990, 20, seed=0)
+
+
+def test_a_file_that_is_not_a_dataset_is_refused(tmp_path):
+    (tmp_path / "x.npz").write_bytes(b"nonsense")
+    with pytest.raises(DataError, match="not an attribution dataset"):
+        load_dataset(tmp_path / "x.npz")
+
+
+def _lm_arrays():
+    stream = np.arange(1000) % 200
+    frame = pd.DataFrame(
+        {
+            "example_id": [0, 0, 1, 2],
+            "is_gold": [True, False, True, True],
+            "context_ids": [np.arange(40), np.arange(3), np.arange(5), np.arange(2)],
+            "continuation_ids": [np.array([7, 8]), np.array([9]), np.array([1, 2, 3]), np.array([4])],
+        }
+    )
+    spec = {"context_length": 16, "tokenizer": {"kind": "byte"}}
+    return lm_dataset([stream[:500], stream[500:]], frame, spec, 257, n_train=20, n_targets=3, seed=0)
+
+
+def test_lm_windows_are_disjoint_and_targets_score_only_the_continuation():
+    arrays, task = _lm_arrays()
+    assert task["setting"] == "lm" and task["context_length"] == 16
+    tokens, mask = arrays["train_inputs"], arrays["train_labels"]
+    assert tokens.shape == (20, 17) and mask[:, 1:].all() and not mask[:, 0].any()
+    assert len(set(arrays["train_origin"])) == 20 and np.all(np.diff(np.sort(arrays["train_origin"])) >= 17)
+    by_id = dict(zip(arrays["target_origin"], zip(arrays["target_inputs"], arrays["target_labels"])))
+    t, m = by_id[0]  # 40 context tokens cut from the left to fit 16 + 1 with the 2-token continuation
+    assert t[m].tolist() == [7, 8] and m.sum() == 2 and t[:15].tolist() == list(range(25, 40))
+    t, m = by_id[1]
+    assert t[m].tolist() == [1, 2, 3] and m.sum() == 3
+
+
+def test_fit_is_deterministic_per_seed_and_checkpoints_round_trip(tmp_path):
+    arrays, spec = vision_dataset(MNIST, 200, 100, seed=0)
+    task = make_task(spec)
+    x, y = arrays["train_inputs"], arrays["train_labels"]
+    recipe = Recipe(batch_size=25, lr=0.01)
+    a, meta = fit(task, {"width": 4}, x, y, np.arange(200), recipe, 4, 0, CPU)
+    b, _ = fit(task, {"width": 4}, x, y, np.arange(200), recipe, 4, 0, CPU)
+    c, _ = fit(task, {"width": 4}, x, y, np.arange(200), recipe, 4, 1, CPU)
+    xt, yt = arrays["target_inputs"], arrays["target_labels"]
+    out_a, out_b, out_c = (outputs(task, m, xt, yt, 50, CPU) for m in (a, b, c))
+    assert np.array_equal(out_a, out_b) and not np.array_equal(out_a, out_c)
+    assert accuracy(task, a, xt, yt, 50, CPU) > 0.5  # 200 images, 4 epochs: far above 10% chance
+    assert meta["flops"] == 3 * meta["forward_flops_per_example"] * 4 * 200
+    save_model(a, spec, {"width": 4}, meta, tmp_path / "m.pt")
+    model, task2, meta2 = load_model(tmp_path / "m.pt")
+    assert np.array_equal(outputs(task2, model, xt, yt, 50, CPU), out_a) and meta2 == meta
+
+
+def test_language_models_train_on_windows_and_output_margins():
+    arrays, spec = _lm_arrays()
+    task = make_task(spec)
+    assert isinstance(task, LMTask)
+    size = {"d_model": 8, "n_layers": 1, "n_heads": 2}
+    x, y = arrays["train_inputs"], arrays["train_labels"]
+    model, meta = fit(task, size, x, y, np.arange(20), Recipe(batch_size=5, lr=0.01), 2, 0, CPU)
+    out = outputs(task, model, arrays["target_inputs"], arrays["target_labels"], 2, CPU)
+    assert out.shape == (3,) and np.isfinite(out).all() and meta["params"] > 0
+    assert accuracy(task, model, x, y, 5, CPU) is None
+
+
+def test_lds_subsets_are_fixed_by_seed_and_index_alone():
+    a = [subset_mask(100, 0.5, 7, i) for i in range(3)]
+    assert all(m.sum() == 50 for m in a)
+    assert np.array_equal(subset_mask(100, 0.5, 7, 2), a[2]) and not np.array_equal(a[0], a[1])
+    assert subset_seed(7, 0) != subset_seed(7, 1) and subset_seed(7, 0) >= 1000

@@ -1,0 +1,72 @@
+"""Datamodel averaging (with and without Q), top-k overlap and rank agreement between sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from proxyscale.datamodels import datamodel, rank_correlation, top_k, top_k_overlap
+from proxyscale.lds_analysis import lds_table, lds_vs_checkpoints, overlap_table
+
+
+def test_datamodel_averages_checkpoints_and_q_term_scales_rows():
+    s1, s2 = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[3.0, 0.0], [1.0, 0.0]])
+    q1, q2 = np.array([0.2, 0.4]), np.array([0.4, 0.8])
+    assert np.allclose(datamodel([s1, s2], [q1, q2], q_term=False), [[2, 1], [2, 2]])
+    # With Q: each training example's row times its Q averaged over checkpoints (0.3 and 0.6).
+    assert np.allclose(datamodel([s1, s2], [q1, q2], q_term=True), [[0.6, 0.3], [1.2, 1.2]])
+    with pytest.raises(ValueError):
+        datamodel([], [], False)
+
+
+def test_top_k_and_overlap():
+    tau = np.array([[5.0, -1.0], [1.0, 3.0], [4.0, 0.0], [-2.0, 2.0]])
+    assert top_k(tau, 2).T.tolist() == [[0, 2], [1, 3]]
+    assert top_k(tau, 1, largest=False).tolist() == [[3, 0]]
+    other = tau.copy()
+    other[:, 1] = -other[:, 1]  # second target's ranking reversed
+    assert top_k_overlap(tau, other, 2).tolist() == [1.0, 0.0]
+
+
+def test_rank_correlation_is_one_for_monotone_transforms_and_minus_one_for_reversal():
+    tau = np.random.default_rng(0).normal(size=(50, 3))
+    assert np.allclose(rank_correlation(tau, np.exp(tau)), 1)
+    assert np.allclose(rank_correlation(tau, -tau), -1)
+
+
+def _linear_world(seed=0, n=60, targets=5, m=40):
+    rng = np.random.default_rng(seed)
+    tau = rng.normal(size=(n, targets))
+    masks = rng.random((m, n)) < 0.5
+    actual = masks @ tau
+    return tau, masks, actual
+
+
+def test_lds_table_ranks_the_exact_datamodel_first():
+    tau, masks, actual = _linear_world()
+    noisy = tau + np.random.default_rng(1).normal(scale=2.0, size=tau.shape)
+    compute = pd.DataFrame({"size": ["ref", "proxy"], "compute_ratio": [1.0, 10.0], "params": [100, 10]})
+    table = lds_table({"ref": tau, "proxy": noisy}, masks, actual, compute, "ref", n_boot=200, ci=0.95).set_index("size")
+    assert table.loc["ref", "lds"] == pytest.approx(1.0)
+    assert table.loc["proxy", "lds"] < table.loc["ref", "lds"]
+    assert table.loc["proxy", "lds_lo"] <= table.loc["proxy", "lds"] <= table.loc["proxy", "lds_hi"]
+    assert table.loc["proxy", "relative_to_reference"] == pytest.approx(table.loc["proxy", "lds"])
+
+
+def test_lds_improves_as_noisy_checkpoints_are_averaged():
+    tau, masks, actual = _linear_world()
+    rng = np.random.default_rng(2)
+    ckpts = [tau + rng.normal(scale=3.0, size=tau.shape) for _ in range(8)]
+    table = lds_vs_checkpoints({"s": ckpts}, {"s": [np.ones(len(tau))] * 8}, False, masks, actual)
+    assert table["checkpoints"].tolist() == list(range(1, 9))
+    assert table["lds"].iloc[-1] > table["lds"].iloc[0] + 0.1
+
+
+def test_overlap_table_reports_top_and_bottom_against_chance():
+    tau, _, _ = _linear_world()
+    table = overlap_table({"ref": tau, "same": tau.copy(), "flipped": -tau}, "ref", k=5)
+    same = table[table["size"] == "same"].set_index("end")["overlap"]
+    flipped = table[table["size"] == "flipped"].set_index("end")["overlap"]
+    assert same.tolist() == [1.0, 1.0] and flipped.tolist() == [0.0, 0.0]
+    assert table["chance"].iloc[0] == pytest.approx(5 / 60)

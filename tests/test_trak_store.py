@@ -1,0 +1,103 @@
+"""TRAK stores: one per checkpoint, resumable after an interrupted job, scored read-only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import DATA
+from proxyscale import trak_store
+from proxyscale.attribution_data import vision_dataset
+from proxyscale.fit import fit
+from proxyscale.tasks import batches, make_task
+from proxyscale.train import Recipe
+
+CPU = torch.device("cpu")
+MNIST = {
+    "dataset": {"kind": "mnist", "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"), "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz")},
+    "downsample": 2,
+    "family": "convnet",
+}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    arrays, spec = vision_dataset(MNIST, n_train=120, n_targets=10, seed=0)
+    task = make_task(spec)
+    x, y = arrays["train_inputs"], arrays["train_labels"]
+    model, _ = fit(task, {"width": 2}, x, y, np.arange(len(x)), Recipe(batch_size=20, lr=0.01), 2, 0, CPU)
+    return arrays, task, model
+
+
+def _featurize(trained, store, work, on_batch=None):
+    arrays, task, model = trained
+    x, y = arrays["train_inputs"], arrays["train_labels"]
+    return trak_store.featurize(
+        model, task.modelout, lambda: batches(task, x, y, np.arange(len(x)), 20, CPU), len(x), store, work, 32, CPU,
+        fingerprint="ckpt-a", on_batch=on_batch,
+    )
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_interrupted_featurize_resumes_where_it_stopped(trained, tmp_path):
+    def die_after_two(computed):
+        if computed == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        _featurize(trained, tmp_path / "store", tmp_path / "work", die_after_two)
+    assert not (tmp_path / "store").exists() and (tmp_path / "work").is_dir()
+
+    resumed = _featurize(trained, tmp_path / "store", tmp_path / "work")
+    assert resumed["resumed"] and resumed["batches"] == 6 and resumed["batches_computed"] == 4
+    assert not (tmp_path / "work").exists()
+
+    clean = _featurize(trained, tmp_path / "clean", tmp_path / "work-clean")
+    assert not clean["resumed"] and clean["batches_computed"] == 6
+    a, qa = trak_store.load_features(tmp_path / "store")
+    b, qb = trak_store.load_features(tmp_path / "clean")
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(qa, qb, rtol=1e-5)
+
+
+def test_work_dir_of_another_checkpoint_is_discarded(trained, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "proxyscale.fingerprint").write_text("ckpt-b")
+    (work / "stale").write_text("x")
+    summary = _featurize(trained, tmp_path / "store", work)
+    assert not summary["resumed"] and summary["batches_computed"] == 6
+    assert not (tmp_path / "store" / "stale").exists()
+
+
+def test_scores_have_the_datamodel_shape_and_leave_the_store_unchanged(trained, tmp_path):
+    arrays, task, model = trained
+    _featurize(trained, tmp_path / "store", tmp_path / "work")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "store").rglob("*"))
+    xt, yt = arrays["target_inputs"], arrays["target_labels"]
+    scores, q = trak_store.score(model, task.modelout, lambda: batches(task, xt, yt, np.arange(10), 5, CPU), 10, tmp_path / "store", CPU)
+    assert scores.shape == (120, 10) and q.shape == (120,)
+    assert np.isfinite(scores).all() and ((q > 0) & (q < 1)).all()  # Q = 1 - p of the true class
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "store").rglob("*")) == before
+
+
+def test_projection_never_exceeds_the_parameter_count(trained):
+    _, _, model = trained
+    n = sum(p.numel() for p in model.parameters())
+    assert trak_store.effective_proj_dim(model, 10**6) == n and trak_store.effective_proj_dim(model, 8) == 8
+
+
+def test_unfinished_store_is_refused(tmp_path):
+    with pytest.raises(Exception, match="not a finished proxyscale TRAK store"):
+        trak_store.store_summary(tmp_path)
+
+
+def test_trak_cost_model_grows_with_each_term():
+    base = trak_store.trak_flops(1e6, 10_000, 64, 1000, 100)
+    assert trak_store.trak_flops(2e6, 10_000, 64, 1000, 100) > base
+    assert trak_store.trak_flops(1e6, 10_000, 128, 1000, 100) > base
+    assert trak_store.trak_flops(1e6, 10_000, 64, 2000, 100) > base

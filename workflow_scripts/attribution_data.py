@@ -1,0 +1,28 @@
+"""Snakemake entry: build the attribution dataset (training and target examples, task spec) -> .npz."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from proxyscale.attribution_data import lm_dataset, save_dataset, vision_dataset
+from proxyscale.runner import run_job
+from proxyscale.tokenizer import make_tokenizer
+
+
+def main():
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    spec = dict(smk.params.spec)
+    n_train, n_targets, seed = spec["n_train"], spec["n_targets"], spec["seed"]
+    if spec["setting"] == "vision":
+        arrays, task = vision_dataset(spec, n_train, n_targets, seed)
+    else:
+        streams = [np.load(path) for path in smk.input[:-1]]
+        targets = pd.read_parquet(smk.input[-1])
+        vocab = make_tokenizer(spec["tokenizer"]).vocab_size
+        arrays, task = lm_dataset(streams, targets, spec, vocab, n_train, n_targets, seed)
+    logging.info("task %s; train inputs %s, target inputs %s", task, arrays["train_inputs"].shape, arrays["target_inputs"].shape)
+    save_dataset(arrays, task, smk.output[0])
+
+
+run_job(snakemake, main)  # noqa: F821
