@@ -101,3 +101,19 @@ def test_trak_cost_model_grows_with_each_term():
     assert trak_store.trak_flops(2e6, 10_000, 64, 1000, 100) > base
     assert trak_store.trak_flops(1e6, 10_000, 128, 1000, 100) > base
     assert trak_store.trak_flops(1e6, 10_000, 64, 2000, 100) > base
+
+
+def test_language_model_store_and_scores(tmp_path):
+    """The LM output function through traker: a training window scores itself highest."""
+    from proxyscale.tasks import LMTask
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 20, (40, 9))
+    mask = np.ones_like(tokens, dtype=bool)
+    mask[:, 0] = False
+    task = LMTask(vocab_size=20, context_length=8)
+    model, _ = fit(task, {"d_model": 8, "n_layers": 1, "n_heads": 2}, tokens, mask, np.arange(40), Recipe(batch_size=8, lr=0.02), 3, 0, CPU)
+    trak_store.featurize(model, task.modelout, lambda: batches(task, tokens, mask, np.arange(40), 10, CPU), 40, tmp_path / "s", tmp_path / "w", 24, CPU)
+    scores, q = trak_store.score(model, task.modelout, lambda: batches(task, tokens, mask, np.arange(40), 10, CPU), 40, tmp_path / "s", CPU)
+    assert scores.shape == (40, 40) and ((q > 0) & (q < 1)).all()
+    assert (scores.argmax(0) == np.arange(40)).mean() > 0.8
