@@ -113,7 +113,7 @@ def top_examples_text(datamodels: dict[str, np.ndarray], order: list[str], texts
         lines.append("")
     fig, ax = plt.subplots(figsize=(9, 0.16 * len(lines) + 0.5))
     ax.axis("off")
-    ax.text(0, 1, "\n".join(lines), family="monospace", fontsize=6, va="top")
+    ax.text(0, 1, "\n".join(lines), family="monospace", fontsize=6, va="top", parse_math=False)
     save(fig, path)
 
 
