@@ -4,13 +4,16 @@ Runs in a fresh temporary directory (data linked, config copied) so the reposito
 untouched, then prints the wall time, the ratio to the target's goal (the issues' time goals), and the summed time per rule
 from the per-job logs.
 
-    python bench/workflow_time.py [--cores 2] [--target correlation_report]
+    python bench/workflow_time.py [--cores 2] [--target correlation_report] [--keep DIR]
+
+``--keep DIR`` runs in DIR (which must not exist) and leaves the results there for inspection.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import re
 import shutil
 import subprocess
@@ -26,9 +29,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--target", default="correlation_report", choices=sorted(GOAL_SECONDS))
+    parser.add_argument("--keep", type=Path, help="run in this new directory and keep its results")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            args.keep.mkdir(parents=True)
+            work = args.keep.resolve()
+        else:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         (work / "data").symlink_to(REPO / "data")
         shutil.copy(REPO / "config.yaml", work / "config.yaml")
         start = time.perf_counter()

@@ -14,6 +14,7 @@ it. Whether Q multiplies the scores is the datamodel's choice (see :mod:`proxysc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -153,6 +154,8 @@ def featurize(
         shutil.rmtree(store_dir)
     store_dir.parent.mkdir(parents=True, exist_ok=True)
     work_dir.rename(store_dir)
+    with contextlib.suppress(OSError):  # drop the work directory's parent once it is empty
+        work_dir.parent.rmdir()
     return summary
 
 

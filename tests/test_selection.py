@@ -52,3 +52,48 @@ def test_random_subset_is_seeded_and_asking_for_too_many_is_an_error():
     assert len(set(random_subset(30, 10, 4)[0])) == 10
     with pytest.raises(ConfigError, match="cannot keep 40 of 30"):
         random_subset(30, 40, 0)
+
+
+def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_random_ones():
+    """The sign test on real models: TRAK weights say which pool examples help the targets."""
+    import tempfile
+
+    import torch
+
+    from conftest import DATA
+    from proxyscale import trak_store
+    from proxyscale.attribution_data import vision_dataset
+    from proxyscale.datamodels import datamodel
+    from proxyscale.fit import fit
+    from proxyscale.tasks import batches, make_task, outputs
+    from proxyscale.train import Recipe
+
+    cpu = torch.device("cpu")
+    spec = {"dataset": {"kind": "mnist", "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"),
+                        "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz")}, "downsample": 2, "family": "convnet"}
+    arrays, task_spec = vision_dataset(spec, 400, 200, seed=0)
+    task = make_task(task_spec)
+    x, y = arrays["train_inputs"], arrays["train_labels"]
+    keep = arrays["target_labels"] == 3  # the target task: recognising threes
+    xt, yt = arrays["target_inputs"][keep], arrays["target_labels"][keep]
+    recipe = Recipe(batch_size=20, lr=0.01)
+    scores, qs = [], []
+    for seed in range(2):
+        model, _ = fit(task, {"width": 4}, x, y, np.arange(400), recipe, 4, seed, cpu)
+        with tempfile.TemporaryDirectory() as tmp:
+            trak_store.featurize(model, task.modelout, lambda: batches(task, x, y, np.arange(400), 100, cpu), 400,
+                                 f"{tmp}/store", f"{tmp}/work", 64, cpu)
+            s, q = trak_store.score(model, task.modelout, lambda: batches(task, xt, yt, np.arange(len(xt)), 100, cpu),
+                                    len(xt), f"{tmp}/store", cpu)
+        scores.append(s)
+        qs.append(q)
+    chosen, _ = dsdm(datamodel(scores, qs, q_term=False), 40)
+
+    def target_margin_without(removed, seed=10):
+        rest = np.setdiff1d(np.arange(400), removed)
+        model, _ = fit(task, {"width": 4}, x, y, rest, recipe, 4, seed, cpu)
+        return outputs(task, model, xt, yt, 100, cpu).mean()
+
+    without_selected = np.mean([target_margin_without(chosen, s) for s in (10, 11)])
+    without_random = np.mean([target_margin_without(random_subset(400, 40, s)[0], s) for s in (10, 11)])
+    assert without_selected < without_random - 0.3

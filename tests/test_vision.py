@@ -67,3 +67,13 @@ def test_families_classify_and_scale_with_width(family, width, shape):
 def test_unknown_family_is_a_config_error():
     with pytest.raises(ConfigError, match="not a vision family"):
         make_classifier("vit", 1, 1, 10, 14)
+
+
+def test_cifar10_without_torchvision_is_a_clear_config_error(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", None)  # import fails as if not installed
+    from proxyscale.attribution_data import load_images
+
+    with pytest.raises(ConfigError, match="needs torchvision"):
+        load_images({"kind": "cifar10", "root": str(tmp_path)})
