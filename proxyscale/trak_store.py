@@ -32,6 +32,7 @@ from trak.projectors import CudaProjector, ProjectionType
 
 from proxyscale.attribution import CPUProjector
 from proxyscale.errors import DataError
+from proxyscale.tasks import count_params
 
 MODEL_ID = 0
 log = logging.getLogger(__name__)
@@ -62,12 +63,12 @@ def make_projector(grad_dim: int, proj_dim: int, seed: int, device: torch.device
 
 def effective_proj_dim(model: torch.nn.Module, proj_dim: int) -> int:
     """The projection cannot usefully exceed the number of parameters (Phi^T Phi would be singular)."""
-    return min(proj_dim, sum(p.numel() for p in model.parameters()))
+    return min(proj_dim, count_params(model))
 
 
 def open_traker(model, task, n_examples: int, save_dir: Path, proj_dim: int, device, seed: int, lambda_reg: float):
     proj_dim = effective_proj_dim(model, proj_dim)
-    grad_dim = sum(p.numel() for p in model.parameters())
+    grad_dim = count_params(model)
     return TRAKer(
         model=model,
         task=task,
