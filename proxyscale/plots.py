@@ -35,7 +35,7 @@ def _palette(names):
     return dict(zip(names, sns.color_palette("tab10", len(names))))
 
 
-def _ratio_label(ratio: float) -> str:
+def ratio_label(ratio: float) -> str:
     return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
 
 
@@ -62,7 +62,7 @@ def scatter_grid(means, compute, reference, path) -> None:
             if i == 0:
                 ax.set_title(test)
             if j == 0:
-                ax.set_ylabel(f"reference loss\n(proxy {size}, {_ratio_label(ratio[size])} less compute)")
+                ax.set_ylabel(f"reference loss\n(proxy {size}, {ratio_label(ratio[size])} less compute)")
             if i == len(proxies) - 1:
                 ax.set_xlabel("proxy loss")
     handles, labels = axes[0, 0].get_legend_handles_labels()

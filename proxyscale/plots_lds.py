@@ -11,11 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from proxyscale.datamodels import top_k
-from proxyscale.plots import save
-
-
-def _ratio(r: float) -> str:
-    return f"{r:.0f}x" if r >= 10 else f"{r:.1f}x"
+from proxyscale.plots import ratio_label, save
 
 
 def lds_vs_compute(lds: pd.DataFrame, reference: str, path) -> None:
@@ -28,7 +24,7 @@ def lds_vs_compute(lds: pd.DataFrame, reference: str, path) -> None:
     err = np.vstack([lds["lds"] - lds["lds_lo"], lds["lds_hi"] - lds["lds"]])
     ax.errorbar(lds["compute_ratio"], lds["lds"], yerr=err, fmt="o", color="C0", capsize=3, label="TRAK datamodel of size")
     for _, row in lds.iterrows():
-        ax.annotate(f"{row['size']} ({_ratio(row['compute_ratio'])})", (row["compute_ratio"], row["lds"]),
+        ax.annotate(f"{row['size']} ({ratio_label(row['compute_ratio'])})", (row["compute_ratio"], row["lds"]),
                     textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xscale("log")
     ax.invert_xaxis()
@@ -45,7 +41,7 @@ def lds_vs_checkpoints(table: pd.DataFrame, compute: pd.DataFrame, path) -> None
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for size in compute["size"]:
         block = table[table["size"] == size]
-        label = f"{size} (reference)" if ratio[size] == 1 else f"{size} ({_ratio(ratio[size])} less compute)"
+        label = f"{size} (reference)" if ratio[size] == 1 else f"{size} ({ratio_label(ratio[size])} less compute)"
         ax.plot(block["checkpoints"], block["lds"], marker="o", label=label)
     ax.set_xlabel("checkpoints averaged (M)")
     ax.set_ylabel("LDS")
@@ -62,7 +58,7 @@ def overlap_bars(overlap: pd.DataFrame, compute: pd.DataFrame, path) -> None:
     sns.barplot(overlap, x="size", y="overlap", hue="end", order=order, ax=ax)
     ax.axhline(overlap["chance"].iloc[0], color="gray", linestyle="--", linewidth=1, label="chance")
     ratio = compute.set_index("size")["compute_ratio"]
-    ax.set_xticks(range(len(order)), [f"{s}\n{_ratio(ratio[s])}" for s in order])
+    ax.set_xticks(range(len(order)), [f"{s}\n{ratio_label(ratio[s])}" for s in order])
     ax.set_xlabel("proxy (compute ratio to reference)")
     ax.set_ylabel(f"overlap with reference's top/bottom {overlap['k'].iloc[0]}")
     ax.set_ylim(0, 1)
