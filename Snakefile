@@ -14,6 +14,7 @@ include: "rules/evaluate.smk"
 include: "rules/reports.smk"
 include: "rules/attribution.smk"
 include: "rules/lds.smk"
+include: "rules/selection.smk"
 
 
 rule all:
@@ -21,6 +22,7 @@ rule all:
     input:
         CORRELATION_REPORT,
         LDS_REPORT,
+        DSDM_REPORT,
 
 
 rule correlation_report:
@@ -31,3 +33,8 @@ rule correlation_report:
 rule lds_report:
     input:
         LDS_REPORT,
+
+
+rule dsdm_report:
+    input:
+        DSDM_REPORT,

@@ -6,6 +6,10 @@ disjoint target examples. Language: ``n_train`` non-overlapping windows of ``con
 tokens drawn from a distribution's token shards (every position scored), and ``n_targets`` gold
 examples of a tokenised test set fitted to the context (only the continuation scored).
 
+Selection (the DsDm experiment): the training examples are a pool of windows cut from the sources'
+token shards, and each target task is split into a target part (selection) and a disjoint holdout
+part (evaluation); ``target_task`` and ``holdout_task`` index ``task["targets"]``.
+
 The artifact is one ``.npz``: the four arrays of :mod:`proxyscale.tasks`, the origin index of every
 example, and the task spec as JSON, so later jobs rebuild the same task from the file alone.
 """
@@ -26,11 +30,9 @@ from proxyscale.vision import downsample, load_cifar10, load_mnist
 ARRAYS = ("train_inputs", "train_labels", "target_inputs", "target_labels")
 
 
-def _split(n_available: int, n_train: int, n_targets: int, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _split(n_available: int, n_train: int, n_targets: int, seed: int, what: str, where: str = "attribution: n_train + n_targets") -> tuple[np.ndarray, np.ndarray]:
     if n_train + n_targets > n_available:
-        raise ConfigError(
-            f"attribution: n_train + n_targets = {n_train + n_targets} exceeds the {n_available} {what} available"
-        )
+        raise ConfigError(f"{where} = {n_train + n_targets} exceeds the {n_available} {what} available")
     perm = np.random.default_rng(seed).permutation(n_available)
     return np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_targets])
 
@@ -75,18 +77,28 @@ def lm_windows(streams: list[np.ndarray], n: int, window: int, seed: int) -> tup
     return tokens[origin[:, None] + np.arange(window)], origin
 
 
-def lm_targets(frame: pd.DataFrame, n: int, context_length: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gold candidates of a tokenised test set as (tokens, mask) windows; the continuation is scored."""
-    gold = frame[frame["is_gold"]].reset_index(drop=True)
-    _, chosen = _split(len(gold), 0, n, seed, "test examples")
-    tokens = np.zeros((n, context_length + 1), dtype=np.int64)
-    mask = np.zeros((n, context_length + 1), dtype=bool)
+def lm_examples(gold: pd.DataFrame, chosen: np.ndarray, context_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gold candidates ``chosen`` of a tokenised test set as (tokens, mask) windows of
+    ``context_length + 1`` tokens, zero-padded; the mask marks the continuation (the scored part)."""
+    tokens = np.zeros((len(chosen), context_length + 1), dtype=np.int64)
+    mask = np.zeros((len(chosen), context_length + 1), dtype=bool)
     for row, i in enumerate(chosen):
         context, continuation = fit_to_context(gold["context_ids"][i], gold["continuation_ids"][i], context_length)
         seq = np.concatenate([context, continuation])
         tokens[row, : len(seq)] = seq
         mask[row, len(context) : len(seq)] = True
-    return tokens, mask, gold["example_id"].to_numpy()[chosen]
+    return tokens, mask
+
+
+def gold_examples(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["is_gold"]].reset_index(drop=True)
+
+
+def lm_targets(frame: pd.DataFrame, n: int, context_length: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` seeded gold examples of a tokenised test set as (tokens, mask, example ids)."""
+    gold = gold_examples(frame)
+    _, chosen = _split(len(gold), 0, n, seed, "test examples")
+    return *lm_examples(gold, chosen, context_length), gold["example_id"].to_numpy()[chosen]
 
 
 def lm_dataset(streams: list[np.ndarray], targets: pd.DataFrame, spec: dict, vocab_size: int, n_train: int, n_targets: int, seed: int) -> tuple[dict, dict]:
@@ -105,6 +117,43 @@ def lm_dataset(streams: list[np.ndarray], targets: pd.DataFrame, spec: dict, voc
         "target_origin": np.asarray(target_origin),
     }
     return arrays, {"setting": "lm", "vocab_size": vocab_size, "context_length": T, "tokenizer": spec["tokenizer"]}
+
+
+def selection_dataset(streams: dict[str, np.ndarray], targets: dict[str, pd.DataFrame], spec: dict, vocab_size: int) -> tuple[dict, dict]:
+    """Arrays and task spec for the selection experiment (``spec``: ``selection`` config plus the
+    tokenizer): ``pool.size`` pool windows cut from the named source streams (``train_source``
+    indexes ``task["pool_sources"]``), and per target task ``n_targets`` target and ``n_holdout``
+    disjoint holdout examples."""
+    T, seed = spec["context_length"], spec["seed"]
+    pool, pool_origin = lm_windows(list(streams.values()), spec["pool"]["size"], T + 1, seed)
+    ends = np.cumsum([len(s) for s in streams.values()])
+    pool_mask = np.ones_like(pool, dtype=bool)
+    pool_mask[:, 0] = False
+    parts = {"target": ([], [], [], []), "holdout": ([], [], [], [])}
+    for t, (name, frame) in enumerate(targets.items()):
+        gold = gold_examples(frame)
+        where = f"selection.n_targets + n_holdout for '{name}'"
+        chosen = dict(zip(parts, _split(len(gold), spec["n_targets"], spec["n_holdout"], seed, "test examples", where)))
+        for part, idx in chosen.items():
+            tokens, mask = lm_examples(gold, idx, T)
+            for store, value in zip(parts[part], (tokens, mask, np.full(len(idx), t), gold["example_id"].to_numpy()[idx])):
+                store.append(value)
+    arrays = {
+        "train_inputs": pool,
+        "train_labels": pool_mask,
+        "train_origin": pool_origin,
+        "train_source": np.searchsorted(ends, pool_origin, side="right"),
+    }
+    for part, (tokens, mask, task_index, origin) in parts.items():
+        arrays |= {
+            f"{part}_inputs": np.concatenate(tokens),
+            f"{part}_labels": np.concatenate(mask),
+            f"{part}_task": np.concatenate(task_index),
+            f"{part}_origin": np.concatenate(origin).astype(np.int64),
+        }
+    task = {"setting": "lm", "vocab_size": vocab_size, "context_length": T, "tokenizer": spec["tokenizer"],
+            "targets": list(targets), "pool_sources": list(streams)}
+    return arrays, task
 
 
 def save_dataset(arrays: dict, task: dict, path: str | Path) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from proxyscale.errors import ConfigError
 
 RULE_GROUPS = ("data", "train", "evaluate", "attribution", "report")
+EXPERIMENTS = ("attribution", "selection")  # the experiments that train checkpoints and build TRAK datamodels
+SELECTION_KINDS = ("dsdm", "bot_dsdm", "dsir", "classifier", "random")
 _DEFAULT_RESOURCES = {"mem_mb": 2000, "runtime": 30, "gpu": 0, "threads": 1}
 
 
@@ -23,11 +25,7 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
         raise ConfigError(
             f"reference: size '{config['reference']}' is not defined under sizes (defined: {', '.join(sizes)})"
         )
-    for name, spec in sizes.items():
-        if spec["d_model"] % spec["n_heads"]:
-            raise ConfigError(
-                f"sizes.{name}: d_model={spec['d_model']} is not divisible by n_heads={spec['n_heads']}"
-            )
+    _check_heads(sizes, "sizes")
     for name, files in sources.items():
         for i, entry in enumerate(files):
             if not (base / entry["path"]).is_file():
@@ -46,6 +44,7 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
         if not (base / spec["path"]).is_file():
             raise ConfigError(f"test_sets.{test}.path: file '{spec['path']}' does not exist")
     _check_attribution(config, base)
+    _check_selection(config)
     for group in config.get("resources", {}):
         if group not in RULE_GROUPS:
             raise ConfigError(f"resources.{group}: not a rule group (one of: {', '.join(RULE_GROUPS)})")
@@ -68,6 +67,88 @@ def attribution_setting(config: dict) -> dict:
     if setting not in att:
         raise ConfigError(f"attribution.{setting}: the setting '{setting}' is chosen but has no block")
     return att[setting]
+
+
+def tracing(config: dict, experiment: str) -> dict:
+    """The TRAK-datamodel settings of an experiment (``attribution`` or ``selection``), in one shape:
+    sizes, reference, epochs, checkpoints, training recipe and TRAK settings."""
+    if experiment == "attribution":
+        att, block = config["attribution"], attribution_setting(config)
+    elif experiment == "selection":
+        att = block = config["selection"]
+    else:
+        raise ConfigError(f"'{experiment}' is not an experiment (one of: {', '.join(EXPERIMENTS)})")
+    return {
+        "sizes": block["sizes"],
+        "reference": block["reference"],
+        "epochs": block["epochs"],
+        "checkpoints": att["checkpoints"],
+        "training": att["training"],
+        "trak": att["trak"],
+    }
+
+
+def selection_methods(config: dict) -> list[str]:
+    """Names of the selections each target gets: ``dsdm-<size>`` for every size, ``bot_dsdm-<reference>``,
+    then the baselines, in the order of ``selection.methods``."""
+    sel = config["selection"]
+    names = []
+    for kind in sel["methods"]:
+        if kind == "dsdm":
+            names += [f"dsdm-{size}" for size in sel["sizes"]]
+        elif kind == "bot_dsdm":
+            names.append(f"bot_dsdm-{sel['reference']}")
+        else:
+            names.append(kind)
+    return names
+
+
+def parse_method(name: str) -> tuple[str, str | None]:
+    """(kind, size) of a selection name from :func:`selection_methods`; size is None for baselines."""
+    kind, _, size = name.partition("-")
+    if kind not in SELECTION_KINDS or (kind in ("dsdm", "bot_dsdm")) != bool(size):
+        raise ConfigError(f"'{name}' is not a selection (dsdm-<size>, bot_dsdm-<size>, dsir, classifier, random)")
+    return kind, size or None
+
+
+def selection_distributions(config: dict) -> dict[str, tuple[str, str]]:
+    """Selections listed in ``selection.distributions``, as correlation-experiment distribution name
+    (``<target>-<method>``) -> (target, method)."""
+    return {entry.replace("/", "-"): tuple(entry.split("/")) for entry in config["selection"]["distributions"]}
+
+
+def _check_selection(config: dict) -> None:
+    sel = config["selection"]
+    if sel["reference"] not in sel["sizes"]:
+        raise ConfigError(
+            f"selection.reference: size '{sel['reference']}' is not defined under selection.sizes "
+            f"(defined: {', '.join(sel['sizes'])})"
+        )
+    _check_heads(sel["sizes"], "selection.sizes")
+    for dist in sel["pool"]["distributions"]:
+        if dist not in config["distributions"]:
+            raise ConfigError(
+                f"selection.pool.distributions: '{dist}' is not a distribution (distributions: {', '.join(config['distributions'])})"
+            )
+    for target in sel["targets"]:
+        if target not in config["test_sets"]:
+            raise ConfigError(f"selection.targets: '{target}' is not a test set (test sets: {', '.join(config['test_sets'])})")
+    if round(sel["fraction"] * sel["pool"]["size"]) < 1:
+        raise ConfigError(f"selection.fraction: {sel['fraction']} of {sel['pool']['size']} pool examples keeps none")
+    methods = selection_methods(config)
+    for name, (target, method) in selection_distributions(config).items():
+        if target not in sel["targets"]:
+            raise ConfigError(f"selection.distributions: '{target}/{method}': '{target}' is not one of selection.targets")
+        if method not in methods:
+            raise ConfigError(f"selection.distributions: '{target}/{method}': '{method}' is not a selection (selections: {', '.join(methods)})")
+        if name in config["distributions"]:
+            raise ConfigError(f"selection.distributions: '{target}/{method}' would be named '{name}', which is already a distribution")
+
+
+def _check_heads(sizes: dict, where: str) -> None:
+    for name, spec in sizes.items():
+        if spec["d_model"] % spec["n_heads"]:
+            raise ConfigError(f"{where}.{name}: d_model={spec['d_model']} is not divisible by n_heads={spec['n_heads']}")
 
 
 def _check_attribution(config: dict, base: Path) -> None:
@@ -98,8 +179,4 @@ def _check_attribution(config: dict, base: Path) -> None:
             raise ConfigError(
                 f"{where}.targets: '{block['targets']}' is not a test set (test sets: {', '.join(config['test_sets'])})"
             )
-        for name, spec in block["sizes"].items():
-            if spec["d_model"] % spec["n_heads"]:
-                raise ConfigError(
-                    f"{where}.sizes.{name}: d_model={spec['d_model']} is not divisible by n_heads={spec['n_heads']}"
-                )
+        _check_heads(block["sizes"], f"{where}.sizes")

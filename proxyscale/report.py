@@ -195,3 +195,103 @@ def lds_report(lds: pd.DataFrame, compute: pd.DataFrame, lds_m: pd.DataFrame, ov
         "",
     ]
     return "\n".join(parts)
+
+
+def _ci_cell(value, lo, hi, fmt: str = ".3f") -> str:
+    return "-" if math.isnan(value) else f"{value:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def dsdm_findings(results: pd.DataFrame, reference: str) -> list[str]:
+    """One sentence per target: does DsDm with the reference size beat random, and with which sizes."""
+    lines = []
+    for target, block in results.groupby("target", sort=False):
+        dsdm = block[block["kind"] == "dsdm"].sort_values("compute_ratio")
+        if dsdm["loss_delta"].isna().all():
+            lines.append(f"- **{target}**: no random selection to compare with.")
+            continue
+        ref = dsdm[dsdm["size"] == reference]
+        ref_text = (
+            f"DsDm with the reference size ({reference}) changes holdout loss by "
+            f"{_ci_cell(*ref[['loss_delta', 'loss_delta_lo', 'loss_delta_hi']].iloc[0])} nats/token relative to random"
+            if len(ref) else "DsDm did not run with the reference size"
+        )
+        wins = [s for s, b in zip(dsdm["size"], dsdm["beats_random"]) if b]
+        losses = [s for s, b in zip(dsdm["size"], dsdm["beats_random"]) if not b]
+        verdict = f"beats random (interval below 0) with {', '.join(wins) or 'no size'}"
+        if losses:
+            verdict += f"; not with {', '.join(losses)}"
+        lines.append(f"- **{target}**: {ref_text}. DsDm {verdict}.")
+    return lines
+
+
+def dsdm_report(results: pd.DataFrame, cost: pd.DataFrame, composition: pd.DataFrame, setup: dict, ci: float, figures: dict[str, str]) -> str:
+    """Markdown of the dataset-selection-across-scale experiment; ``setup`` describes the run."""
+    pct = f"{100 * ci:.0f}%"
+    ref = setup["reference"]
+    parts = [
+        "# Dataset selection across scale: does DsDm with a proxy pick data that helps the reference?",
+        "",
+        f"Pool: {setup['n_pool']} windows of {setup['window']} tokens from {', '.join(setup['sources'])}. "
+        f"Targets: {', '.join(setup['targets'])}, each split into {setup['n_targets']} target examples (used to "
+        f"select) and {setup['n_holdout']} disjoint holdout examples (used to judge). Every size trains "
+        f"{setup['checkpoints']} checkpoints on the pool; TRAK (projection size up to {setup['proj_dim']}) gives "
+        "its datamodel of the pool for the target examples (output: mean margin of the continuation tokens). "
+        f"Each method keeps {setup['fraction']:.0%} of the pool ({setup['k']} windows): DsDm the examples with "
+        "the largest mean datamodel weight over the target's examples (predicted to lower target loss most), "
+        "Bot-DsDm the smallest, DSIR hashed n-gram importance resampling, Classifier a logistic regression "
+        f"target vs pool, random a uniform draw. The reference **{ref}** is trained from scratch on each "
+        f"selection with {setup['seeds']} seeds and scored on the holdout examples of the selection's target: "
+        "loss is the mean cross-entropy of the continuation tokens, token accuracy the share of them the model "
+        f"predicts by argmax. Intervals: {pct} bootstrap over holdout examples of the seed-averaged values; "
+        "the difference from random is paired by example.",
+        "",
+        "## Findings",
+        "",
+        *dsdm_findings(results, ref),
+        "",
+        "## Holdout loss against proxy compute (Figure 8)",
+        "",
+        "Error bars are the paired intervals of the difference from random selection, drawn around each "
+        "point: a bar that does not reach the dashed random line is a difference the holdout examples resolve.",
+        "",
+        f"![Figure 8: DsDm with proxies of every size]({figures['fig_dsdm']})",
+        "",
+    ]
+    for target, block in results.groupby("target", sort=False):
+        table = pd.DataFrame(
+            {
+                "method": block["method"],
+                "compute_ratio": block["compute_ratio"].map(lambda r: "-" if math.isnan(r) else f"{r:.1f}x"),
+                f"holdout loss [{pct} CI]": [_ci_cell(r.loss, r.loss_lo, r.loss_hi) for r in block.itertuples()],
+                "loss - random [CI]": [_ci_cell(r.loss_delta, r.loss_delta_lo, r.loss_delta_hi) for r in block.itertuples()],
+                "token accuracy [CI]": [_ci_cell(r.token_accuracy, r.token_accuracy_lo, r.token_accuracy_hi) for r in block.itertuples()],
+                "accuracy - random [CI]": [_ci_cell(r.token_accuracy_delta, r.token_accuracy_delta_lo, r.token_accuracy_delta_hi) for r in block.itertuples()],
+            }
+        )
+        parts += [f"### Target {target}", "", md_table(table), ""]
+    cost_md = cost.assign(
+        compute_ratio=cost["compute_ratio"].map("{:.1f}x".format),
+        **{c: cost[c].map("{:.3g}".format) for c in ("train_flops", "trak_flops", "selection_flops", "reference_train_flops")},
+        **{c: cost[c].map("{:.1f}".format) for c in ("selection_seconds", "reference_train_seconds")},
+        selection_over_reference=cost["selection_over_reference"].map("{:.2f}".format),
+    )[["size", "params", "checkpoints", "compute_ratio", "train_flops", "trak_flops", "selection_flops", "reference_train_flops", "selection_over_reference", "selection_seconds", "reference_train_seconds"]]
+    parts += [
+        "## Cost of selecting with each size",
+        "",
+        "Selection cost: training the size's checkpoints on the pool (3 x forward FLOPs x examples x epochs) "
+        "plus TRAK on the pool and the target examples (cost model of the attribution report), summed over "
+        "checkpoints. Reference training cost: one reference model trained on one selection. Seconds are "
+        "measured wall time of the jobs.",
+        "",
+        md_table(cost_md),
+        "",
+        "## What each method selected",
+        "",
+        "Share of each source among the selected pool examples (the pool row is the pool itself).",
+        "",
+        md_table(composition, floatfmt=".2f"),
+        "",
+        f"![composition of the selections]({figures['fig_composition']})",
+        "",
+    ]
+    return "\n".join(parts)

@@ -11,12 +11,14 @@
   examples; keep the k pool examples it finds most target-like.
 - **Random**: k examples uniformly, seeded.
 
-Every selector returns (indices of the k selected examples, a score per pool example).
+Every selector returns (indices of the k selected examples, a score per pool example);
+:func:`select` runs one by name on the selection dataset (:mod:`proxyscale.attribution_data`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from proxyscale.errors import ConfigError
 
@@ -70,7 +72,7 @@ def classifier(pool: np.ndarray, target: np.ndarray, k: int, l2: float = 1e-4, s
     def normalise(x):
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
-    x = np.vstack([normalise(pool), normalise(target)])
+    x = np.vstack([normalise(pool), normalise(target)]).astype(np.float64)  # one dtype: no copy per step
     y = np.concatenate([np.zeros(len(pool)), np.ones(len(target))])
     weight = np.where(y == 1, 0.5 / len(target), 0.5 / len(pool))
     w, b = np.zeros(x.shape[1]), 0.0
@@ -79,5 +81,46 @@ def classifier(pool: np.ndarray, target: np.ndarray, k: int, l2: float = 1e-4, s
         g = weight * (p - y)
         w -= lr * (x.T @ g + l2 * w)
         b -= lr * g.sum()
-    score = normalise(pool) @ w + b
+    score = x[: len(pool)] @ w + b
     return np.sort(np.argsort(-score, kind="stable")[:k]), score
+
+
+def example_sequences(tokens: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+    """The text of each (tokens, mask) example: its tokens up to the last scored one (a target's
+    context and continuation, a pool window's every token)."""
+    ends = mask.shape[1] - np.argmax(mask[:, ::-1], axis=1)
+    return [row[:end] for row, end in zip(tokens, ends)]
+
+
+def select(kind: str, arrays: dict, target: int, k: int, seed: int, buckets: int, tau: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run selector ``kind`` toward target task ``target`` of a selection dataset.
+
+    ``tau`` is the datamodel (pool, all target examples) of a size, needed by DsDm and Bot-DsDm;
+    its columns of this target task are used.
+    """
+    n = len(arrays["train_inputs"])
+    if kind in ("dsdm", "bot_dsdm"):
+        if tau is None:
+            raise ConfigError(f"selection: {kind} needs a datamodel")
+        return dsdm(tau[:, arrays["target_task"] == target], k, bottom=kind == "bot_dsdm")
+    if kind == "random":
+        return random_subset(n, k, seed)
+    rows = arrays["target_task"] == target
+    pool = hashed_ngrams(example_sequences(arrays["train_inputs"], arrays["train_labels"]), buckets)
+    goal = hashed_ngrams(example_sequences(arrays["target_inputs"][rows], arrays["target_labels"][rows]), buckets)
+    if kind == "dsir":
+        return dsir(pool, goal, k, seed)
+    if kind == "classifier":
+        return classifier(pool, goal, k)
+    raise ConfigError(f"selection: '{kind}' is not a selection method (dsdm, bot_dsdm, dsir, classifier, random)")
+
+
+def subset_frame(indices: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """One row per pool example: its index, its selector score and whether it is selected."""
+    selected = np.zeros(len(scores), dtype=bool)
+    selected[indices] = True
+    return pd.DataFrame({"pool_index": np.arange(len(scores)), "score": scores.astype(np.float64), "selected": selected})
+
+
+def selected_indices(frame: pd.DataFrame) -> np.ndarray:
+    return frame.loc[frame["selected"], "pool_index"].to_numpy()

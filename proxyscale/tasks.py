@@ -124,5 +124,21 @@ def accuracy(task, model: nn.Module, inputs: np.ndarray, labels: np.ndarray, bat
     return float(sum(hits) / len(inputs))
 
 
+@torch.no_grad()
+def token_metrics(task: LMTask, model: nn.Module, inputs: np.ndarray, labels: np.ndarray, batch_size: int, device) -> tuple[np.ndarray, np.ndarray]:
+    """Per language example: mean cross-entropy over its scored tokens, and the fraction of those
+    tokens that are the model's argmax prediction (token accuracy)."""
+    model.eval()
+    losses, hits = [], []
+    for _, (tokens, mask) in batches(task, inputs, labels, np.arange(len(inputs)), batch_size, device):
+        logits = model(tokens[:, :-1]).float()
+        nll = F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
+        m = mask[:, 1:].float()
+        n = m.sum(1).clamp(min=1)
+        losses.append(((nll * m).sum(1) / n).cpu())
+        hits.append((((logits.argmax(-1) == tokens[:, 1:]).float() * m).sum(1) / n).cpu())
+    return torch.cat(losses).double().numpy(), torch.cat(hits).double().numpy()
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

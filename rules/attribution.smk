@@ -1,6 +1,8 @@
-# Data attribution: dataset -> M checkpoints per size -> one TRAK store per checkpoint (featurize +
-# finalize) -> per-checkpoint scores for the targets -> one datamodel matrix per size.
-# Each rule's params hold only the config it depends on, so editing one size re-runs that size.
+# TRAK datamodels, shared by the attribution and selection experiments through {exp}: a dataset ->
+# M checkpoints per size -> one TRAK store per checkpoint (featurize + finalize) -> per-checkpoint
+# scores for the targets -> one datamodel matrix per size. Each rule's params hold only the config it
+# depends on, so editing one size re-runs that size. The datasets are built by attribution_data
+# (here) and selection_data (selection.smk).
 
 
 def _attribution_data_inputs(wildcards):
@@ -30,11 +32,11 @@ rule attribution_data:
     input:
         _attribution_data_inputs,
     output:
-        ATT_DATASET,
+        dataset_path("attribution"),
     params:
         spec=_attribution_data_params(),
     log:
-        f"{R}/logs/attribution_data.log",
+        f"{R}/logs/attribution/attribution_data.log",
     threads: rule_threads("data")
     resources:
         **rule_resources("data"),
@@ -44,16 +46,16 @@ rule attribution_data:
 
 rule attribution_train:
     input:
-        ATT_DATASET,
+        dataset_path("{exp}"),
     output:
-        attribution_model_path("{size}", "{ckpt}"),
+        model_path("{exp}", "{size}", "{ckpt}"),
     params:
-        size=lambda w: ATT_SETTING["sizes"][w.size],
-        epochs=ATT_SETTING["epochs"],
-        training=ATT["training"],
+        size=lambda w: EXP[w.exp]["sizes"][w.size],
+        epochs=lambda w: EXP[w.exp]["epochs"],
+        training=lambda w: EXP[w.exp]["training"],
         device=config["device"],
     log:
-        f"{R}/logs/attribution_train/{{size}}/{{ckpt}}.log",
+        f"{R}/logs/{{exp}}/attribution_train/{{size}}/{{ckpt}}.log",
     threads: rule_threads("attribution")
     resources:
         **rule_resources("attribution"),
@@ -63,16 +65,16 @@ rule attribution_train:
 
 rule trak_featurize:
     input:
-        model=attribution_model_path("{size}", "{ckpt}"),
-        data=ATT_DATASET,
+        model=model_path("{exp}", "{size}", "{ckpt}"),
+        data=dataset_path("{exp}"),
     output:
-        directory(trak_store_path("{size}", "{ckpt}")),
+        directory(trak_store_path("{exp}", "{size}", "{ckpt}")),
     params:
-        trak={k: v for k, v in ATT["trak"].items() if k != "q_term"},
-        work_dir=lambda w: f"{A}/trak_work/{w.size}/{w.ckpt}",
+        trak=lambda w: {k: v for k, v in EXP[w.exp]["trak"].items() if k != "q_term"},
+        work_dir=lambda w: f"{R}/{w.exp}/trak_work/{w.size}/{w.ckpt}",
         device=config["device"],
     log:
-        f"{R}/logs/trak_featurize/{{size}}/{{ckpt}}.log",
+        f"{R}/logs/{{exp}}/trak_featurize/{{size}}/{{ckpt}}.log",
     threads: rule_threads("attribution")
     resources:
         **rule_resources("attribution"),
@@ -82,16 +84,16 @@ rule trak_featurize:
 
 rule trak_score:
     input:
-        store=trak_store_path("{size}", "{ckpt}"),
-        model=attribution_model_path("{size}", "{ckpt}"),
-        data=ATT_DATASET,
+        store=trak_store_path("{exp}", "{size}", "{ckpt}"),
+        model=model_path("{exp}", "{size}", "{ckpt}"),
+        data=dataset_path("{exp}"),
     output:
-        trak_scores_path("{size}", "{ckpt}"),
+        trak_scores_path("{exp}", "{size}", "{ckpt}"),
     params:
-        batch_size=ATT["trak"]["batch_size"],
+        batch_size=lambda w: EXP[w.exp]["trak"]["batch_size"],
         device=config["device"],
     log:
-        f"{R}/logs/trak_score/{{size}}/{{ckpt}}.log",
+        f"{R}/logs/{{exp}}/trak_score/{{size}}/{{ckpt}}.log",
     threads: rule_threads("attribution")
     resources:
         **rule_resources("attribution"),
@@ -101,13 +103,13 @@ rule trak_score:
 
 rule datamodel:
     input:
-        lambda w: [trak_scores_path(w.size, c) for c in ATT_CKPTS],
+        lambda w: [trak_scores_path(w.exp, w.size, c) for c in CKPTS[w.exp]],
     output:
-        datamodel_path("{size}"),
+        datamodel_path("{exp}", "{size}"),
     params:
-        q_term=ATT["trak"]["q_term"],
+        q_term=lambda w: EXP[w.exp]["trak"]["q_term"],
     log:
-        f"{R}/logs/datamodel/{{size}}.log",
+        f"{R}/logs/{{exp}}/datamodel/{{size}}.log",
     threads: 1
     resources:
         **rule_resources("report"),

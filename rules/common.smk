@@ -3,7 +3,17 @@ import sys
 
 sys.path.insert(0, workflow.basedir)  # the proxyscale package beside this Snakefile, installed or not
 
-from proxyscale.config import attribution_setting, check_config, proxies, resources
+from proxyscale.config import (
+    EXPERIMENTS,
+    attribution_setting,
+    parse_method,
+    check_config,
+    proxies,
+    resources,
+    selection_distributions,
+    selection_methods,
+    tracing,
+)
 from proxyscale.errors import ConfigError
 
 try:
@@ -13,7 +23,8 @@ except ConfigError as exc:
 
 R = "results"
 SOURCES = list(config["sources"])
-DISTS = list(config["distributions"])
+SEL_DISTS = selection_distributions(config)  # selections trained on as correlation distributions
+DISTS = list(config["distributions"]) + list(SEL_DISTS)
 SIZES = list(config["sizes"])
 TESTS = list(config["test_sets"])
 PROXIES = proxies(config)
@@ -21,15 +32,24 @@ REFERENCE = config["reference"]
 
 CORRELATION_REPORT = f"{R}/correlation/report.md"
 
+# The experiments that build TRAK datamodels share their rules through the {exp} wildcard.
+EXP = {e: tracing(config, e) for e in EXPERIMENTS}
+CKPTS = {e: list(range(EXP[e]["checkpoints"])) for e in EXPERIMENTS}
+
 ATT = config["attribution"]
 ATT_SETTING = attribution_setting(config)
 ATT_SIZES = list(ATT_SETTING["sizes"])
 ATT_REFERENCE = ATT_SETTING["reference"]
-ATT_CKPTS = list(range(ATT["checkpoints"]))
 LDS_SUBSETS = list(range(ATT["lds"]["subsets"]))
 A = f"{R}/attribution"
-ATT_DATASET = f"{A}/dataset.npz"
 LDS_REPORT = f"{A}/report/report.md"
+
+SEL = config["selection"]
+SEL_SIZES = list(SEL["sizes"])
+SEL_TARGETS = list(SEL["targets"])
+SEL_METHODS = selection_methods(config)
+S = f"{R}/selection"
+DSDM_REPORT = f"{S}/report/report.md"
 
 wildcard_constraints:
     source="[A-Za-z0-9_-]+",
@@ -38,6 +58,9 @@ wildcard_constraints:
     test="[A-Za-z0-9_-]+",
     ckpt="[0-9]+",
     subset="[0-9]+",
+    exp="|".join(EXPERIMENTS),
+    target="[A-Za-z0-9_-]+",
+    method="[A-Za-z0-9_-]+",
 
 
 def shard_path(name):
@@ -56,20 +79,47 @@ def testset_path(test):
     return f"{R}/testsets/{test}.parquet"
 
 
-def attribution_model_path(size, ckpt):
-    return f"{A}/models/{size}/{ckpt}.pt"
+def shards_of(dist):
+    """{shard name: token stream path} of a training distribution (sources, or one selection)."""
+    if dist in SEL_DISTS:
+        return {dist: selected_shard_path(*SEL_DISTS[dist])}
+    return {s: shard_path(s) for s in sorted(config["distributions"][dist])}
 
 
-def trak_store_path(size, ckpt):
-    return f"{A}/trak/{size}/{ckpt}"
+def weights_of(dist):
+    return {dist: 1} if dist in SEL_DISTS else config["distributions"][dist]
 
 
-def trak_scores_path(size, ckpt):
-    return f"{A}/scores/{size}/{ckpt}.npz"
+def dataset_path(exp):
+    return f"{R}/{exp}/dataset.npz"
 
 
-def datamodel_path(size):
-    return f"{A}/datamodels/{size}.npy"
+def model_path(exp, size, ckpt):
+    return f"{R}/{exp}/models/{size}/{ckpt}.pt"
+
+
+def trak_store_path(exp, size, ckpt):
+    return f"{R}/{exp}/trak/{size}/{ckpt}"
+
+
+def trak_scores_path(exp, size, ckpt):
+    return f"{R}/{exp}/scores/{size}/{ckpt}.npz"
+
+
+def datamodel_path(exp, size):
+    return f"{R}/{exp}/datamodels/{size}.npy"
+
+
+def subset_path(target, method):
+    return f"{S}/subsets/{target}/{method}.parquet"
+
+
+def retrain_path(target, method):
+    return f"{S}/retrain/{target}/{method}.parquet"
+
+
+def selected_shard_path(target, method):
+    return f"{S}/shards/{target}/{method}.npy"
 
 
 def lds_subset_path(subset):

@@ -5,7 +5,7 @@
 
 rule lds_subset:
     input:
-        ATT_DATASET,
+        dataset_path("attribution"),
     output:
         lds_subset_path("{subset}"),
     params:
@@ -27,11 +27,11 @@ rule lds_subset:
 
 rule lds:
     input:
-        data=ATT_DATASET,
-        datamodels=[datamodel_path(s) for s in ATT_SIZES],
-        scores=[trak_scores_path(s, c) for s in ATT_SIZES for c in ATT_CKPTS],
-        models=[attribution_model_path(s, c) for s in ATT_SIZES for c in ATT_CKPTS],
-        stores=[trak_store_path(s, c) for s in ATT_SIZES for c in ATT_CKPTS],
+        data=dataset_path("attribution"),
+        datamodels=[datamodel_path("attribution", s) for s in ATT_SIZES],
+        scores=[trak_scores_path("attribution", s, c) for s in ATT_SIZES for c in CKPTS["attribution"]],
+        models=[model_path("attribution", s, c) for s in ATT_SIZES for c in CKPTS["attribution"]],
+        stores=[trak_store_path("attribution", s, c) for s in ATT_SIZES for c in CKPTS["attribution"]],
         subsets=[lds_subset_path(i) for i in LDS_SUBSETS],
     output:
         report=LDS_REPORT,
@@ -48,7 +48,7 @@ rule lds:
     params:
         sizes=ATT_SIZES,
         reference=ATT_REFERENCE,
-        checkpoints=len(ATT_CKPTS),
+        checkpoints=len(CKPTS["attribution"]),
         q_term=ATT["trak"]["q_term"],
         report=ATT["report"],
         bootstrap=config["report"]["bootstrap"],

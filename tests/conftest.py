@@ -67,7 +67,30 @@ def tiny_config() -> dict:
             "lds": {"subsets": 4},
             "report": {"top_k": 3, "examples_shown": 2},
         },
+        "selection": {
+            "pool": {"distributions": ["mixture"], "size": 120},
+            "targets": ["lambada"],
+            "n_targets": 8,
+            "n_holdout": 12,
+            "context_length": 16,
+            "epochs": 1,
+            "sizes": {"d4": {"d_model": 4, "n_layers": 1, "n_heads": 2, "batch_size": 10, "lr": 0.01}, "d8": {"d_model": 8, "n_layers": 1, "n_heads": 2, "batch_size": 10, "lr": 0.01}},
+            "reference": "d8",
+            "checkpoints": 2,
+            "trak": {"proj_dim": 32, "batch_size": 60},
+            "fraction": 0.25,
+            "ngram_buckets": 256,
+            "retrain_seeds": 1,
+        },
     }
+
+
+def validated(config: dict) -> dict:
+    """``config`` with the schema's defaults filled in, as the workflow sees it."""
+    from snakemake.utils import validate
+
+    validate(config, str(REPO / "schemas/config.schema.yaml"))
+    return config
 
 
 def write_config(config: dict, directory: Path) -> Path:

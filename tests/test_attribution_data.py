@@ -108,3 +108,27 @@ def test_lds_subsets_are_fixed_by_seed_and_index_alone():
     assert all(m.sum() == 50 for m in a)
     assert np.array_equal(subset_mask(100, 0.5, 7, 2), a[2]) and not np.array_equal(a[0], a[1])
     assert subset_seed(7, 0) != subset_seed(7, 1) and subset_seed(7, 0) >= 1000
+
+
+def test_selection_dataset_splits_each_target_task_into_disjoint_target_and_holdout_parts():
+    from proxyscale.attribution_data import selection_dataset
+
+    def frame(n, offset):
+        return pd.DataFrame({"example_id": np.arange(n), "is_gold": True,
+                             "context_ids": [np.arange(5) + offset] * n, "continuation_ids": [np.array([offset + i % 7]) for i in range(n)]})
+
+    streams = {"a": np.full(300, 1), "b": np.full(100, 2)}
+    spec = {"pool": {"size": 40}, "n_targets": 4, "n_holdout": 6, "context_length": 8, "seed": 0, "tokenizer": {"kind": "byte"}}
+    arrays, task = selection_dataset(streams, {"squad": frame(10, 100), "lambada": frame(12, 200)}, spec, 257)
+    assert task["targets"] == ["squad", "lambada"] and task["pool_sources"] == ["a", "b"]
+    assert arrays["train_inputs"].shape == (40, 9)
+    # the pool source of every window is the stream its tokens came from
+    assert np.array_equal(arrays["train_inputs"][:, 0], np.where(arrays["train_source"] == 0, 1, 2))
+    assert arrays["target_task"].tolist() == [0] * 4 + [1] * 4 and arrays["holdout_task"].tolist() == [0] * 6 + [1] * 6
+    for t in (0, 1):
+        target_ids = set(arrays["target_origin"][arrays["target_task"] == t])
+        holdout_ids = set(arrays["holdout_origin"][arrays["holdout_task"] == t])
+        assert len(target_ids) == 4 and len(holdout_ids) == 6 and not target_ids & holdout_ids
+    assert (arrays["holdout_inputs"][arrays["holdout_task"] == 1][:, :5] >= 200).all()
+    with pytest.raises(ConfigError, match="selection.n_targets \\+ n_holdout for 'squad' = 10 exceeds the 8"):
+        selection_dataset(streams, {"squad": frame(8, 100)}, spec, 257)

@@ -97,3 +97,51 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
     without_selected = np.mean([target_margin_without(chosen, s) for s in (10, 11)])
     without_random = np.mean([target_margin_without(random_subset(400, 40, s)[0], s) for s in (10, 11)])
     assert without_selected < without_random - 0.3
+
+
+def _selection_arrays(rng):
+    """A selection dataset by hand: 60 pool windows (the last 12 in a target-like token range) and two
+    target tasks of 5 examples each, the second one's examples using that range."""
+    pool = np.concatenate([rng.integers(0, 10, (48, 9)), rng.integers(10, 20, (12, 9))])
+    mask = np.ones_like(pool, dtype=bool)
+    mask[:, 0] = False
+    targets = np.concatenate([rng.integers(0, 10, (5, 9)), rng.integers(10, 20, (5, 9))])
+    target_mask = np.zeros_like(targets, dtype=bool)
+    target_mask[:, 4:7] = True  # context 0..3, continuation 4..6, padding after
+    return {"train_inputs": pool, "train_labels": mask, "target_inputs": targets, "target_labels": target_mask,
+            "target_task": np.repeat([0, 1], 5)}
+
+
+def test_select_runs_each_method_toward_the_named_target_task():
+    from proxyscale.selection import select
+
+    arrays = _selection_arrays(np.random.default_rng(0))
+    tau = np.zeros((60, 10))
+    tau[[1, 2], 5:] = 1.0  # helps target task 1 only
+    tau[[3, 4], :5] = 1.0  # helps target task 0 only
+    assert select("dsdm", arrays, 1, 2, 0, 64, tau)[0].tolist() == [1, 2]
+    assert select("dsdm", arrays, 0, 2, 0, 64, tau)[0].tolist() == [3, 4]
+    assert set(select("bot_dsdm", arrays, 1, 56, 0, 64, tau)[0]).isdisjoint({1, 2})
+    for kind in ("dsir", "classifier"):
+        chosen, scores = select(kind, arrays, 1, 12, 0, 256)
+        assert len(set(chosen) & set(range(48, 60))) >= 10 and scores.shape == (60,)
+    assert len(select("random", arrays, 1, 12, 3, 256)[0]) == 12
+    with pytest.raises(ConfigError, match="dsdm needs a datamodel"):
+        select("dsdm", arrays, 0, 2, 0, 64)
+
+
+def test_example_sequences_cut_padding_after_the_last_scored_token():
+    from proxyscale.selection import example_sequences
+
+    arrays = _selection_arrays(np.random.default_rng(0))
+    seqs = example_sequences(arrays["target_inputs"], arrays["target_labels"])
+    assert [len(s) for s in seqs] == [7] * 10
+    assert [len(s) for s in example_sequences(arrays["train_inputs"], arrays["train_labels"])] == [9] * 60
+
+
+def test_subset_frame_round_trips_the_selected_indices():
+    from proxyscale.selection import selected_indices, subset_frame
+
+    frame = subset_frame(np.array([4, 1]), np.linspace(0, 1, 6))
+    assert frame["selected"].sum() == 2 and selected_indices(frame).tolist() == [1, 4]
+    assert frame["score"].tolist() == np.linspace(0, 1, 6).tolist()

@@ -67,6 +67,8 @@ def test_default_graph_plans_every_experiment(tmp_path):
         (lambda c: c.update(reference="huge"), "reference: size 'huge' is not defined under sizes"),
         (lambda c: c["sources"]["wiki"][0].update(path="nowhere/wiki.txt"), r"sources.wiki\[0\].path: file 'nowhere/wiki.txt' does not exist"),
         (lambda c: c["sizes"]["tiny"].update(d_model="big"), r"\['sizes'\]\['tiny'\]\['d_model'\]"),
+        (lambda c: c["selection"].update(targets=["squad"]), "selection.targets: 'squad' is not a test set"),
+        (lambda c: c["selection"].update(methods=["dsdm", "magic"]), r"\['selection'\]\['methods'\]"),
     ],
 )
 def test_bad_config_fails_with_a_message_naming_the_key(tmp_path, edit, message):
@@ -84,6 +86,7 @@ def test_bad_input_file_fails_with_a_clear_message(tmp_path):
     bad.write_text('{"text": "fine"}\nthis is not json\n')
     config = tiny_config()
     config["test_sets"] = {"c4": {"format": "c4", "path": str(bad)}}
+    config["selection"]["targets"] = ["c4"]
     write_config(config, tmp_path)
     result = snakemake(tmp_path, "--cores", "1", "results/testsets/c4.parquet")
     assert result.returncode != 0
@@ -219,4 +222,48 @@ def test_toggling_the_q_term_recomputes_datamodels_only(tiny_run, tmp_path):
 def test_editing_one_attribution_size_reruns_only_its_checkpoints(tiny_run, tmp_path):
     out = _dry_run_with(tiny_run, tmp_path, lambda c: c["attribution"]["vision"]["sizes"]["w2"].update(lr=0.02))
     assert job_counts(out) == Counter(attribution_train=2, trak_featurize=2, trak_score=2, datamodel=1, lds=1, all=1)
-    assert all(w.startswith("size=w2") for w in planned_wildcards(out, "trak_featurize"))
+    assert all(w.startswith("exp=attribution, size=w2") for w in planned_wildcards(out, "trak_featurize"))
+
+
+def test_default_graph_plans_the_selection_experiment(tmp_path):
+    work = default_workdir(tmp_path)
+    result = snakemake(work, "-n", "dsdm_report")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    sel = config["selection"]
+    sizes, M, targets = len(sel["sizes"]), sel["checkpoints"], len(sel["targets"])
+    assert sizes >= 3 and targets >= 2 and set(sel["targets"]) == {"squad", "lambada"}
+    per_target = sizes + 4  # DsDm with every size, Bot-DsDm, DSIR, classifier, random
+    sources = {s for d in sel["pool"]["distributions"] for s in config["distributions"][d]}
+    assert job_counts(result.stdout) == Counter(
+        prepare_source=len(sources), build_testset=targets, selection_data=1,
+        attribution_train=sizes * M, trak_featurize=sizes * M, trak_score=sizes * M, datamodel=sizes,
+        select=targets * per_target, selection_retrain=targets * per_target, dsdm=1, dsdm_report=1,
+    )
+
+
+def test_tiny_run_produces_the_dsdm_report(tiny_run):
+    out = tiny_run / "results/selection/report"
+    report = (out / "report.md").read_text()
+    assert "## Holdout loss against proxy compute (Figure 8)" in report and "- **lambada**: DsDm with the reference size (d8)" in report
+    results = pd.read_parquet(out / "results.parquet").set_index("method")
+    assert set(results.index) == {"dsdm-d4", "dsdm-d8", "bot_dsdm-d8", "dsir", "classifier", "random"}
+    assert results["loss"].between(0, 10).all() and results.loc["dsdm-d4", "compute_ratio"] > 1
+    assert results["loss_delta"].drop("random").notna().all()
+    cost = pd.read_parquet(out / "cost.parquet")
+    assert (cost["selection_flops"] > cost["train_flops"]).all()
+    subset = pd.read_parquet(tiny_run / "results/selection/subsets/lambada/dsdm-d8.parquet")
+    assert len(subset) == 120 and subset["selected"].sum() == 30
+    for fig in ("fig8_dsdm_vs_compute", "composition"):
+        assert (out / f"{fig}.png").stat().st_size > 1000 and (out / f"{fig}.svg").exists() and f"{fig}.png" in report
+
+
+def test_changing_the_selected_fraction_reruns_selection_and_retraining_only(tiny_run, tmp_path):
+    out = _dry_run_with(tiny_run, tmp_path, lambda c: c["selection"].update(fraction=0.5))
+    assert job_counts(out) == Counter(select=6, selection_retrain=6, dsdm=1, all=1)
+
+
+def test_a_selection_listed_as_a_distribution_is_trained_on_in_the_correlation_experiment(tiny_run, tmp_path):
+    out = _dry_run_with(tiny_run, tmp_path, lambda c: c["selection"].update(distributions=["lambada/dsdm-d8"]))
+    assert job_counts(out) == Counter(selection_shard=1, train=2, evaluate=2, correlation=1, all=1)
+    assert sorted(planned_wildcards(out, "train")) == ["dist=lambada-dsdm-d8, size=ref", "dist=lambada-dsdm-d8, size=tiny"]

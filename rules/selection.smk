@@ -1,0 +1,142 @@
+# Dataset selection across scale: a pool of windows and target tasks (split into target and holdout
+# parts) -> TRAK datamodels of every size on the pool (attribution.smk, exp=selection) -> one subset
+# per (target, method) -> the reference retrained on each subset -> the DsDm report. A selection
+# listed in selection.distributions also becomes a training distribution of the correlation
+# experiment through its token stream (selection_shard).
+
+
+def _pool_sources():
+    return sorted({s for d in SEL["pool"]["distributions"] for s in config["distributions"][d]})
+
+
+rule selection_data:
+    input:
+        shards=[shard_path(s) for s in _pool_sources()],
+        targets=[testset_path(t) for t in SEL_TARGETS],
+    output:
+        dataset_path("selection"),
+    params:
+        spec={
+            "sources": _pool_sources(),
+            "pool": {"size": SEL["pool"]["size"]},
+            "targets": SEL_TARGETS,
+            **{k: SEL[k] for k in ("n_targets", "n_holdout", "context_length", "seed")},
+            "tokenizer": config["tokenizer"],
+        },
+    log:
+        f"{R}/logs/selection/selection_data.log",
+    threads: rule_threads("data")
+    resources:
+        **rule_resources("data"),
+    script:
+        "../workflow_scripts/selection_data.py"
+
+
+def _select_inputs(wildcards):
+    _, size = parse_method(wildcards.method)
+    inputs = {"data": dataset_path("selection")}
+    if size is not None:
+        inputs["datamodel"] = datamodel_path("selection", size)
+    return inputs
+
+
+def _select_params(wildcards):
+    """Only what the method reads: the fraction, plus the seed (random, DSIR) and n-gram buckets (DSIR,
+    classifier), so changing one baseline's setting re-runs that baseline alone."""
+    kind, _ = parse_method(wildcards.method)
+    return {
+        "kind": kind,
+        "fraction": SEL["fraction"],
+        "seed": SEL["seed"] if kind in ("random", "dsir") else None,
+        "ngram_buckets": SEL["ngram_buckets"] if kind in ("dsir", "classifier") else None,
+    }
+
+
+rule select:
+    input:
+        unpack(_select_inputs),
+    output:
+        subset_path("{target}", "{method}"),
+    params:
+        spec=_select_params,
+    log:
+        f"{R}/logs/selection/select/{{target}}/{{method}}.log",
+    threads: 1
+    resources:
+        **rule_resources("report"),
+    script:
+        "../workflow_scripts/select.py"
+
+
+rule selection_retrain:
+    input:
+        data=dataset_path("selection"),
+        subset=subset_path("{target}", "{method}"),
+    output:
+        retrain_path("{target}", "{method}"),
+    params:
+        size=SEL["sizes"][SEL["reference"]],
+        epochs=SEL["epochs"],
+        training=SEL["training"],
+        seeds=SEL["retrain_seeds"],
+        seed=SEL["seed"],
+        batch_size=SEL["trak"]["batch_size"],
+        device=config["device"],
+    log:
+        f"{R}/logs/selection/retrain/{{target}}/{{method}}.log",
+    threads: rule_threads("attribution")
+    resources:
+        **rule_resources("attribution"),
+    script:
+        "../workflow_scripts/selection_retrain.py"
+
+
+rule selection_shard:
+    input:
+        data=dataset_path("selection"),
+        subset=subset_path("{target}", "{method}"),
+    output:
+        selected_shard_path("{target}", "{method}"),
+    log:
+        f"{R}/logs/selection/shard/{{target}}/{{method}}.log",
+    threads: 1
+    resources:
+        **rule_resources("data"),
+    script:
+        "../workflow_scripts/selection_shard.py"
+
+
+SEL_RUNS = [(t, m) for t in SEL_TARGETS for m in SEL_METHODS]
+SEL_MODELS = [(s, c) for s in SEL_SIZES for c in CKPTS["selection"]]
+
+
+rule dsdm:
+    input:
+        data=dataset_path("selection"),
+        retrains=[retrain_path(t, m) for t, m in SEL_RUNS],
+        subsets=[subset_path(t, m) for t, m in SEL_RUNS],
+        models=[model_path("selection", s, c) for s, c in SEL_MODELS],
+        stores=[trak_store_path("selection", s, c) for s, c in SEL_MODELS],
+        scores=[trak_scores_path("selection", s, c) for s, c in SEL_MODELS],
+    output:
+        report=DSDM_REPORT,
+        results=f"{S}/report/results.parquet",
+        cost=f"{S}/report/cost.parquet",
+        composition=f"{S}/report/composition.parquet",
+        fig_dsdm=f"{S}/report/fig8_dsdm_vs_compute.png",
+        fig_composition=f"{S}/report/composition.png",
+    params:
+        runs=SEL_RUNS,
+        models=SEL_MODELS,
+        sizes=SEL_SIZES,
+        reference=SEL["reference"],
+        fraction=SEL["fraction"],
+        bootstrap=config["report"]["bootstrap"],
+        ci=config["report"]["ci"],
+    log:
+        f"{R}/logs/dsdm.log",
+    threads: rule_threads("report")
+    resources:
+        **rule_resources("report"),
+    script:
+        "../workflow_scripts/dsdm_report.py"

@@ -1,0 +1,25 @@
+"""Snakemake entry: build the selection dataset (pool windows, target and holdout parts) -> .npz."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from proxyscale.attribution_data import save_dataset, selection_dataset
+from proxyscale.runner import run_job
+from proxyscale.tokenizer import make_tokenizer
+
+
+def main():
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    spec = dict(smk.params.spec)
+    streams = {name: np.load(path) for name, path in zip(spec["sources"], smk.input.shards)}
+    targets = {name: pd.read_parquet(path) for name, path in zip(spec["targets"], smk.input.targets)}
+    arrays, task = selection_dataset(streams, targets, spec, make_tokenizer(spec["tokenizer"]).vocab_size)
+    counts = np.bincount(arrays["train_source"], minlength=len(streams))
+    logging.info("pool %s from %s", arrays["train_inputs"].shape, dict(zip(streams, counts.tolist())))
+    logging.info("targets %s, holdout %s", arrays["target_inputs"].shape, arrays["holdout_inputs"].shape)
+    save_dataset(arrays, task, smk.output[0])
+
+
+run_job(snakemake, main)  # noqa: F821

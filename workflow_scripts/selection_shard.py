@@ -1,0 +1,23 @@
+"""Snakemake entry: one selection's windows as a token stream, a training distribution for the
+scale-correlation experiment -> .npy."""
+
+import logging
+
+import pandas as pd
+
+from proxyscale.attribution_data import load_dataset
+from proxyscale.io import save_npy
+from proxyscale.runner import run_job
+from proxyscale.selection import selected_indices
+from proxyscale.selection_retrain import selected_stream
+
+
+def main():
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    arrays, _ = load_dataset(smk.input.data)
+    stream = selected_stream(arrays, selected_indices(pd.read_parquet(smk.input.subset)))
+    logging.info("%d tokens", len(stream))
+    save_npy(stream, smk.output[0])
+
+
+run_job(snakemake, main)  # noqa: F821
