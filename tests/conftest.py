@@ -81,6 +81,7 @@ def tiny_config() -> dict:
             "fraction": 0.25,
             "ngram_buckets": 256,
             "retrain_seeds": 1,
+            "distributions": ["lambada/dsdm-d8"],  # trained on by the correlation experiment too
         },
     }
 

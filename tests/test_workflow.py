@@ -9,6 +9,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -86,7 +87,7 @@ def test_bad_input_file_fails_with_a_clear_message(tmp_path):
     bad.write_text('{"text": "fine"}\nthis is not json\n')
     config = tiny_config()
     config["test_sets"] = {"c4": {"format": "c4", "path": str(bad)}}
-    config["selection"]["targets"] = ["c4"]
+    config["selection"].update(targets=["c4"], distributions=[])
     write_config(config, tmp_path)
     result = snakemake(tmp_path, "--cores", "1", "results/testsets/c4.parquet")
     assert result.returncode != 0
@@ -132,7 +133,7 @@ def test_editing_one_size_reruns_only_that_size_and_the_report(tiny_run, tmp_pat
     write_config(config, tmp_path)
     result = snakemake(tiny_run, "-n", "--configfile", str(tmp_path / "config.yaml"))
     assert result.returncode == 0, result.stderr
-    n = len(config["distributions"])
+    n = len(config["distributions"]) + len(config["selection"]["distributions"])
     assert job_counts(result.stdout) == Counter(train=n, evaluate=n, correlation=1, all=1)
     for rule in ("train", "evaluate"):
         wildcards = planned_wildcards(result.stdout, rule)
@@ -260,10 +261,15 @@ def test_tiny_run_produces_the_dsdm_report(tiny_run):
 
 def test_changing_the_selected_fraction_reruns_selection_and_retraining_only(tiny_run, tmp_path):
     out = _dry_run_with(tiny_run, tmp_path, lambda c: c["selection"].update(fraction=0.5))
-    assert job_counts(out) == Counter(select=6, selection_retrain=6, dsdm=1, all=1)
+    # and what is trained on the selection listed as a correlation distribution; nothing upstream
+    assert job_counts(out) == Counter(select=6, selection_retrain=6, dsdm=1, selection_shard=1, train=2, evaluate=2, correlation=1, all=1)
 
 
 def test_a_selection_listed_as_a_distribution_is_trained_on_in_the_correlation_experiment(tiny_run, tmp_path):
-    out = _dry_run_with(tiny_run, tmp_path, lambda c: c["selection"].update(distributions=["lambada/dsdm-d8"]))
+    means = pd.read_parquet(tiny_run / "results/correlation/mean_losses.parquet")
+    assert "lambada-dsdm-d8" in set(means["dist"])
+    shard = np.load(tiny_run / "results/selection/shards/lambada/dsdm-d8.npy")
+    assert len(shard) == 30 * 17  # the 30 selected windows of 16 + 1 tokens
+    out = _dry_run_with(tiny_run, tmp_path, lambda c: c["selection"]["distributions"].append("lambada/random"))
     assert job_counts(out) == Counter(selection_shard=1, train=2, evaluate=2, correlation=1, all=1)
-    assert sorted(planned_wildcards(out, "train")) == ["dist=lambada-dsdm-d8, size=ref", "dist=lambada-dsdm-d8, size=tiny"]
+    assert sorted(planned_wildcards(out, "train")) == ["dist=lambada-random, size=ref", "dist=lambada-random, size=tiny"]
