@@ -5,29 +5,6 @@
 # (here) and selection_data (selection.smk).
 
 
-def _attribution_data_inputs(wildcards):
-    if ATT["setting"] == "vision":
-        ds = ATT_SETTING["dataset"]
-        return [ds[k] for k in ("images", "labels") if k in ds]
-    dist = config["distributions"][ATT_SETTING["distribution"]]
-    return [shard_path(s) for s in sorted(dist)] + [testset_path(ATT_SETTING["targets"])]
-
-
-def _attribution_data_params():
-    """What the dataset depends on: the setting's data keys (not its sizes), sizes of the split, seed."""
-    common = {"n_train": ATT["n_train"], "n_targets": ATT["n_targets"], "seed": ATT["seed"]}
-    if ATT["setting"] == "vision":
-        keep = ("dataset", "downsample", "family")
-        return {"setting": "vision", **{k: ATT_SETTING[k] for k in keep}, **common}
-    return {
-        "setting": "lm",
-        "shards": sorted(config["distributions"][ATT_SETTING["distribution"]]),
-        "context_length": ATT_SETTING["context_length"],
-        "tokenizer": config["tokenizer"],
-        **common,
-    }
-
-
 rule attribution_data:
     input:
         _attribution_data_inputs,
@@ -40,6 +17,8 @@ rule attribution_data:
     threads: rule_threads("data")
     resources:
         **rule_resources("data"),
+    conda:
+        conda_env("data")
     script:
         "../workflow_scripts/attribution_data.py"
 
@@ -59,6 +38,8 @@ rule attribution_train:
     threads: rule_threads("attribution")
     resources:
         **rule_resources("attribution"),
+    conda:
+        conda_env("attribution")
     script:
         "../workflow_scripts/attribution_train.py"
 
@@ -78,6 +59,8 @@ rule trak_featurize:
     threads: rule_threads("attribution")
     resources:
         **rule_resources("attribution"),
+    conda:
+        conda_env("attribution")
     script:
         "../workflow_scripts/trak_featurize.py"
 
@@ -97,6 +80,8 @@ rule trak_score:
     threads: rule_threads("attribution")
     resources:
         **rule_resources("attribution"),
+    conda:
+        conda_env("attribution")
     script:
         "../workflow_scripts/trak_score.py"
 
@@ -113,5 +98,7 @@ rule datamodel:
     threads: 1
     resources:
         **rule_resources("report"),
+    conda:
+        conda_env("report")
     script:
         "../workflow_scripts/datamodel.py"

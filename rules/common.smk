@@ -132,5 +132,67 @@ def rule_resources(group):
     return {"mem_mb": res["mem_mb"], "runtime": res["runtime"], "gpu": res["gpu"]}
 
 
+# One conda environment per rule group (envs/*.yaml), for --software-deployment-method conda.
+ENV_FILES = {"data": "data", "train": "train", "evaluate": "train", "attribution": "attribution", "report": "report"}
+
+
+def conda_env(group):
+    return f"../envs/{ENV_FILES[group]}.yaml"
+
+
 def rule_threads(group):
     return resources(config, group)["threads"]
+
+
+# Input and params functions of the rules (kept here: rule files hold rules only).
+
+
+def _pile_sources(wildcards):
+    return SOURCES if config["test_sets"][wildcards.test]["format"] == "pile" else []
+
+
+def _attribution_data_inputs(wildcards):
+    if ATT["setting"] == "vision":
+        ds = ATT_SETTING["dataset"]
+        return [ds[k] for k in ("images", "labels") if k in ds]
+    dist = config["distributions"][ATT_SETTING["distribution"]]
+    return [shard_path(s) for s in sorted(dist)] + [testset_path(ATT_SETTING["targets"])]
+
+
+def _attribution_data_params():
+    """What the dataset depends on: the setting's data keys (not its sizes), sizes of the split, seed."""
+    common = {"n_train": ATT["n_train"], "n_targets": ATT["n_targets"], "seed": ATT["seed"]}
+    if ATT["setting"] == "vision":
+        keep = ("dataset", "downsample", "family")
+        return {"setting": "vision", **{k: ATT_SETTING[k] for k in keep}, **common}
+    return {
+        "setting": "lm",
+        "shards": sorted(config["distributions"][ATT_SETTING["distribution"]]),
+        "context_length": ATT_SETTING["context_length"],
+        "tokenizer": config["tokenizer"],
+        **common,
+    }
+
+
+def _pool_sources():
+    return sorted({s for d in SEL["pool"]["distributions"] for s in config["distributions"][d]})
+
+
+def _select_inputs(wildcards):
+    _, size = parse_method(wildcards.method)
+    inputs = {"data": dataset_path("selection")}
+    if size is not None:
+        inputs["datamodel"] = datamodel_path("selection", size)
+    return inputs
+
+
+def _select_params(wildcards):
+    """Only what the method reads: the fraction, plus the seed (random, DSIR) and n-gram buckets (DSIR,
+    classifier), so changing one baseline's setting re-runs that baseline alone."""
+    kind, _ = parse_method(wildcards.method)
+    return {
+        "kind": kind,
+        "fraction": SEL["fraction"],
+        "seed": SEL["seed"] if kind in ("random", "dsir") else None,
+        "ngram_buckets": SEL["ngram_buckets"] if kind in ("dsir", "classifier") else None,
+    }

@@ -3,7 +3,7 @@
 
 rule prepare_source:
     input:
-        lambda w: [e["path"] for e in config["sources"][w.source]],
+        lambda w: [e["path"] for e in config["sources"][w.source] if "path" in e],
     output:
         shard=f"{R}/shards/{{source}}.npy",
         holdout=f"{R}/holdout/{{source}}.parquet",
@@ -16,12 +16,10 @@ rule prepare_source:
     threads: rule_threads("data")
     resources:
         **rule_resources("data"),
+    conda:
+        conda_env("data")
     script:
         "../workflow_scripts/prepare_source.py"
-
-
-def _pile_sources(wildcards):
-    return SOURCES if config["test_sets"][wildcards.test]["format"] == "pile" else []
 
 
 rule build_testset:
@@ -42,5 +40,7 @@ rule build_testset:
     threads: rule_threads("data")
     resources:
         **rule_resources("data"),
+    conda:
+        conda_env("data")
     script:
         "../workflow_scripts/build_testset.py"

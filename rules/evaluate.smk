@@ -16,5 +16,7 @@ rule evaluate:
     threads: rule_threads("evaluate")
     resources:
         **rule_resources("evaluate"),
+    conda:
+        conda_env("evaluate")
     script:
         "../workflow_scripts/evaluate.py"

@@ -21,6 +21,8 @@ rule lds_subset:
     threads: rule_threads("attribution")
     resources:
         **rule_resources("attribution"),
+    conda:
+        conda_env("attribution")
     script:
         "../workflow_scripts/lds_subset.py"
 
@@ -40,11 +42,11 @@ rule lds:
         overlap=f"{A}/report/top_k_overlap.parquet",
         rank=f"{A}/report/rank_correlation.parquet",
         compute=f"{A}/report/compute.parquet",
-        fig_lds=f"{A}/report/fig6_lds_vs_compute.png",
-        fig_m=f"{A}/report/lds_vs_checkpoints.png",
-        fig_overlap=f"{A}/report/fig7_top_k_overlap.png",
-        fig_rank=f"{A}/report/rank_correlation.png",
-        fig_examples=f"{A}/report/top_k_examples.png",
+        fig_lds=report(f"{A}/report/fig6_lds_vs_compute.png", category="Data attribution (LDS)"),
+        fig_m=report(f"{A}/report/lds_vs_checkpoints.png", category="Data attribution (LDS)"),
+        fig_overlap=report(f"{A}/report/fig7_top_k_overlap.png", category="Data attribution (LDS)"),
+        fig_rank=report(f"{A}/report/rank_correlation.png", category="Data attribution (LDS)"),
+        fig_examples=report(f"{A}/report/top_k_examples.png", category="Data attribution (LDS)"),
     params:
         sizes=ATT_SIZES,
         reference=ATT_REFERENCE,
@@ -58,5 +60,7 @@ rule lds:
     threads: rule_threads("report")
     resources:
         **rule_resources("report"),
+    conda:
+        conda_env("report")
     script:
         "../workflow_scripts/lds_report.py"

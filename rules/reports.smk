@@ -18,12 +18,12 @@ rule correlation:
         summary=f"{C}/summary.parquet",
         per_sample=f"{C}/per_sample_r2.parquet",
         loo=f"{C}/loo_predictions.parquet",
-        scatter=f"{C}/fig1_scatter.png",
-        r2_compute=f"{C}/fig2_r2_vs_compute.png",
-        r2_accuracy=f"{C}/fig3_r2_vs_accuracy.png",
-        per_sample_fig=f"{C}/fig4_per_sample.png",
-        per_sample_hist=f"{C}/fig5_per_sample_r2.png",
-        curves=f"{C}/training_curves.png",
+        scatter=report(f"{C}/fig1_scatter.png", category="Scale correlation"),
+        r2_compute=report(f"{C}/fig2_r2_vs_compute.png", category="Scale correlation"),
+        r2_accuracy=report(f"{C}/fig3_r2_vs_accuracy.png", category="Scale correlation"),
+        per_sample_fig=report(f"{C}/fig4_per_sample.png", category="Scale correlation"),
+        per_sample_hist=report(f"{C}/fig5_per_sample_r2.png", category="Scale correlation"),
+        curves=report(f"{C}/training_curves.png", category="Scale correlation"),
     params:
         loss_keys=LOSS_KEYS,
         run_keys=RUNS,
@@ -37,5 +37,7 @@ rule correlation:
     threads: rule_threads("report")
     resources:
         **rule_resources("report"),
+    conda:
+        conda_env("report")
     script:
         "../workflow_scripts/correlation_report.py"

@@ -5,10 +5,6 @@
 # experiment through its token stream (selection_shard).
 
 
-def _pool_sources():
-    return sorted({s for d in SEL["pool"]["distributions"] for s in config["distributions"][d]})
-
-
 rule selection_data:
     input:
         shards=[shard_path(s) for s in _pool_sources()],
@@ -28,28 +24,10 @@ rule selection_data:
     threads: rule_threads("data")
     resources:
         **rule_resources("data"),
+    conda:
+        conda_env("data")
     script:
         "../workflow_scripts/selection_data.py"
-
-
-def _select_inputs(wildcards):
-    _, size = parse_method(wildcards.method)
-    inputs = {"data": dataset_path("selection")}
-    if size is not None:
-        inputs["datamodel"] = datamodel_path("selection", size)
-    return inputs
-
-
-def _select_params(wildcards):
-    """Only what the method reads: the fraction, plus the seed (random, DSIR) and n-gram buckets (DSIR,
-    classifier), so changing one baseline's setting re-runs that baseline alone."""
-    kind, _ = parse_method(wildcards.method)
-    return {
-        "kind": kind,
-        "fraction": SEL["fraction"],
-        "seed": SEL["seed"] if kind in ("random", "dsir") else None,
-        "ngram_buckets": SEL["ngram_buckets"] if kind in ("dsir", "classifier") else None,
-    }
 
 
 rule select:
@@ -64,6 +42,8 @@ rule select:
     threads: 1
     resources:
         **rule_resources("report"),
+    conda:
+        conda_env("report")
     script:
         "../workflow_scripts/select.py"
 
@@ -87,6 +67,8 @@ rule selection_retrain:
     threads: rule_threads("attribution")
     resources:
         **rule_resources("attribution"),
+    conda:
+        conda_env("attribution")
     script:
         "../workflow_scripts/selection_retrain.py"
 
@@ -102,6 +84,8 @@ rule selection_shard:
     threads: 1
     resources:
         **rule_resources("data"),
+    conda:
+        conda_env("data")
     script:
         "../workflow_scripts/selection_shard.py"
 
@@ -123,8 +107,8 @@ rule dsdm:
         results=f"{S}/report/results.parquet",
         cost=f"{S}/report/cost.parquet",
         composition=f"{S}/report/composition.parquet",
-        fig_dsdm=f"{S}/report/fig8_dsdm_vs_compute.png",
-        fig_composition=f"{S}/report/composition.png",
+        fig_dsdm=report(f"{S}/report/fig8_dsdm_vs_compute.png", category="Dataset selection (DsDm)"),
+        fig_composition=report(f"{S}/report/composition.png", category="Dataset selection (DsDm)"),
     params:
         runs=SEL_RUNS,
         models=SEL_MODELS,
@@ -138,5 +122,7 @@ rule dsdm:
     threads: rule_threads("report")
     resources:
         **rule_resources("report"),
+    conda:
+        conda_env("report")
     script:
         "../workflow_scripts/dsdm_report.py"

@@ -23,5 +23,7 @@ rule train:
     threads: rule_threads("train")
     resources:
         **rule_resources("train"),
+    conda:
+        conda_env("train")
     script:
         "../workflow_scripts/train.py"

@@ -1,0 +1,67 @@
+"""The SLURM profile on a real cluster: a slice of the tiny workflow submitted through
+``snakemake --profile profiles/slurm`` must run as SLURM jobs and give what a local run gives.
+
+Needs a running SLURM (``scripts/slurm_localhost.sh`` starts a single-node one; ``.ci/run`` calls it)
+and the Snakemake SLURM executor plugin; skipped, with the reason, where either is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import REPO, tiny_config, write_config
+
+pytestmark = pytest.mark.workflow
+
+TARGETS = ["results/testsets/lambada.parquet", "results/checkpoints/web/tiny.pt"]
+
+
+def _slurm_ready() -> str | None:
+    """None when jobs can be submitted here, else why not."""
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        return "snakemake-executor-plugin-slurm is not installed (scripts/slurm_localhost.sh install)"
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return "no SLURM client commands (run scripts/slurm_localhost.sh as root on Debian)"
+    result = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+    if result.returncode != 0 or not re.search(r"idle|mixed", result.stdout):
+        return f"SLURM is not up: sinfo said {(result.stdout + result.stderr).strip()!r}"
+    return None
+
+
+def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    write_config(tiny_config(), workdir)
+    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), *args, *TARGETS]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path):
+    reason = _slurm_ready()
+    if reason:
+        pytest.skip(reason)
+    slurm, local = tmp_path / "slurm", tmp_path / "local"
+    slurm.mkdir()
+    local.mkdir()
+    result = _run(slurm, "--profile", str(REPO / "profiles/slurm"))
+    assert result.returncode == 0, result.stderr[-5000:]
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", result.stdout + result.stderr)
+    assert len(submitted) == 3, result.stderr[-3000:]  # prepare_source, build_testset, train
+    for job in submitted:  # slurmctld remembers finished jobs for MinJobAge seconds
+        state = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+        assert "JobState=COMPLETED" in state, state
+    assert _run(local, "--cores", "1").returncode == 0
+
+    pd.testing.assert_frame_equal(pd.read_parquet(slurm / TARGETS[0]), pd.read_parquet(local / TARGETS[0]))
+    assert np.array_equal(np.load(slurm / "results/shards/web.npy"), np.load(local / "results/shards/web.npy"))
+    a = torch.load(slurm / TARGETS[1], weights_only=True)["state_dict"]
+    b = torch.load(local / TARGETS[1], weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
