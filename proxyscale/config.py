@@ -28,7 +28,10 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
     _check_heads(sizes, "sizes")
     for name, files in sources.items():
         for i, entry in enumerate(files):
-            if not (base / entry["path"]).is_file():
+            needed = "dataset" if entry["format"] == "hf" else "path"
+            if needed not in entry:
+                raise ConfigError(f"sources.{name}[{i}].{needed}: required for format '{entry['format']}'")
+            if needed == "path" and not (base / entry["path"]).is_file():
                 raise ConfigError(f"sources.{name}[{i}].path: file '{entry['path']}' does not exist")
     for dist, weights in config["distributions"].items():
         for shard in weights:
@@ -37,7 +40,7 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
                     f"distributions.{dist}: '{shard}' is not a source (sources: {', '.join(sources)})"
                 )
     for test, spec in config["test_sets"].items():
-        if spec["format"] == "pile":
+        if spec["format"] == "pile" or "hf" in spec:
             continue
         if "path" not in spec:
             raise ConfigError(f"test_sets.{test}.path: required for format '{spec['format']}'")

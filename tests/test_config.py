@@ -24,6 +24,8 @@ def _broken(edit):
         (lambda c: c["test_sets"]["c4"].pop("path"), "test_sets.c4.path: required"),
         (lambda c: c["sizes"]["tiny"].update(n_heads=3), "sizes.tiny: d_model=8 is not divisible by n_heads=3"),
         (lambda c: c.update(resources={"training": {"mem_mb": 1}}), "resources.training: not a rule group"),
+        (lambda c: c["sources"]["web"].append({"format": "hf"}), r"sources.web\[1\].dataset: required for format 'hf'"),
+        (lambda c: c["sources"]["web"].append({"format": "jsonl"}), r"sources.web\[1\].path: required for format 'jsonl'"),
         (lambda c: c["selection"].update(reference="d99"), "selection.reference: size 'd99' is not defined under selection.sizes"),
         (lambda c: c["selection"].update(targets=["squad"]), "selection.targets: 'squad' is not a test set"),
         (lambda c: c["selection"]["pool"].update(distributions=["news"]), "selection.pool.distributions: 'news' is not a distribution"),

@@ -273,3 +273,23 @@ def test_a_selection_listed_as_a_distribution_is_trained_on_in_the_correlation_e
     out = _dry_run_with(tiny_run, tmp_path, lambda c: c["selection"]["distributions"].append("lambada/random"))
     assert job_counts(out) == Counter(selection_shard=1, train=2, evaluate=2, correlation=1, all=1)
     assert sorted(planned_wildcards(out, "train")) == ["dist=lambada-random, size=ref", "dist=lambada-random, size=tiny"]
+
+
+def test_lint_is_clean_and_every_rule_has_an_existing_conda_environment(tmp_path):
+    work = default_workdir(tmp_path)
+    result = snakemake(work, "--lint")
+    assert result.returncode == 0 and "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr, result.stdout + result.stderr
+    rules = "".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
+    groups = re.findall(r'conda_env\("(\w+)"\)', rules)
+    assert len(groups) == len(re.findall(r"^rule \w+:", rules, re.M))
+    for group in set(groups):
+        spec = yaml.safe_load((REPO / "envs" / f"{'train' if group == 'evaluate' else group}.yaml").read_text())
+        assert "python=3.11" in spec["dependencies"] and any(str(d).startswith(("pytorch", "pytorch-cpu")) for d in spec["dependencies"])
+
+
+def test_html_report_holds_the_figures_of_every_experiment(tiny_run, tmp_path):
+    result = snakemake(tiny_run, "--report", str(tmp_path / "report.html"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (tmp_path / "report.html").read_text()
+    for fig in ("fig1_scatter", "fig5_per_sample_r2", "fig6_lds_vs_compute", "fig7_top_k_overlap", "fig8_dsdm_vs_compute"):
+        assert fig in html

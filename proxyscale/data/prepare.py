@@ -17,7 +17,7 @@ import random
 import numpy as np
 import pandas as pd
 
-from proxyscale.data import testsets
+from proxyscale.data import hf, testsets
 from proxyscale.data.readers import read_documents, read_jsonl_text
 from proxyscale.errors import ConfigError
 from proxyscale.tokenizer import token_dtype
@@ -41,6 +41,9 @@ def load_source(files: list[dict]) -> list[str]:
     """All documents of a source given its file entries ``{path, format, **reader options}``."""
     docs = []
     for entry in files:
+        if entry["format"] == "hf":
+            docs.extend(hf.documents(entry))
+            continue
         options = {k: v for k, v in entry.items() if k not in ("path", "format")}
         docs.extend(read_documents(entry["path"], entry["format"], **options))
     return docs
@@ -70,8 +73,10 @@ def interleave(doc_lists: dict[str, list[str]], seed: int) -> list[str]:
 
 
 def test_candidates(spec: dict, holdouts: dict[str, list[str]], max_chars: int) -> tuple[list, str]:
-    """Candidates and scoring kind of one test-set config entry ``{format, path?}``."""
+    """Candidates and scoring kind of one test-set config entry ``{format, path?, hf?}``."""
     fmt = spec["format"]
+    if "hf" in spec:
+        return _hf_candidates(fmt, spec["hf"], max_chars)
     if fmt == "c4":
         return testsets.sequence_candidates(read_jsonl_text(spec["path"]), max_chars), "sequence"
     if fmt == "pile":
@@ -83,6 +88,17 @@ def test_candidates(spec: dict, holdouts: dict[str, list[str]], max_chars: int) 
         raise ConfigError(f"test set format '{fmt}' is not one of: {known}")
     build, kind = testsets.FILE_BUILDERS[fmt]
     return build(spec["path"]), kind
+
+
+def _hf_candidates(fmt: str, source: dict, max_chars: int) -> tuple[list, str]:
+    """A test set read with Hugging Face ``datasets`` (:mod:`proxyscale.data.hf`)."""
+    if fmt == "c4":
+        docs = hf.documents({**source, "max_documents": source.get("max_records")})
+        return testsets.sequence_candidates(docs, max_chars), "sequence"
+    if fmt not in hf.RECORD_BUILDERS:
+        raise ConfigError(f"test set format '{fmt}' cannot be read from Hugging Face datasets (one of: c4, {', '.join(hf.RECORD_BUILDERS)})")
+    build, kind = hf.RECORD_BUILDERS[fmt]
+    return build(hf.load_records(source, source.get("max_records")), source["dataset"]), kind
 
 
 def tokenise_candidates(candidates: list, kind: str, tokenizer) -> pd.DataFrame:

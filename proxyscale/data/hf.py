@@ -1,0 +1,110 @@
+"""Hugging Face ``datasets`` loaders: the paper's full corpora and test sets by dataset name.
+
+A source entry ``{format: hf, dataset, config?, split?, field?, max_documents?, data_files?}`` reads
+documents (one per record, from ``field``, default ``text``): for example ``allenai/c4`` (``en``),
+the Pile (``monology/pile-uncopyrighted``) or a RedPajama subset
+(``togethercomputer/RedPajama-Data-1T-Sample``). A test set entry with an ``hf`` block instead of a
+``path`` reads records in the schema of the dataset the format names:
+
+- ``c4``: ``text`` (allenai/c4, en, validation)
+- ``squad``: ``context``, ``question``, ``answers.text`` (rajpurkar/squad, validation)
+- ``lambada``: ``text`` (EleutherAI/lambada_openai, default, test)
+- ``hellaswag``: ``activity_label``, ``ctx``, ``endings``, ``label`` (Rowan/hellaswag, validation)
+- ``triviaqa``: ``question``, ``answer.value`` (mandarjoshi/trivia_qa, rc.nocontext, validation)
+
+Records become the same candidates as the file readers of :mod:`proxyscale.data.testsets` build, so
+a model is scored alike whichever way a test set arrives. ``dataset: json`` (or ``parquet``) with
+``data_files`` reads local files in those schemas, which is how the tests exercise this module.
+Datasets are streamed by default, so ``max_documents`` / ``max_records`` bound what is read.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Iterable, Iterator
+
+from proxyscale.data.testsets import Candidate
+from proxyscale.errors import ConfigError, DataError
+
+
+def load_records(spec: dict, limit: int | None = None) -> Iterator[dict]:
+    """Records of ``spec`` = ``{dataset, config?, split?, data_files?, streaming?}``, at most ``limit``."""
+    try:
+        import datasets
+    except ImportError:
+        raise ConfigError(f"dataset '{spec['dataset']}' needs the 'datasets' package: pip install 'proxyscale[hf]'") from None
+    try:
+        ds = datasets.load_dataset(
+            spec["dataset"], spec.get("config"), split=spec.get("split", "train"),
+            data_files=spec.get("data_files"), streaming=spec.get("streaming", True),
+        )
+    except (FileNotFoundError, ValueError, ConnectionError) as exc:
+        raise DataError(f"dataset '{spec['dataset']}': cannot be loaded ({exc})") from None
+    return islice(iter(ds), limit)
+
+
+def _field(record: dict, path: str, where: str):
+    value = record
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise DataError(f"{where}: record has no field '{path}' (fields: {', '.join(record)})")
+        value = value[key]
+    return value
+
+
+def documents(entry: dict) -> list[str]:
+    """Non-empty text documents of a ``format: hf`` source entry."""
+    field = entry.get("field", "text")
+    records = load_records(entry, entry.get("max_documents"))
+    docs = [text for text in (_field(r, field, entry["dataset"]) for r in records) if text]
+    if not docs:
+        raise DataError(f"dataset '{entry['dataset']}': no documents in field '{field}'")
+    return docs
+
+
+def squad_candidates(records: Iterable[dict], where: str = "squad") -> list[Candidate]:
+    out = []
+    for r in records:
+        answers = _field(r, "answers.text", where)
+        if answers:
+            prompt = f"{_field(r, 'context', where).strip()}\nQuestion: {_field(r, 'question', where).strip()}\nAnswer:"
+            out.append(Candidate(len(out), prompt, " " + answers[0].strip()))
+    return out
+
+
+def lambada_candidates(records: Iterable[dict], where: str = "lambada") -> list[Candidate]:
+    out = []
+    for r in records:
+        head, sep, last = _field(r, "text", where).strip().rpartition(" ")
+        if sep:
+            out.append(Candidate(len(out), head, " " + last))
+    return out
+
+
+def hellaswag_candidates(records: Iterable[dict], where: str = "hellaswag") -> list[Candidate]:
+    out = []
+    for item, r in enumerate(records):
+        label = str(_field(r, "label", where)).strip()
+        endings = _field(r, "endings", where)
+        if label not in {"0", "1", "2", "3"} or len(endings) != 4:
+            raise DataError(f"{where}: record {item} needs 4 endings and a gold label 0-3 (label '{label}')")
+        context = f"{_field(r, 'activity_label', where)}: {_field(r, 'ctx', where)}"
+        out += [Candidate(item, context, " " + e.strip(), c, c == int(label)) for c, e in enumerate(endings)]
+    return out
+
+
+def triviaqa_candidates(records: Iterable[dict], where: str = "triviaqa") -> list[Candidate]:
+    out = []
+    for r in records:
+        answer = _field(r, "answer.value", where)
+        if answer:
+            out.append(Candidate(len(out), f"Question: {_field(r, 'question', where).strip()}\nAnswer:", " " + answer.strip()))
+    return out
+
+
+RECORD_BUILDERS = {
+    "squad": (squad_candidates, "continuation"),
+    "lambada": (lambada_candidates, "greedy"),
+    "hellaswag": (hellaswag_candidates, "multiple_choice"),
+    "triviaqa": (triviaqa_candidates, "continuation"),
+}
