@@ -38,7 +38,9 @@ def _slurm_ready() -> str | None:
 
 
 def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    write_config(tiny_config(), workdir)
+    config = tiny_config()
+    config["resources"] = {"train": {"mem_mb": 1500, "runtime": 7, "threads": 2}}  # must reach sbatch
+    write_config(config, workdir)
     cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), *args, *TARGETS]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -55,10 +57,12 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path):
     assert result.returncode == 0, result.stderr[-5000:]
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", result.stdout + result.stderr)
     assert len(submitted) == 3, result.stderr[-3000:]  # prepare_source, build_testset, train
-    for job in submitted:  # slurmctld remembers finished jobs for MinJobAge seconds
-        state = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
-        assert "JobState=COMPLETED" in state, state
-    assert _run(local, "--cores", "1").returncode == 0
+    # slurmctld remembers finished jobs for MinJobAge seconds
+    states = [subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout for job in submitted]
+    assert all("JobState=COMPLETED" in state for state in states), states
+    train = next(state for state in states if "rule_train" in state)  # its rule group's resources, as sbatch options
+    assert "TimeLimit=00:07:00" in train and "MinMemoryNode=1500M" in train and "NumCPUs=2" in train, train
+    assert _run(local, "--cores", "2").returncode == 0
 
     pd.testing.assert_frame_equal(pd.read_parquet(slurm / TARGETS[0]), pd.read_parquet(local / TARGETS[0]))
     assert np.array_equal(np.load(slurm / "results/shards/web.npy"), np.load(local / "results/shards/web.npy"))
