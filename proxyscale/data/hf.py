@@ -62,14 +62,22 @@ def documents(entry: dict) -> list[str]:
     return docs
 
 
-def squad_candidates(records: Iterable[dict], where: str = "squad") -> list[Candidate]:
+def _answer_candidates(records: Iterable[dict], prompt, answer) -> list[Candidate]:
+    """One candidate per record with an answer: ``prompt(record)`` then `` answer``."""
     out = []
     for r in records:
-        answers = _field(r, "answers.text", where)
-        if answers:
-            prompt = f"{_field(r, 'context', where).strip()}\nQuestion: {_field(r, 'question', where).strip()}\nAnswer:"
-            out.append(Candidate(len(out), prompt, " " + answers[0].strip()))
+        text = answer(r)
+        if text:
+            out.append(Candidate(len(out), prompt(r), " " + text.strip()))
     return out
+
+
+def squad_candidates(records: Iterable[dict], where: str = "squad") -> list[Candidate]:
+    return _answer_candidates(
+        records,
+        lambda r: f"{_field(r, 'context', where).strip()}\nQuestion: {_field(r, 'question', where).strip()}\nAnswer:",
+        lambda r: next(iter(_field(r, "answers.text", where)), None),
+    )
 
 
 def lambada_candidates(records: Iterable[dict], where: str = "lambada") -> list[Candidate]:
@@ -94,12 +102,9 @@ def hellaswag_candidates(records: Iterable[dict], where: str = "hellaswag") -> l
 
 
 def triviaqa_candidates(records: Iterable[dict], where: str = "triviaqa") -> list[Candidate]:
-    out = []
-    for r in records:
-        answer = _field(r, "answer.value", where)
-        if answer:
-            out.append(Candidate(len(out), f"Question: {_field(r, 'question', where).strip()}\nAnswer:", " " + answer.strip()))
-    return out
+    return _answer_candidates(
+        records, lambda r: f"Question: {_field(r, 'question', where).strip()}\nAnswer:", lambda r: _field(r, "answer.value", where)
+    )
 
 
 RECORD_BUILDERS = {
