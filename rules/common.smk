@@ -6,8 +6,8 @@ sys.path.insert(0, workflow.basedir)  # the proxyscale package beside this Snake
 from proxyscale.config import (
     EXPERIMENTS,
     attribution_setting,
-    parse_method,
     check_config,
+    parse_method,
     proxies,
     resources,
     selection_distributions,
