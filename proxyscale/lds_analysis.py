@@ -2,18 +2,34 @@
 
 Inputs are plain arrays: datamodel matrices per size (n_train, n_targets), per-checkpoint scores,
 the LDS subsets' masks (m, n_train) and the reference's outputs on them (m, n_targets), and the
-training summaries of the checkpoints. Outputs are tidy data frames the plots and report read.
+training summaries of the checkpoints (read by :func:`checkpoint_costs`, which the DsDm report
+shares). Outputs are tidy data frames the plots and report read.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
 from proxyscale import stats
 from proxyscale.datamodels import datamodel, rank_correlation, top_k_overlap
 from proxyscale.lds import lds_per_target, predicted_outputs
-from proxyscale.trak_store import trak_flops
+from proxyscale.trak_store import store_summary, trak_flops
+
+
+def grouped(paths: list, sizes: list[str], per_size: int) -> dict[str, list]:
+    """Paths listed size-major, ``per_size`` checkpoints each, as {size: its paths}."""
+    return {s: list(paths[i * per_size : (i + 1) * per_size]) for i, s in enumerate(sizes)}
+
+
+def checkpoint_costs(sizes: list[str], per_size: int, models: list, stores: list, scores: list) -> tuple[dict, dict, dict]:
+    """Per size, its checkpoints' training summaries, TRAK store summaries and scoring wall times,
+    read from their files (each list size-major): the inputs of :func:`compute_table`."""
+    metas = {s: [torch.load(x, map_location="cpu", weights_only=True)["meta"] for x in paths] for s, paths in grouped(models, sizes, per_size).items()}
+    summaries = {s: [store_summary(x) for x in paths] for s, paths in grouped(stores, sizes, per_size).items()}
+    walls = {s: [float(np.load(x)["wall_seconds"]) for x in paths] for s, paths in grouped(scores, sizes, per_size).items()}
+    return metas, summaries, walls
 
 
 def compute_table(metas: dict[str, list[dict]], stores: dict[str, list[dict]], score_walls: dict[str, list[float]], n_targets: int, reference: str) -> pd.DataFrame:

@@ -21,8 +21,8 @@ def md_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return "\n".join([header, rule, *body])
 
 
-def _with_ci(value, lo, hi) -> str:
-    return "-" if math.isnan(value) else f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
+def _with_ci(value, lo, hi, fmt: str = ".2f") -> str:
+    return "-" if math.isnan(value) else f"{value:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
 
 
 def _by_test(summary: pd.DataFrame, proxies: list[str], fmt) -> pd.DataFrame:
@@ -197,10 +197,6 @@ def lds_report(lds: pd.DataFrame, compute: pd.DataFrame, lds_m: pd.DataFrame, ov
     return "\n".join(parts)
 
 
-def _ci_cell(value, lo, hi, fmt: str = ".3f") -> str:
-    return "-" if math.isnan(value) else f"{value:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
-
-
 def dsdm_findings(results: pd.DataFrame, reference: str) -> list[str]:
     """One sentence per target: does DsDm with the reference size beat random, and with which sizes."""
     lines = []
@@ -212,7 +208,7 @@ def dsdm_findings(results: pd.DataFrame, reference: str) -> list[str]:
         ref = dsdm[dsdm["size"] == reference]
         ref_text = (
             f"DsDm with the reference size ({reference}) changes holdout loss by "
-            f"{_ci_cell(*ref[['loss_delta', 'loss_delta_lo', 'loss_delta_hi']].iloc[0])} nats/token relative to random"
+            f"{_with_ci(*ref[['loss_delta', 'loss_delta_lo', 'loss_delta_hi']].iloc[0], fmt='.3f')} nats/token relative to random"
             if len(ref) else "DsDm did not run with the reference size"
         )
         wins = [s for s, b in zip(dsdm["size"], dsdm["beats_random"]) if b]
@@ -262,10 +258,10 @@ def dsdm_report(results: pd.DataFrame, cost: pd.DataFrame, composition: pd.DataF
             {
                 "method": block["method"],
                 "compute_ratio": block["compute_ratio"].map(lambda r: "-" if math.isnan(r) else f"{r:.1f}x"),
-                f"holdout loss [{pct} CI]": [_ci_cell(r.loss, r.loss_lo, r.loss_hi) for r in block.itertuples()],
-                "loss - random [CI]": [_ci_cell(r.loss_delta, r.loss_delta_lo, r.loss_delta_hi) for r in block.itertuples()],
-                "token accuracy [CI]": [_ci_cell(r.token_accuracy, r.token_accuracy_lo, r.token_accuracy_hi) for r in block.itertuples()],
-                "accuracy - random [CI]": [_ci_cell(r.token_accuracy_delta, r.token_accuracy_delta_lo, r.token_accuracy_delta_hi) for r in block.itertuples()],
+                f"holdout loss [{pct} CI]": [_with_ci(r.loss, r.loss_lo, r.loss_hi, '.3f') for r in block.itertuples()],
+                "loss - random [CI]": [_with_ci(r.loss_delta, r.loss_delta_lo, r.loss_delta_hi, '.3f') for r in block.itertuples()],
+                "token accuracy [CI]": [_with_ci(r.token_accuracy, r.token_accuracy_lo, r.token_accuracy_hi, '.3f') for r in block.itertuples()],
+                "accuracy - random [CI]": [_with_ci(r.token_accuracy_delta, r.token_accuracy_delta_lo, r.token_accuracy_delta_hi, '.3f') for r in block.itertuples()],
             }
         )
         parts += [f"### Target {target}", "", md_table(table), ""]

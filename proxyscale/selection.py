@@ -99,13 +99,13 @@ def select(kind: str, arrays: dict, target: int, k: int, seed: int, buckets: int
     its columns of this target task are used.
     """
     n = len(arrays["train_inputs"])
+    rows = arrays["target_task"] == target
     if kind in ("dsdm", "bot_dsdm"):
         if tau is None:
             raise ConfigError(f"selection: {kind} needs a datamodel")
-        return dsdm(tau[:, arrays["target_task"] == target], k, bottom=kind == "bot_dsdm")
+        return dsdm(tau[:, rows], k, bottom=kind == "bot_dsdm")
     if kind == "random":
         return random_subset(n, k, seed)
-    rows = arrays["target_task"] == target
     pool = hashed_ngrams(example_sequences(arrays["train_inputs"], arrays["train_labels"]), buckets)
     goal = hashed_ngrams(example_sequences(arrays["target_inputs"][rows], arrays["target_labels"][rows]), buckets)
     if kind == "dsir":

@@ -15,6 +15,7 @@ import pandas as pd
 
 from proxyscale import stats
 from proxyscale.config import parse_method
+from proxyscale.selection import selected_indices
 
 
 def per_example(retrains: pd.DataFrame) -> pd.DataFrame:
@@ -78,5 +79,5 @@ def composition_table(subsets: dict[tuple[str, str], pd.DataFrame], train_source
 
     rows = [{"target": "-", "method": "pool", **shares(np.arange(len(train_source)))}]
     for (target, method), frame in subsets.items():
-        rows.append({"target": target, "method": method, **shares(frame.loc[frame["selected"], "pool_index"].to_numpy())})
+        rows.append({"target": target, "method": method, **shares(selected_indices(frame))})
     return pd.DataFrame(rows)

@@ -74,12 +74,15 @@ class LMTask:
     def to_batch(self, inputs: np.ndarray, labels: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(inputs).long().to(device), torch.from_numpy(labels).bool().to(device)
 
-    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+    def token_losses(self, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Next-token logits, their cross-entropy per position, and the float mask of scored positions."""
         tokens, mask = batch
         logits = model(tokens[:, :-1]).float()
-        losses = F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
-        m = mask[:, 1:].float()
-        return (losses * m).sum() / m.sum().clamp(min=1)
+        return logits, F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none"), mask[:, 1:].float()
+
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        _, nll, m = self.token_losses(model, batch)
+        return (nll * m).sum() / m.sum().clamp(min=1)
 
     def outputs(self, model: nn.Module, batch) -> torch.Tensor:
         tokens, mask = batch
@@ -130,10 +133,9 @@ def token_metrics(task: LMTask, model: nn.Module, inputs: np.ndarray, labels: np
     tokens that are the model's argmax prediction (token accuracy)."""
     model.eval()
     losses, hits = [], []
-    for _, (tokens, mask) in batches(task, inputs, labels, np.arange(len(inputs)), batch_size, device):
-        logits = model(tokens[:, :-1]).float()
-        nll = F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
-        m = mask[:, 1:].float()
+    for _, batch in batches(task, inputs, labels, np.arange(len(inputs)), batch_size, device):
+        logits, nll, m = task.token_losses(model, batch)
+        tokens = batch[0]
         n = m.sum(1).clamp(min=1)
         losses.append(((nll * m).sum(1) / n).cpu())
         hits.append((((logits.argmax(-1) == tokens[:, 1:]).float() * m).sum(1) / n).cpu())

@@ -111,8 +111,8 @@ rule dsdm:
         fig_composition=report(f"{S}/report/composition.png", category="Dataset selection (DsDm)"),
     params:
         runs=SEL_RUNS,
-        models=SEL_MODELS,
         sizes=SEL_SIZES,
+        checkpoints=len(CKPTS["selection"]),
         reference=SEL["reference"],
         fraction=SEL["fraction"],
         bootstrap=config["report"]["bootstrap"],

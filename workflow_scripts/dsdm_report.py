@@ -2,15 +2,12 @@
 
 import os
 
-import numpy as np
 import pandas as pd
-import torch
 
 from proxyscale import lds_analysis, plots_selection, report, selection_analysis
 from proxyscale.attribution_data import load_dataset
 from proxyscale.io import save_parquet, save_text
 from proxyscale.runner import run_job
-from proxyscale.trak_store import store_summary
 
 
 def main():
@@ -18,16 +15,11 @@ def main():
     p, inp, out = smk.params, smk.input, smk.output
     arrays, task = load_dataset(inp.data)
     runs = [tuple(r) for r in p.runs]
-    models = [tuple(m) for m in p.models]
     retrains = pd.concat(
         [pd.read_parquet(path).assign(target=t, method=m) for (t, m), path in zip(runs, inp.retrains)], ignore_index=True
     )
     subsets = {run: pd.read_parquet(path) for run, path in zip(runs, inp.subsets)}
-    metas, stores, walls = {}, {}, {}
-    for (size, _), model, store, score in zip(models, inp.models, inp.stores, inp.scores):
-        metas.setdefault(size, []).append(torch.load(model, map_location="cpu", weights_only=True)["meta"])
-        stores.setdefault(size, []).append(store_summary(store))
-        walls.setdefault(size, []).append(float(np.load(score)["wall_seconds"]))
+    metas, stores, walls = lds_analysis.checkpoint_costs(list(p.sizes), p.checkpoints, list(inp.models), list(inp.stores), list(inp.scores))
     compute = lds_analysis.compute_table(metas, stores, walls, len(arrays["target_inputs"]), p.reference)
 
     results = selection_analysis.results_table(retrains, compute, p.bootstrap, p.ci)

@@ -3,7 +3,6 @@
 import os
 
 import numpy as np
-import torch
 
 from proxyscale import lds_analysis, plots_lds, report
 from proxyscale.attribution_data import load_dataset
@@ -11,11 +10,6 @@ from proxyscale.io import save_parquet, save_text
 from proxyscale.runner import run_job
 from proxyscale.tasks import make_task
 from proxyscale.tokenizer import make_tokenizer
-from proxyscale.trak_store import store_summary
-
-
-def _grouped(paths, sizes, per_size):
-    return {s: paths[i * per_size : (i + 1) * per_size] for i, s in enumerate(sizes)}
 
 
 def _describe(task_spec: dict) -> str:
@@ -30,14 +24,13 @@ def main():
     arrays, task_spec = load_dataset(inp.data)
     sizes, M = list(p.sizes), p.checkpoints
     datamodels = {s: np.load(path) for s, path in zip(sizes, inp.datamodels)}
-    blobs = {s: [np.load(x) for x in paths] for s, paths in _grouped(list(inp.scores), sizes, M).items()}
-    metas = {s: [torch.load(x, map_location="cpu", weights_only=True)["meta"] for x in paths] for s, paths in _grouped(list(inp.models), sizes, M).items()}
-    stores = {s: [store_summary(x) for x in paths] for s, paths in _grouped(list(inp.stores), sizes, M).items()}
+    blobs = {s: [np.load(x) for x in paths] for s, paths in lds_analysis.grouped(list(inp.scores), sizes, M).items()}
+    metas, stores, walls = lds_analysis.checkpoint_costs(sizes, M, list(inp.models), list(inp.stores), list(inp.scores))
     subsets = [np.load(x) for x in inp.subsets]
     masks = np.stack([b["mask"] for b in subsets])
     actual = np.stack([b["outputs"] for b in subsets])
 
-    compute = lds_analysis.compute_table(metas, stores, {s: [float(b["wall_seconds"]) for b in blobs[s]] for s in sizes}, len(arrays["target_inputs"]), p.reference)
+    compute = lds_analysis.compute_table(metas, stores, walls, len(arrays["target_inputs"]), p.reference)
     lds = lds_analysis.lds_table(datamodels, masks, actual, compute, p.reference, p.bootstrap, p.ci)
     lds_m = lds_analysis.lds_vs_checkpoints({s: [b["scores"] for b in blobs[s]] for s in sizes}, {s: [b["q"] for b in blobs[s]] for s in sizes}, p.q_term, masks, actual)
     overlap = lds_analysis.overlap_table(datamodels, p.reference, p.report["top_k"])
