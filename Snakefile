@@ -4,16 +4,18 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+
 configfile: "config.yaml"
+
+
 validate(config, "schemas/config.schema.yaml")
+
 
 include: "rules/common.smk"
 include: "rules/data.smk"
-include: "rules/train.smk"
-include: "rules/evaluate.smk"
-include: "rules/reports.smk"
+include: "rules/correlation.smk"
+include: "rules/datamodels.smk"
 include: "rules/attribution.smk"
-include: "rules/lds.smk"
 include: "rules/selection.smk"
 
 

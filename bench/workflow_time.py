@@ -1,8 +1,8 @@
 """Wall time of `snakemake --cores N <target>` on the default config, from scratch.
 
 Runs in a fresh temporary directory (data linked, config copied) so the repository's results/ is
-untouched, then prints the wall time, the ratio to the target's goal (the issues' time goals), and the summed time per rule
-from the per-job logs.
+untouched, then prints the wall time, the ratio to the target's goal (the issues' time goals), and the
+summed time per rule from the per-job logs.
 
     python bench/workflow_time.py [--cores 2] [--target correlation_report] [--keep DIR]
 
@@ -41,8 +41,18 @@ def main() -> None:
         shutil.copy(REPO / "config.yaml", work / "config.yaml")
         start = time.perf_counter()
         subprocess.run(
-            ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-             "--cores", str(args.cores), args.target, "--quiet", "all"],
+            [
+                "snakemake",
+                "--snakefile",
+                str(REPO / "Snakefile"),
+                "--directory",
+                str(work),
+                "--cores",
+                str(args.cores),
+                args.target,
+                "--quiet",
+                "all",
+            ],
             check=True,
         )
         wall = time.perf_counter() - start

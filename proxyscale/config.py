@@ -36,9 +36,7 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
     for dist, weights in config["distributions"].items():
         for shard in weights:
             if shard not in sources:
-                raise ConfigError(
-                    f"distributions.{dist}: '{shard}' is not a source (sources: {', '.join(sources)})"
-                )
+                raise ConfigError(f"distributions.{dist}: '{shard}' is not a source (sources: {', '.join(sources)})")
     for test, spec in config["test_sets"].items():
         if spec["format"] == "pile" or "hf" in spec:
             continue
@@ -72,9 +70,11 @@ def attribution_setting(config: dict) -> dict:
     return att[setting]
 
 
-def tracing(config: dict, experiment: str) -> dict:
-    """The TRAK-datamodel settings of an experiment (``attribution`` or ``selection``), in one shape:
-    sizes, reference, epochs, checkpoints, training recipe and TRAK settings."""
+def datamodel_settings(config: dict, experiment: str) -> dict:
+    """The settings of an experiment that builds TRAK datamodels (``attribution`` or ``selection``), in
+    one shape for the shared rules: a dict with ``sizes`` (name -> size spec), ``reference`` (a size
+    name), ``epochs``, ``checkpoints`` (M), ``training`` (the recipe's keys) and ``trak`` (projection
+    size, regularisation, Q term, batch size, projector seed)."""
     if experiment == "attribution":
         att, block = config["attribution"], attribution_setting(config)
     elif experiment == "selection":
@@ -131,27 +131,39 @@ def _check_selection(config: dict) -> None:
     for dist in sel["pool"]["distributions"]:
         if dist not in config["distributions"]:
             raise ConfigError(
-                f"selection.pool.distributions: '{dist}' is not a distribution (distributions: {', '.join(config['distributions'])})"
+                f"selection.pool.distributions: '{dist}' is not a distribution "
+                f"(distributions: {', '.join(config['distributions'])})"
             )
     for target in sel["targets"]:
         if target not in config["test_sets"]:
-            raise ConfigError(f"selection.targets: '{target}' is not a test set (test sets: {', '.join(config['test_sets'])})")
+            raise ConfigError(
+                f"selection.targets: '{target}' is not a test set (test sets: {', '.join(config['test_sets'])})"
+            )
     if round(sel["fraction"] * sel["pool"]["size"]) < 1:
         raise ConfigError(f"selection.fraction: {sel['fraction']} of {sel['pool']['size']} pool examples keeps none")
     methods = selection_methods(config)
     for name, (target, method) in selection_distributions(config).items():
         if target not in sel["targets"]:
-            raise ConfigError(f"selection.distributions: '{target}/{method}': '{target}' is not one of selection.targets")
+            raise ConfigError(
+                f"selection.distributions: '{target}/{method}': '{target}' is not one of selection.targets"
+            )
         if method not in methods:
-            raise ConfigError(f"selection.distributions: '{target}/{method}': '{method}' is not a selection (selections: {', '.join(methods)})")
+            raise ConfigError(
+                f"selection.distributions: '{target}/{method}': '{method}' is not a selection "
+                f"(selections: {', '.join(methods)})"
+            )
         if name in config["distributions"]:
-            raise ConfigError(f"selection.distributions: '{target}/{method}' would be named '{name}', which is already a distribution")
+            raise ConfigError(
+                f"selection.distributions: '{target}/{method}' would be named '{name}', which is already a distribution"
+            )
 
 
 def _check_heads(sizes: dict, where: str) -> None:
     for name, spec in sizes.items():
         if spec["d_model"] % spec["n_heads"]:
-            raise ConfigError(f"{where}.{name}: d_model={spec['d_model']} is not divisible by n_heads={spec['n_heads']}")
+            raise ConfigError(
+                f"{where}.{name}: d_model={spec['d_model']} is not divisible by n_heads={spec['n_heads']}"
+            )
 
 
 def _check_attribution(config: dict, base: Path) -> None:

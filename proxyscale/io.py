@@ -8,11 +8,10 @@ mistake for a finished one.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -44,9 +43,11 @@ def save_npy(array: np.ndarray, path: str | Path) -> None:
             np.save(f, array)
 
 
-def save_json(obj, path: str | Path) -> None:
+def save_npz(path: str | Path, **arrays) -> None:
+    """Arrays (and scalars) under their keyword names in one uncompressed ``.npz``."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
 
 def save_text(text: str, path: str | Path) -> None:

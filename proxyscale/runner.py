@@ -11,7 +11,7 @@ import contextlib
 import logging
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from proxyscale.errors import ProxyscaleError
 

@@ -1,104 +1,86 @@
-# TRAK datamodels, shared by the attribution and selection experiments through {exp}: a dataset ->
-# M checkpoints per size -> one TRAK store per checkpoint (featurize + finalize) -> per-checkpoint
-# scores for the targets -> one datamodel matrix per size. Each rule's params hold only the config it
-# depends on, so editing one size re-runs that size. The datasets are built by attribution_data
-# (here) and selection_data (selection.smk).
+# Data attribution across scale (the paper's section 3.1): the attribution dataset, whose TRAK
+# datamodels every size builds (datamodels.smk, exp=attribution); the LDS ground truth, the reference
+# retrained on m random subsets of the training set, each subset its own job (its mask is derived
+# from (lds.seed, subset index), so adding subsets runs only the new ones); and the report comparing
+# every size's datamodel with those outputs.
 
 
 rule attribution_data:
     input:
-        _attribution_data_inputs,
+        attribution_data_inputs,
     output:
         dataset_path("attribution"),
-    params:
-        spec=_attribution_data_params(),
     log:
-        f"{R}/logs/attribution/attribution_data.log",
+        f"{LOGS}/attribution/attribution_data.log",
+    conda:
+        conda_env("data")
     threads: rule_threads("data")
     resources:
         **rule_resources("data"),
-    conda:
-        conda_env("data")
+    params:
+        spec=attribution_data_params(),
     script:
         "../workflow_scripts/attribution_data.py"
 
 
-rule attribution_train:
+rule lds_subset:
     input:
-        dataset_path("{exp}"),
+        dataset_path("attribution"),
     output:
-        model_path("{exp}", "{size}", "{ckpt}"),
-    params:
-        size=lambda w: EXP[w.exp]["sizes"][w.size],
-        epochs=lambda w: EXP[w.exp]["epochs"],
-        training=lambda w: EXP[w.exp]["training"],
-        device=config["device"],
+        lds_subset_path("{subset}"),
     log:
-        f"{R}/logs/{{exp}}/attribution_train/{{size}}/{{ckpt}}.log",
+        f"{LOGS}/lds_subset/{{subset}}.log",
+    conda:
+        conda_env("attribution")
     threads: rule_threads("attribution")
     resources:
         **rule_resources("attribution"),
-    conda:
-        conda_env("attribution")
-    script:
-        "../workflow_scripts/attribution_train.py"
-
-
-rule trak_featurize:
-    input:
-        model=model_path("{exp}", "{size}", "{ckpt}"),
-        data=dataset_path("{exp}"),
-    output:
-        directory(trak_store_path("{exp}", "{size}", "{ckpt}")),
     params:
-        trak=lambda w: {k: v for k, v in EXP[w.exp]["trak"].items() if k != "q_term"},
-        work_dir=lambda w: f"{R}/{w.exp}/trak_work/{w.size}/{w.ckpt}",
+        size=ATTRIBUTION_SETTING["sizes"][ATTRIBUTION_REFERENCE],
+        epochs=ATTRIBUTION_SETTING["epochs"],
+        training=ATTRIBUTION["training"],
+        alpha=ATTRIBUTION["lds"]["alpha"],
+        seed=ATTRIBUTION["lds"]["seed"],
+        batch_size=ATTRIBUTION["trak"]["batch_size"],
         device=config["device"],
-    log:
-        f"{R}/logs/{{exp}}/trak_featurize/{{size}}/{{ckpt}}.log",
-    threads: rule_threads("attribution")
-    resources:
-        **rule_resources("attribution"),
-    conda:
-        conda_env("attribution")
     script:
-        "../workflow_scripts/trak_featurize.py"
+        "../workflow_scripts/lds_subset.py"
 
 
-rule trak_score:
+rule lds:
     input:
-        store=trak_store_path("{exp}", "{size}", "{ckpt}"),
-        model=model_path("{exp}", "{size}", "{ckpt}"),
-        data=dataset_path("{exp}"),
+        data=dataset_path("attribution"),
+        datamodels=[datamodel_path("attribution", s) for s in ATTRIBUTION_SIZES],
+        scores=checkpoint_artifacts("attribution", ATTRIBUTION_SIZES, trak_scores_path),
+        models=checkpoint_artifacts("attribution", ATTRIBUTION_SIZES, model_path),
+        stores=checkpoint_artifacts("attribution", ATTRIBUTION_SIZES, trak_store_path),
+        subsets=[lds_subset_path(i) for i in LDS_SUBSETS],
     output:
-        trak_scores_path("{exp}", "{size}", "{ckpt}"),
-    params:
-        batch_size=lambda w: EXP[w.exp]["trak"]["batch_size"],
-        device=config["device"],
+        report=LDS_REPORT,
+        lds=f"{ATTRIBUTION_DIR}/report/lds.parquet",
+        lds_vs_m=f"{ATTRIBUTION_DIR}/report/lds_vs_checkpoints.parquet",
+        overlap=f"{ATTRIBUTION_DIR}/report/top_k_overlap.parquet",
+        rank=f"{ATTRIBUTION_DIR}/report/rank_correlation.parquet",
+        compute=f"{ATTRIBUTION_DIR}/report/compute.parquet",
+        fig_lds=report(f"{ATTRIBUTION_DIR}/report/fig6_lds_vs_compute.png", category="Data attribution (LDS)"),
+        fig_m=report(f"{ATTRIBUTION_DIR}/report/lds_vs_checkpoints.png", category="Data attribution (LDS)"),
+        fig_overlap=report(f"{ATTRIBUTION_DIR}/report/fig7_top_k_overlap.png", category="Data attribution (LDS)"),
+        fig_rank=report(f"{ATTRIBUTION_DIR}/report/rank_correlation.png", category="Data attribution (LDS)"),
+        fig_examples=report(f"{ATTRIBUTION_DIR}/report/top_k_examples.png", category="Data attribution (LDS)"),
     log:
-        f"{R}/logs/{{exp}}/trak_score/{{size}}/{{ckpt}}.log",
-    threads: rule_threads("attribution")
-    resources:
-        **rule_resources("attribution"),
-    conda:
-        conda_env("attribution")
-    script:
-        "../workflow_scripts/trak_score.py"
-
-
-rule datamodel:
-    input:
-        lambda w: [trak_scores_path(w.exp, w.size, c) for c in CKPTS[w.exp]],
-    output:
-        datamodel_path("{exp}", "{size}"),
-    params:
-        q_term=lambda w: EXP[w.exp]["trak"]["q_term"],
-    log:
-        f"{R}/logs/{{exp}}/datamodel/{{size}}.log",
-    threads: 1
-    resources:
-        **rule_resources("report"),
+        f"{LOGS}/lds.log",
     conda:
         conda_env("report")
+    threads: rule_threads("report")
+    resources:
+        **rule_resources("report"),
+    params:
+        sizes=ATTRIBUTION_SIZES,
+        reference=ATTRIBUTION_REFERENCE,
+        checkpoints=len(CHECKPOINTS["attribution"]),
+        q_term=ATTRIBUTION["trak"]["q_term"],
+        report=ATTRIBUTION["report"],
+        bootstrap=config["report"]["bootstrap"],
+        ci=config["report"]["ci"],
     script:
-        "../workflow_scripts/datamodel.py"
+        "../workflow_scripts/lds_report.py"

@@ -1,4 +1,6 @@
-# Paths, config lookups and rule resources shared by every stage.
+# Paths, config lookups, rule resources, and the input and params functions of every stage (rule
+# files hold rules only). Each params function returns only the config slice its rule depends on,
+# which is what keeps reruns exact.
 import sys
 
 sys.path.insert(0, workflow.basedir)  # the proxyscale package beside this Snakefile, installed or not
@@ -7,12 +9,12 @@ from proxyscale.config import (
     EXPERIMENTS,
     attribution_setting,
     check_config,
+    datamodel_settings,
     parse_method,
     proxies,
     resources,
     selection_distributions,
     selection_methods,
-    tracing,
 )
 from proxyscale.errors import ConfigError
 
@@ -21,35 +23,44 @@ try:
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
-R = "results"
+RESULTS = "results"
+CORRELATION_DIR = f"{RESULTS}/correlation"
+ATTRIBUTION_DIR = f"{RESULTS}/attribution"
+SELECTION_DIR = f"{RESULTS}/selection"
+LOGS = f"{RESULTS}/logs"
+
+# Scale correlation: every size trained on every distribution, evaluated on every test set.
 SOURCES = list(config["sources"])
-SEL_DISTS = selection_distributions(config)  # selections trained on as correlation distributions
-DISTS = list(config["distributions"]) + list(SEL_DISTS)
+SELECTION_DISTRIBUTIONS = selection_distributions(config)  # selections trained on as distributions
+DISTRIBUTIONS = list(config["distributions"]) + list(SELECTION_DISTRIBUTIONS)
 SIZES = list(config["sizes"])
 TESTS = list(config["test_sets"])
 PROXIES = proxies(config)
 REFERENCE = config["reference"]
-
-CORRELATION_REPORT = f"{R}/correlation/report.md"
+RUNS = [(d, s) for d in DISTRIBUTIONS for s in SIZES]
+LOSS_KEYS = [(d, s, t) for d, s in RUNS for t in TESTS]
+CORRELATION_REPORT = f"{CORRELATION_DIR}/report.md"
 
 # The experiments that build TRAK datamodels share their rules through the {exp} wildcard.
-EXP = {e: tracing(config, e) for e in EXPERIMENTS}
-CKPTS = {e: list(range(EXP[e]["checkpoints"])) for e in EXPERIMENTS}
+DATAMODELS = {e: datamodel_settings(config, e) for e in EXPERIMENTS}
+CHECKPOINTS = {e: list(range(DATAMODELS[e]["checkpoints"])) for e in EXPERIMENTS}
 
-ATT = config["attribution"]
-ATT_SETTING = attribution_setting(config)
-ATT_SIZES = list(ATT_SETTING["sizes"])
-ATT_REFERENCE = ATT_SETTING["reference"]
-LDS_SUBSETS = list(range(ATT["lds"]["subsets"]))
-A = f"{R}/attribution"
-LDS_REPORT = f"{A}/report/report.md"
+# Data attribution across scale (LDS).
+ATTRIBUTION = config["attribution"]
+ATTRIBUTION_SETTING = attribution_setting(config)
+ATTRIBUTION_SIZES = list(ATTRIBUTION_SETTING["sizes"])
+ATTRIBUTION_REFERENCE = ATTRIBUTION_SETTING["reference"]
+LDS_SUBSETS = list(range(ATTRIBUTION["lds"]["subsets"]))
+LDS_REPORT = f"{ATTRIBUTION_DIR}/report/report.md"
 
-SEL = config["selection"]
-SEL_SIZES = list(SEL["sizes"])
-SEL_TARGETS = list(SEL["targets"])
-SEL_METHODS = selection_methods(config)
-S = f"{R}/selection"
-DSDM_REPORT = f"{S}/report/report.md"
+# Dataset selection across scale (DsDm).
+SELECTION = config["selection"]
+SELECTION_SIZES = list(SELECTION["sizes"])
+SELECTION_TARGETS = list(SELECTION["targets"])
+SELECTION_METHODS = selection_methods(config)
+SELECTION_RUNS = [(t, m) for t in SELECTION_TARGETS for m in SELECTION_METHODS]
+DSDM_REPORT = f"{SELECTION_DIR}/report/report.md"
+
 
 wildcard_constraints:
     source="[A-Za-z0-9_-]+",
@@ -63,67 +74,75 @@ wildcard_constraints:
     method="[A-Za-z0-9_-]+",
 
 
+# Artifact paths.
+
+
 def shard_path(name):
-    return f"{R}/shards/{name}.npy"
+    return f"{RESULTS}/shards/{name}.npy"
 
 
-def checkpoint_path(dist, size):
-    return f"{R}/checkpoints/{dist}/{size}.pt"
-
-
-def losses_path(dist, size, test):
-    return f"{R}/losses/{dist}/{size}/{test}.parquet"
+def holdout_path(source):
+    return f"{RESULTS}/holdout/{source}.parquet"
 
 
 def testset_path(test):
-    return f"{R}/testsets/{test}.parquet"
+    return f"{RESULTS}/testsets/{test}.parquet"
 
 
-def shards_of(dist):
-    """{shard name: token stream path} of a training distribution (sources, or one selection)."""
-    if dist in SEL_DISTS:
-        return {dist: selected_shard_path(*SEL_DISTS[dist])}
-    return {s: shard_path(s) for s in sorted(config["distributions"][dist])}
+def checkpoint_path(dist, size):
+    return f"{RESULTS}/checkpoints/{dist}/{size}.pt"
 
 
-def weights_of(dist):
-    return {dist: 1} if dist in SEL_DISTS else config["distributions"][dist]
+def curve_path(dist, size):
+    return f"{RESULTS}/train_logs/{dist}/{size}.parquet"
+
+
+def losses_path(dist, size, test):
+    return f"{RESULTS}/losses/{dist}/{size}/{test}.parquet"
 
 
 def dataset_path(exp):
-    return f"{R}/{exp}/dataset.npz"
+    return f"{RESULTS}/{exp}/dataset.npz"
 
 
 def model_path(exp, size, ckpt):
-    return f"{R}/{exp}/models/{size}/{ckpt}.pt"
+    return f"{RESULTS}/{exp}/models/{size}/{ckpt}.pt"
 
 
 def trak_store_path(exp, size, ckpt):
-    return f"{R}/{exp}/trak/{size}/{ckpt}"
+    return f"{RESULTS}/{exp}/trak/{size}/{ckpt}"
 
 
 def trak_scores_path(exp, size, ckpt):
-    return f"{R}/{exp}/scores/{size}/{ckpt}.npz"
+    return f"{RESULTS}/{exp}/scores/{size}/{ckpt}.npz"
 
 
 def datamodel_path(exp, size):
-    return f"{R}/{exp}/datamodels/{size}.npy"
-
-
-def subset_path(target, method):
-    return f"{S}/subsets/{target}/{method}.parquet"
-
-
-def retrain_path(target, method):
-    return f"{S}/retrain/{target}/{method}.parquet"
-
-
-def selected_shard_path(target, method):
-    return f"{S}/shards/{target}/{method}.npy"
+    return f"{RESULTS}/{exp}/datamodels/{size}.npy"
 
 
 def lds_subset_path(subset):
-    return f"{A}/lds_subsets/{subset}.npz"
+    return f"{ATTRIBUTION_DIR}/lds_subsets/{subset}.npz"
+
+
+def subset_path(target, method):
+    return f"{SELECTION_DIR}/subsets/{target}/{method}.parquet"
+
+
+def retrain_path(target, method):
+    return f"{SELECTION_DIR}/retrain/{target}/{method}.parquet"
+
+
+def selected_shard_path(target, method):
+    return f"{SELECTION_DIR}/shards/{target}/{method}.npy"
+
+
+def checkpoint_artifacts(exp, sizes, path):
+    """``path(exp, size, ckpt)`` of every checkpoint of every size, size-major."""
+    return [path(exp, s, c) for s in sizes for c in CHECKPOINTS[exp]]
+
+
+# Rule resources and environments.
 
 
 def rule_resources(group):
@@ -144,41 +163,143 @@ def rule_threads(group):
     return resources(config, group)["threads"]
 
 
-# Input and params functions of the rules (kept here: rule files hold rules only).
+# Data preparation.
 
 
-def _pile_sources(wildcards):
-    return SOURCES if config["test_sets"][wildcards.test]["format"] == "pile" else []
+def source_files(wildcards):
+    """The local files a source reads (Hugging Face entries have none)."""
+    return [e["path"] for e in config["sources"][wildcards.source] if "path" in e]
 
 
-def _attribution_data_inputs(wildcards):
-    if ATT["setting"] == "vision":
-        ds = ATT_SETTING["dataset"]
-        return [ds[k] for k in ("images", "labels") if k in ds]
-    dist = config["distributions"][ATT_SETTING["distribution"]]
-    return [shard_path(s) for s in sorted(dist)] + [testset_path(ATT_SETTING["targets"])]
+def source_entries(wildcards):
+    return config["sources"][wildcards.source]
 
 
-def _attribution_data_params():
+def testset_spec(wildcards):
+    return config["test_sets"][wildcards.test]
+
+
+def testset_files(wildcards):
+    spec = testset_spec(wildcards)
+    return [spec["path"]] if "path" in spec else []
+
+
+def pile_sources(wildcards):
+    """The Pile-like test set draws from every source's holdout documents; other test sets from none."""
+    return SOURCES if testset_spec(wildcards)["format"] == "pile" else []
+
+
+def pile_holdouts(wildcards):
+    return [holdout_path(s) for s in pile_sources(wildcards)]
+
+
+# Scale correlation.
+
+
+def shards_of(dist):
+    """{shard name: token stream path} of a training distribution (sources, or one selection)."""
+    if dist in SELECTION_DISTRIBUTIONS:
+        return {dist: selected_shard_path(*SELECTION_DISTRIBUTIONS[dist])}
+    return {s: shard_path(s) for s in sorted(config["distributions"][dist])}
+
+
+def distribution_shards(wildcards):
+    return list(shards_of(wildcards.dist).values())
+
+
+def distribution_shard_names(wildcards):
+    return list(shards_of(wildcards.dist))
+
+
+def distribution_weights(wildcards):
+    dist = wildcards.dist
+    return {dist: 1} if dist in SELECTION_DISTRIBUTIONS else config["distributions"][dist]
+
+
+def size_spec(wildcards):
+    return config["sizes"][wildcards.size]
+
+
+# TRAK datamodels (both experiments, through {exp}).
+
+
+def datamodel_size(wildcards):
+    return DATAMODELS[wildcards.exp]["sizes"][wildcards.size]
+
+
+def datamodel_epochs(wildcards):
+    return DATAMODELS[wildcards.exp]["epochs"]
+
+
+def datamodel_training(wildcards):
+    return DATAMODELS[wildcards.exp]["training"]
+
+
+def featurize_settings(wildcards):
+    """TRAK settings a store depends on: all but q_term (which only the datamodel reads)."""
+    return {k: v for k, v in DATAMODELS[wildcards.exp]["trak"].items() if k != "q_term"}
+
+
+def trak_work_dir(wildcards):
+    return f"{RESULTS}/{wildcards.exp}/trak_work/{wildcards.size}/{wildcards.ckpt}"
+
+
+def scoring_batch_size(wildcards):
+    return DATAMODELS[wildcards.exp]["trak"]["batch_size"]
+
+
+def checkpoint_scores(wildcards):
+    return [trak_scores_path(wildcards.exp, wildcards.size, c) for c in CHECKPOINTS[wildcards.exp]]
+
+
+def q_term(wildcards):
+    return DATAMODELS[wildcards.exp]["trak"]["q_term"]
+
+
+# Data attribution across scale.
+
+
+def attribution_data_inputs(wildcards):
+    if ATTRIBUTION["setting"] == "vision":
+        dataset = ATTRIBUTION_SETTING["dataset"]
+        return [dataset[k] for k in ("images", "labels") if k in dataset]
+    dist = config["distributions"][ATTRIBUTION_SETTING["distribution"]]
+    return [shard_path(s) for s in sorted(dist)] + [testset_path(ATTRIBUTION_SETTING["targets"])]
+
+
+def attribution_data_params():
     """What the dataset depends on: the setting's data keys (not its sizes), sizes of the split, seed."""
-    common = {"n_train": ATT["n_train"], "n_targets": ATT["n_targets"], "seed": ATT["seed"]}
-    if ATT["setting"] == "vision":
+    common = {"n_train": ATTRIBUTION["n_train"], "n_targets": ATTRIBUTION["n_targets"], "seed": ATTRIBUTION["seed"]}
+    if ATTRIBUTION["setting"] == "vision":
         keep = ("dataset", "downsample", "family")
-        return {"setting": "vision", **{k: ATT_SETTING[k] for k in keep}, **common}
+        return {"setting": "vision", **{k: ATTRIBUTION_SETTING[k] for k in keep}, **common}
     return {
         "setting": "lm",
-        "shards": sorted(config["distributions"][ATT_SETTING["distribution"]]),
-        "context_length": ATT_SETTING["context_length"],
+        "shards": sorted(config["distributions"][ATTRIBUTION_SETTING["distribution"]]),
+        "context_length": ATTRIBUTION_SETTING["context_length"],
         "tokenizer": config["tokenizer"],
         **common,
     }
 
 
-def _pool_sources():
-    return sorted({s for d in SEL["pool"]["distributions"] for s in config["distributions"][d]})
+# Dataset selection across scale.
 
 
-def _select_inputs(wildcards):
+def pool_sources():
+    return sorted({s for d in SELECTION["pool"]["distributions"] for s in config["distributions"][d]})
+
+
+def selection_data_params():
+    return {
+        "sources": pool_sources(),
+        "pool": {"size": SELECTION["pool"]["size"]},
+        "targets": SELECTION_TARGETS,
+        **{k: SELECTION[k] for k in ("n_targets", "n_holdout", "context_length", "seed")},
+        "tokenizer": config["tokenizer"],
+    }
+
+
+def select_inputs(wildcards):
     _, size = parse_method(wildcards.method)
     inputs = {"data": dataset_path("selection")}
     if size is not None:
@@ -186,13 +307,13 @@ def _select_inputs(wildcards):
     return inputs
 
 
-def _select_params(wildcards):
+def select_params(wildcards):
     """Only what the method reads: the fraction, plus the seed (random, DSIR) and n-gram buckets (DSIR,
     classifier), so changing one baseline's setting re-runs that baseline alone."""
     kind, _ = parse_method(wildcards.method)
     return {
         "kind": kind,
-        "fraction": SEL["fraction"],
-        "seed": SEL["seed"] if kind in ("random", "dsir") else None,
-        "ngram_buckets": SEL["ngram_buckets"] if kind in ("dsir", "classifier") else None,
+        "fraction": SELECTION["fraction"],
+        "seed": SELECTION["seed"] if kind in ("random", "dsir") else None,
+        "ngram_buckets": SELECTION["ngram_buckets"] if kind in ("dsir", "classifier") else None,
     }

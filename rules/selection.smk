@@ -1,5 +1,5 @@
 # Dataset selection across scale: a pool of windows and target tasks (split into target and holdout
-# parts) -> TRAK datamodels of every size on the pool (attribution.smk, exp=selection) -> one subset
+# parts) -> TRAK datamodels of every size on the pool (datamodels.smk, exp=selection) -> one subset
 # per (target, method) -> the reference retrained on each subset -> the DsDm report. A selection
 # listed in selection.distributions also becomes a training distribution of the correlation
 # experiment through its token stream (selection_shard).
@@ -7,43 +7,37 @@
 
 rule selection_data:
     input:
-        shards=[shard_path(s) for s in _pool_sources()],
-        targets=[testset_path(t) for t in SEL_TARGETS],
+        shards=[shard_path(s) for s in pool_sources()],
+        targets=[testset_path(t) for t in SELECTION_TARGETS],
     output:
         dataset_path("selection"),
-    params:
-        spec={
-            "sources": _pool_sources(),
-            "pool": {"size": SEL["pool"]["size"]},
-            "targets": SEL_TARGETS,
-            **{k: SEL[k] for k in ("n_targets", "n_holdout", "context_length", "seed")},
-            "tokenizer": config["tokenizer"],
-        },
     log:
-        f"{R}/logs/selection/selection_data.log",
+        f"{LOGS}/selection/selection_data.log",
+    conda:
+        conda_env("data")
     threads: rule_threads("data")
     resources:
         **rule_resources("data"),
-    conda:
-        conda_env("data")
+    params:
+        spec=selection_data_params(),
     script:
         "../workflow_scripts/selection_data.py"
 
 
 rule select:
     input:
-        unpack(_select_inputs),
+        unpack(select_inputs),
     output:
         subset_path("{target}", "{method}"),
-    params:
-        spec=_select_params,
     log:
-        f"{R}/logs/selection/select/{{target}}/{{method}}.log",
+        f"{LOGS}/selection/select/{{target}}/{{method}}.log",
+    conda:
+        conda_env("report")
     threads: 1
     resources:
         **rule_resources("report"),
-    conda:
-        conda_env("report")
+    params:
+        spec=select_params,
     script:
         "../workflow_scripts/select.py"
 
@@ -54,21 +48,21 @@ rule selection_retrain:
         subset=subset_path("{target}", "{method}"),
     output:
         retrain_path("{target}", "{method}"),
-    params:
-        size=SEL["sizes"][SEL["reference"]],
-        epochs=SEL["epochs"],
-        training=SEL["training"],
-        seeds=SEL["retrain_seeds"],
-        seed=SEL["seed"],
-        batch_size=SEL["trak"]["batch_size"],
-        device=config["device"],
     log:
-        f"{R}/logs/selection/retrain/{{target}}/{{method}}.log",
+        f"{LOGS}/selection/retrain/{{target}}/{{method}}.log",
+    conda:
+        conda_env("attribution")
     threads: rule_threads("attribution")
     resources:
         **rule_resources("attribution"),
-    conda:
-        conda_env("attribution")
+    params:
+        size=SELECTION["sizes"][SELECTION["reference"]],
+        epochs=SELECTION["epochs"],
+        training=SELECTION["training"],
+        seeds=SELECTION["retrain_seeds"],
+        seed=SELECTION["seed"],
+        batch_size=SELECTION["trak"]["batch_size"],
+        device=config["device"],
     script:
         "../workflow_scripts/selection_retrain.py"
 
@@ -80,49 +74,45 @@ rule selection_shard:
     output:
         selected_shard_path("{target}", "{method}"),
     log:
-        f"{R}/logs/selection/shard/{{target}}/{{method}}.log",
+        f"{LOGS}/selection/shard/{{target}}/{{method}}.log",
+    conda:
+        conda_env("data")
     threads: 1
     resources:
         **rule_resources("data"),
-    conda:
-        conda_env("data")
     script:
         "../workflow_scripts/selection_shard.py"
-
-
-SEL_RUNS = [(t, m) for t in SEL_TARGETS for m in SEL_METHODS]
-SEL_MODELS = [(s, c) for s in SEL_SIZES for c in CKPTS["selection"]]
 
 
 rule dsdm:
     input:
         data=dataset_path("selection"),
-        retrains=[retrain_path(t, m) for t, m in SEL_RUNS],
-        subsets=[subset_path(t, m) for t, m in SEL_RUNS],
-        models=[model_path("selection", s, c) for s, c in SEL_MODELS],
-        stores=[trak_store_path("selection", s, c) for s, c in SEL_MODELS],
-        scores=[trak_scores_path("selection", s, c) for s, c in SEL_MODELS],
+        retrains=[retrain_path(t, m) for t, m in SELECTION_RUNS],
+        subsets=[subset_path(t, m) for t, m in SELECTION_RUNS],
+        models=checkpoint_artifacts("selection", SELECTION_SIZES, model_path),
+        stores=checkpoint_artifacts("selection", SELECTION_SIZES, trak_store_path),
+        scores=checkpoint_artifacts("selection", SELECTION_SIZES, trak_scores_path),
     output:
         report=DSDM_REPORT,
-        results=f"{S}/report/results.parquet",
-        cost=f"{S}/report/cost.parquet",
-        composition=f"{S}/report/composition.parquet",
-        fig_dsdm=report(f"{S}/report/fig8_dsdm_vs_compute.png", category="Dataset selection (DsDm)"),
-        fig_composition=report(f"{S}/report/composition.png", category="Dataset selection (DsDm)"),
-    params:
-        runs=SEL_RUNS,
-        sizes=SEL_SIZES,
-        checkpoints=len(CKPTS["selection"]),
-        reference=SEL["reference"],
-        fraction=SEL["fraction"],
-        bootstrap=config["report"]["bootstrap"],
-        ci=config["report"]["ci"],
+        results=f"{SELECTION_DIR}/report/results.parquet",
+        cost=f"{SELECTION_DIR}/report/cost.parquet",
+        composition=f"{SELECTION_DIR}/report/composition.parquet",
+        fig_dsdm=report(f"{SELECTION_DIR}/report/fig8_dsdm_vs_compute.png", category="Dataset selection (DsDm)"),
+        fig_composition=report(f"{SELECTION_DIR}/report/composition.png", category="Dataset selection (DsDm)"),
     log:
-        f"{R}/logs/dsdm.log",
+        f"{LOGS}/dsdm.log",
+    conda:
+        conda_env("report")
     threads: rule_threads("report")
     resources:
         **rule_resources("report"),
-    conda:
-        conda_env("report")
+    params:
+        runs=SELECTION_RUNS,
+        sizes=SELECTION_SIZES,
+        checkpoints=len(CHECKPOINTS["selection"]),
+        reference=SELECTION["reference"],
+        fraction=SELECTION["fraction"],
+        bootstrap=config["report"]["bootstrap"],
+        ci=config["report"]["ci"],
     script:
         "../workflow_scripts/dsdm_report.py"

@@ -8,16 +8,21 @@ import pytest
 import torch
 
 from conftest import DATA
-from proxyscale.attribution_data import load_dataset, lm_dataset, save_dataset, vision_dataset
+from proxyscale.attribution.dataset import lm_dataset, vision_dataset
+from proxyscale.attribution.lds import subset_mask, subset_seed
+from proxyscale.datamodels.dataset import load_dataset, save_dataset
+from proxyscale.datamodels.tasks import LMTask, accuracy, load_model, make_task, outputs, save_model
 from proxyscale.errors import ConfigError, DataError
-from proxyscale.fit import fit, load_model, save_model
-from proxyscale.lds import subset_mask, subset_seed
-from proxyscale.tasks import LMTask, accuracy, make_task, outputs
-from proxyscale.train import Recipe
+from proxyscale.training.fit import fit
+from proxyscale.training.recipe import Recipe
 
 CPU = torch.device("cpu")
 MNIST = {
-    "dataset": {"kind": "mnist", "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"), "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz")},
+    "dataset": {
+        "kind": "mnist",
+        "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"),
+        "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz"),
+    },
     "downsample": 2,
     "family": "convnet",
 }
@@ -111,14 +116,27 @@ def test_lds_subsets_are_fixed_by_seed_and_index_alone():
 
 
 def test_selection_dataset_splits_each_target_task_into_disjoint_target_and_holdout_parts():
-    from proxyscale.attribution_data import selection_dataset
+    from proxyscale.selection.dataset import selection_dataset
 
     def frame(n, offset):
-        return pd.DataFrame({"example_id": np.arange(n), "is_gold": True,
-                             "context_ids": [np.arange(5) + offset] * n, "continuation_ids": [np.array([offset + i % 7]) for i in range(n)]})
+        return pd.DataFrame(
+            {
+                "example_id": np.arange(n),
+                "is_gold": True,
+                "context_ids": [np.arange(5) + offset] * n,
+                "continuation_ids": [np.array([offset + i % 7]) for i in range(n)],
+            }
+        )
 
     streams = {"a": np.full(300, 1), "b": np.full(100, 2)}
-    spec = {"pool": {"size": 40}, "n_targets": 4, "n_holdout": 6, "context_length": 8, "seed": 0, "tokenizer": {"kind": "byte"}}
+    spec = {
+        "pool": {"size": 40},
+        "n_targets": 4,
+        "n_holdout": 6,
+        "context_length": 8,
+        "seed": 0,
+        "tokenizer": {"kind": "byte"},
+    }
     arrays, task = selection_dataset(streams, {"squad": frame(10, 100), "lambada": frame(12, 200)}, spec, 257)
     assert task["targets"] == ["squad", "lambada"] and task["pool_sources"] == ["a", "b"]
     assert arrays["train_inputs"].shape == (40, 9)

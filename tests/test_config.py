@@ -5,7 +5,15 @@ import copy
 import pytest
 
 from conftest import tiny_config, validated
-from proxyscale.config import check_config, parse_method, proxies, resources, selection_distributions, selection_methods, tracing
+from proxyscale.config import (
+    check_config,
+    datamodel_settings,
+    parse_method,
+    proxies,
+    resources,
+    selection_distributions,
+    selection_methods,
+)
 from proxyscale.errors import ConfigError
 
 
@@ -19,20 +27,35 @@ def _broken(edit):
     "edit, message",
     [
         (lambda c: c.update(reference="huge"), "reference: size 'huge' is not defined under sizes"),
-        (lambda c: c["sources"]["web"][0].update(path="missing.jsonl"), r"sources.web\[0\].path: file 'missing.jsonl' does not exist"),
+        (
+            lambda c: c["sources"]["web"][0].update(path="missing.jsonl"),
+            r"sources.web\[0\].path: file 'missing.jsonl' does not exist",
+        ),
         (lambda c: c["distributions"].update(bad={"news": 1}), "distributions.bad: 'news' is not a source"),
         (lambda c: c["test_sets"]["c4"].pop("path"), "test_sets.c4.path: required"),
         (lambda c: c["sizes"]["tiny"].update(n_heads=3), "sizes.tiny: d_model=8 is not divisible by n_heads=3"),
         (lambda c: c.update(resources={"training": {"mem_mb": 1}}), "resources.training: not a rule group"),
         (lambda c: c["sources"]["web"].append({"format": "hf"}), r"sources.web\[1\].dataset: required for format 'hf'"),
-        (lambda c: c["sources"]["web"].append({"format": "jsonl"}), r"sources.web\[1\].path: required for format 'jsonl'"),
-        (lambda c: c["selection"].update(reference="d99"), "selection.reference: size 'd99' is not defined under selection.sizes"),
+        (
+            lambda c: c["sources"]["web"].append({"format": "jsonl"}),
+            r"sources.web\[1\].path: required for format 'jsonl'",
+        ),
+        (
+            lambda c: c["selection"].update(reference="d99"),
+            "selection.reference: size 'd99' is not defined under selection.sizes",
+        ),
         (lambda c: c["selection"].update(targets=["squad"]), "selection.targets: 'squad' is not a test set"),
-        (lambda c: c["selection"]["pool"].update(distributions=["news"]), "selection.pool.distributions: 'news' is not a distribution"),
+        (
+            lambda c: c["selection"]["pool"].update(distributions=["news"]),
+            "selection.pool.distributions: 'news' is not a distribution",
+        ),
         (lambda c: c["selection"].update(fraction=0.001), "selection.fraction: 0.001 of 120 pool examples keeps none"),
         (lambda c: c["selection"].update(distributions=["lambada/dsdm-d99"]), "'dsdm-d99' is not a selection"),
         (lambda c: c["selection"].update(distributions=["c4/random"]), "'c4' is not one of selection.targets"),
-        (lambda c: c["selection"]["sizes"]["d4"].update(n_heads=3), "selection.sizes.d4: d_model=4 is not divisible by n_heads=3"),
+        (
+            lambda c: c["selection"]["sizes"]["d4"].update(n_heads=3),
+            "selection.sizes.d4: d_model=4 is not divisible by n_heads=3",
+        ),
     ],
 )
 def test_bad_config_names_the_key(edit, message):
@@ -50,12 +73,16 @@ def test_good_config_and_lookups():
 def test_selection_lookups():
     config = validated(tiny_config())
     assert selection_methods(config) == ["dsdm-d4", "dsdm-d8", "bot_dsdm-d8", "dsir", "classifier", "random"]
-    assert [parse_method(m) for m in ("dsdm-d4", "bot_dsdm-d8", "dsir")] == [("dsdm", "d4"), ("bot_dsdm", "d8"), ("dsir", None)]
+    assert [parse_method(m) for m in ("dsdm-d4", "bot_dsdm-d8", "dsir")] == [
+        ("dsdm", "d4"),
+        ("bot_dsdm", "d8"),
+        ("dsir", None),
+    ]
     with pytest.raises(ConfigError, match="'dsir-d4' is not a selection"):
         parse_method("dsir-d4")
     config["selection"]["distributions"] = ["lambada/dsdm-d8"]
     assert selection_distributions(config) == {"lambada-dsdm-d8": ("lambada", "dsdm-d8")}
-    assert tracing(config, "selection")["sizes"] is config["selection"]["sizes"]
-    assert tracing(config, "attribution")["sizes"] is config["attribution"]["vision"]["sizes"]
+    assert datamodel_settings(config, "selection")["sizes"] is config["selection"]["sizes"]
+    assert datamodel_settings(config, "attribution")["sizes"] is config["attribution"]["vision"]["sizes"]
     with pytest.raises(ConfigError, match="'lds' is not an experiment"):
-        tracing(config, "lds")
+        datamodel_settings(config, "lds")

@@ -1,4 +1,4 @@
-"""Datamodel averaging (with and without Q), top-k overlap and rank agreement between sizes."""
+"""Datamodel averaging (with and without Q), top-k overlap, rank agreement, and the attribution report's tables."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from proxyscale.datamodels import datamodel, rank_correlation, top_k, top_k_overlap
-from proxyscale.lds_analysis import lds_table, lds_vs_checkpoints, overlap_table
+from proxyscale.attribution.analysis import (
+    example_texts,
+    lds_table,
+    lds_vs_checkpoints,
+    mean_target_accuracy,
+    overlap_table,
+    setup_summary,
+)
+from proxyscale.datamodels.datamodel import datamodel, rank_correlation, top_k, top_k_overlap
 
 
 def test_datamodel_averages_checkpoints_and_q_term_scales_rows():
@@ -47,7 +54,9 @@ def test_lds_table_ranks_the_exact_datamodel_first():
     tau, masks, actual = _linear_world()
     noisy = tau + np.random.default_rng(1).normal(scale=2.0, size=tau.shape)
     compute = pd.DataFrame({"size": ["ref", "proxy"], "compute_ratio": [1.0, 10.0], "params": [100, 10]})
-    table = lds_table({"ref": tau, "proxy": noisy}, masks, actual, compute, "ref", n_boot=200, ci=0.95).set_index("size")
+    table = lds_table({"ref": tau, "proxy": noisy}, masks, actual, compute, "ref", n_boot=200, ci=0.95).set_index(
+        "size"
+    )
     assert table.loc["ref", "lds"] == pytest.approx(1.0)
     assert table.loc["proxy", "lds"] < table.loc["ref", "lds"]
     assert table.loc["proxy", "lds_lo"] <= table.loc["proxy", "lds"] <= table.loc["proxy", "lds_hi"]
@@ -70,3 +79,28 @@ def test_overlap_table_reports_top_and_bottom_against_chance():
     flipped = table[table["size"] == "flipped"].set_index("end")["overlap"]
     assert same.tolist() == [1.0, 1.0] and flipped.tolist() == [0.0, 0.0]
     assert table["chance"].iloc[0] == pytest.approx(5 / 60)
+
+
+def test_report_summaries_of_the_attribution_run():
+    metas = {"a": [{"target_accuracy": 0.5}, {"target_accuracy": 0.7}], "lm": [{"target_accuracy": None}]}
+    assert mean_target_accuracy(metas) == {"a": pytest.approx(0.6), "lm": None}
+    compute = pd.DataFrame({"size": ["ref", "a"], "checkpoints": [3, 3], "proj_dim": [64, 32]})
+    arrays = {"train_inputs": np.zeros((10, 1, 4, 4)), "target_inputs": np.zeros((2, 1, 4, 4))}
+    spec = {"setting": "vision", "family": "convnet", "image_shape": [1, 4, 4], "num_classes": 10}
+    masks = np.array([[True] * 5 + [False] * 5, [False] * 5 + [True] * 5])
+    setup = setup_summary(spec, arrays, "ref", compute, False, masks)
+    assert setup == {
+        "setting": "vision", "description": "convnet on 1x4x4 images, 10 classes", "reference": "ref",
+        "n_train": 10, "n_targets": 2, "checkpoints": 3, "proj_dim": 64, "q_term": False, "subsets": 2, "alpha": 0.5,
+    }  # fmt: skip
+
+
+def test_example_texts_decode_windows_and_the_targets_scored_part():
+    from proxyscale.data.tokenizer import ByteTokenizer
+
+    arrays = {
+        "train_inputs": np.array([list(b"hello")]),
+        "target_inputs": np.array([list(b"Q: x A: yes")]),
+        "target_labels": np.array([[False] * 8 + [True] * 3]),
+    }
+    assert example_texts(arrays, ByteTokenizer()) == {"train": ["hello"], "target": ["yes"]}

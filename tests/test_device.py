@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from proxyscale import device, trak_store
+from proxyscale import device
+from proxyscale.datamodels import projectors, store
 from proxyscale.errors import ConfigError
 
 
@@ -27,7 +28,6 @@ def test_mixed_precision_is_bf16_on_cuda_and_off_on_cpu():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
 
 
-
 def test_cuda_asks_torch_for_bf16_autocast(monkeypatch):
     asked = {}
     monkeypatch.setattr(torch, "autocast", lambda **kw: asked.update(kw))
@@ -37,27 +37,45 @@ def test_cuda_asks_torch_for_bf16_autocast(monkeypatch):
 
 def test_cuda_projector_needs_both_a_gpu_and_fast_jl(monkeypatch):
     made = []
-    monkeypatch.setattr(trak_store, "CudaProjector", lambda *a, **k: made.append(a) or "cuda-projector")
-    monkeypatch.setattr(trak_store, "fast_jl_available", lambda: True)
-    assert trak_store.make_projector(100, 8, 0, torch.device("cuda")) == "cuda-projector" and made
-    assert type(trak_store.make_projector(100, 8, 0, torch.device("cpu"))).__name__ == "CPUProjector"
-    monkeypatch.setattr(trak_store, "fast_jl_available", lambda: False)
-    monkeypatch.setattr(trak_store, "CPUProjector", lambda *a, **k: "cpu-projector")
-    assert trak_store.make_projector(100, 8, 0, torch.device("cuda")) == "cpu-projector"
+    monkeypatch.setattr(projectors, "CudaProjector", lambda *a, **k: made.append(a) or "cuda-projector")
+    monkeypatch.setattr(projectors, "fast_jl_available", lambda: True)
+    assert projectors.make_projector(100, 8, 0, torch.device("cuda")) == "cuda-projector" and made
+    assert type(projectors.make_projector(100, 8, 0, torch.device("cpu"))).__name__ == "CPUProjector"
+    monkeypatch.setattr(projectors, "fast_jl_available", lambda: False)
+    monkeypatch.setattr(projectors, "CPUProjector", lambda *a, **k: "cpu-projector")
+    assert projectors.make_projector(100, 8, 0, torch.device("cuda")) == "cpu-projector"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the GPU path runs only where one is")
 def test_training_and_featurizing_on_the_gpu(tmp_path):
-    from proxyscale.fit import fit
-    from proxyscale.tasks import LMTask, batches
-    from proxyscale.train import Recipe
+    from proxyscale.datamodels.tasks import LMTask, batches
+    from proxyscale.training.fit import fit
+    from proxyscale.training.recipe import Recipe
 
     gpu = torch.device("cuda")
     task = LMTask(vocab_size=50, context_length=8)
     x = np.random.default_rng(0).integers(0, 50, (40, 9))
     m = np.ones_like(x, dtype=bool)
-    model, meta = fit(task, {"d_model": 16, "n_layers": 1, "n_heads": 2}, x, m, np.arange(40), Recipe(batch_size=8, lr=0.01), 1, 0, gpu)
+    model, meta = fit(
+        task,
+        {"d_model": 16, "n_layers": 1, "n_heads": 2},
+        x,
+        m,
+        np.arange(40),
+        Recipe(batch_size=8, lr=0.01),
+        1,
+        0,
+        gpu,
+    )
     assert meta["device"].startswith("cuda") and np.isfinite(meta["final_loss"])
-    summary = trak_store.featurize(model, task.modelout, lambda: batches(task, x, m, np.arange(40), 20, gpu), 40,
-                                   tmp_path / "store", tmp_path / "work", 32, gpu)
+    summary = store.featurize(
+        model,
+        task.modelout,
+        lambda: batches(task, x, m, np.arange(40), 20, gpu),
+        40,
+        tmp_path / "store",
+        tmp_path / "work",
+        32,
+        gpu,
+    )
     assert summary["n_train"] == 40

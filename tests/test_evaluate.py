@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from proxyscale.evaluate import candidate_scores, chance_accuracy, fit_to_context, per_sample
-from proxyscale.models import GPT, GPTConfig
+from proxyscale.correlation.evaluate import candidate_scores, chance_accuracy, per_sample
+from proxyscale.data.prepare import fit_to_context
+from proxyscale.models.gpt import GPT, GPTConfig
 
 
 def test_fit_to_context_cuts_context_from_the_left():
@@ -20,8 +21,14 @@ def test_fit_to_context_cuts_context_from_the_left():
 def _frame(rows, kind):
     return pd.DataFrame(
         [
-            {"example_id": e, "choice": c, "is_gold": g, "kind": kind,
-             "context_ids": np.array(ctx), "continuation_ids": np.array(cont)}
+            {
+                "example_id": e,
+                "choice": c,
+                "is_gold": g,
+                "kind": kind,
+                "context_ids": np.array(ctx),
+                "continuation_ids": np.array(cont),
+            }
             for e, c, g, ctx, cont in rows
         ]
     )
@@ -41,8 +48,15 @@ def test_loss_covers_the_continuation_only():
 
 def test_accuracy_definitions():
     scores = pd.DataFrame(
-        {"example_id": [0, 0, 1, 1], "choice": [0, 1, 0, 1], "is_gold": [True, False, False, True],
-         "kind": "multiple_choice", "loss": [1.0, 2.0, 1.0, 3.0], "n_tokens": 3, "greedy_correct": False}
+        {
+            "example_id": [0, 0, 1, 1],
+            "choice": [0, 1, 0, 1],
+            "is_gold": [True, False, False, True],
+            "kind": "multiple_choice",
+            "loss": [1.0, 2.0, 1.0, 3.0],
+            "n_tokens": 3,
+            "greedy_correct": False,
+        }
     )
     table = per_sample(scores)
     assert table["correct"].tolist() == [1.0, 0.0] and table["loss"].tolist() == [1.0, 3.0]

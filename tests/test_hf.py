@@ -10,19 +10,25 @@ import json
 
 import pytest
 
-from proxyscale.data import hf
-from proxyscale.data import prepare
+from proxyscale.data import hf, prepare
 from proxyscale.data.testsets import Candidate
 from proxyscale.errors import ConfigError, DataError
 
-SQUAD = {"id": "1", "title": "T", "context": " Paris is in France. ", "question": "Where is Paris?",
-         "answers": {"text": ["France", "in France"], "answer_start": [12, 9]}}
+SQUAD = {
+    "id": "1",
+    "title": "T",
+    "context": " Paris is in France. ",
+    "question": "Where is Paris?",
+    "answers": {"text": ["France", "in France"], "answer_start": [12, 9]},
+}
 HELLASWAG = {"activity_label": "Baking", "ctx": "She opens the oven", "endings": ["a", "b", "c", "d"], "label": "2"}
 TRIVIAQA = {"question": "Capital of Italy?", "answer": {"value": "Rome", "aliases": ["Rome", "ROMA"]}}
 
 
 def test_record_builders_match_the_file_readers_candidates():
-    assert hf.squad_candidates([SQUAD]) == [Candidate(0, "Paris is in France.\nQuestion: Where is Paris?\nAnswer:", " France")]
+    assert hf.squad_candidates([SQUAD]) == [
+        Candidate(0, "Paris is in France.\nQuestion: Where is Paris?\nAnswer:", " France")
+    ]
     assert hf.lambada_candidates([{"text": "he said goodbye"}]) == [Candidate(0, "he said", " goodbye")]
     hs = hf.hellaswag_candidates([HELLASWAG])
     assert [c.is_gold for c in hs] == [False, False, True, False] and hs[0].context == "Baking: She opens the oven"
@@ -43,7 +49,9 @@ def _jsonl(path, records):
 
 def test_sources_and_test_sets_load_through_datasets(tmp_path):
     pytest.importorskip("datasets")
-    web = _jsonl(tmp_path / "c4.jsonl", [{"text": f"document {i}", "url": "u"} for i in range(5)] + [{"text": "", "url": "u"}])
+    web = _jsonl(
+        tmp_path / "c4.jsonl", [{"text": f"document {i}", "url": "u"} for i in range(5)] + [{"text": "", "url": "u"}]
+    )
     docs = prepare.load_source([{"format": "hf", "dataset": "json", "data_files": web, "max_documents": 4}])
     assert docs == [f"document {i}" for i in range(4)]
     cases = {
@@ -57,7 +65,12 @@ def test_sources_and_test_sets_load_through_datasets(tmp_path):
         spec = {"format": fmt, "hf": {"dataset": "json", "data_files": _jsonl(tmp_path / f"{fmt}.jsonl", records)}}
         candidates, got_kind = prepare.test_candidates(spec, {}, max_chars=20)
         assert got_kind == kind and len(candidates) == n, fmt
-    assert prepare.test_candidates({"format": "c4", "hf": {"dataset": "json", "data_files": str(tmp_path / "c4.jsonl")}}, {}, 20)[0][0].continuation == "x" * 20
+    assert (
+        prepare.test_candidates(
+            {"format": "c4", "hf": {"dataset": "json", "data_files": str(tmp_path / "c4.jsonl")}}, {}, 20
+        )[0][0].continuation
+        == "x" * 20
+    )
     with pytest.raises(DataError, match="json: record has no field 'answer.value'"):
         prepare.test_candidates({"format": "triviaqa", "hf": {"dataset": "json", "data_files": web}}, {}, 20)
     with pytest.raises(DataError, match="cannot be loaded"):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from proxyscale.lds import lds, lds_per_target, predicted_outputs
+from proxyscale.attribution.lds import lds, lds_per_target, predicted_outputs
 
 
 def test_exact_linear_datamodel_has_lds_one():

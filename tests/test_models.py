@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from proxyscale.models import GPT, GPTConfig, alibi_bias, biased_attention, count_parameters, training_flops
+from proxyscale.models.gpt import GPT, GPTConfig, alibi_bias, biased_attention, count_parameters, training_flops
 
 
 @pytest.mark.parametrize("position", ["alibi", "learned"])

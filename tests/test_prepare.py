@@ -5,8 +5,8 @@ import pytest
 
 from proxyscale.data import prepare
 from proxyscale.data.testsets import Candidate
+from proxyscale.data.tokenizer import ByteTokenizer, make_tokenizer
 from proxyscale.errors import ConfigError
-from proxyscale.tokenizer import ByteTokenizer, make_tokenizer
 
 
 def test_split_is_disjoint_deterministic_and_order_free():

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 import yaml
+from test_workflow import job_counts
 
 from conftest import REPO
-from test_workflow import job_counts
 
 pytestmark = pytest.mark.workflow
 
@@ -20,7 +20,11 @@ PRESETS = {
 
 
 def _readme_count(name: str) -> int:
-    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith(f"| `{name.split(' + ')[-1]}`"))
+    row = next(
+        line
+        for line in (REPO / "README.md").read_text().splitlines()
+        if line.startswith(f"| `{name.split(' + ')[-1]}`")
+    )
     return int(re.findall(r"\| (\d+) \|", row)[-1])
 
 
@@ -28,8 +32,17 @@ def _readme_count(name: str) -> int:
 def test_paper_preset_plans_the_full_graph(tmp_path, name):
     (tmp_path / "data/cifar10").mkdir(parents=True)  # the vision preset's CIFAR-10 root must exist
     files = [str(REPO / f) for f in PRESETS[name]]
-    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", *files, "--replace-workflow-config", "-n"]
+    cmd = [
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        *files,
+        "--replace-workflow-config",
+        "-n",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout)
@@ -40,6 +53,10 @@ def test_paper_preset_plans_the_full_graph(tmp_path, name):
     runs = (len(config["distributions"]) + len(config["selection"]["distributions"])) * len(config["sizes"])
     assert counts["train"] == counts["evaluate"] == runs
     att = config["attribution"][config["attribution"]["setting"]]
-    assert counts["attribution_train"] == len(att["sizes"]) * config["attribution"]["checkpoints"] + len(config["selection"]["sizes"]) * config["selection"]["checkpoints"]
+    assert (
+        counts["attribution_train"]
+        == len(att["sizes"]) * config["attribution"]["checkpoints"]
+        + len(config["selection"]["sizes"]) * config["selection"]["checkpoints"]
+    )
     assert counts["lds_subset"] == config["attribution"]["lds"]["subsets"]
     assert sum(counts.values()) == _readme_count(name)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from proxyscale.errors import ConfigError
-from proxyscale.selection import classifier, dsdm, dsir, hashed_ngrams, random_subset
+from proxyscale.selection.methods import classifier, dsdm, dsir, hashed_ngrams, random_subset
 
 
 def test_dsdm_keeps_the_examples_predicted_to_raise_target_outputs_most():
@@ -61,16 +61,23 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
     import torch
 
     from conftest import DATA
-    from proxyscale import trak_store
-    from proxyscale.attribution_data import vision_dataset
-    from proxyscale.datamodels import datamodel
-    from proxyscale.fit import fit
-    from proxyscale.tasks import batches, make_task, outputs
-    from proxyscale.train import Recipe
+    from proxyscale.attribution.dataset import vision_dataset
+    from proxyscale.datamodels import store
+    from proxyscale.datamodels.datamodel import datamodel
+    from proxyscale.datamodels.tasks import batches, make_task, outputs
+    from proxyscale.training.fit import fit
+    from proxyscale.training.recipe import Recipe
 
     cpu = torch.device("cpu")
-    spec = {"dataset": {"kind": "mnist", "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"),
-                        "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz")}, "downsample": 2, "family": "convnet"}
+    spec = {
+        "dataset": {
+            "kind": "mnist",
+            "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"),
+            "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz"),
+        },
+        "downsample": 2,
+        "family": "convnet",
+    }
     arrays, task_spec = vision_dataset(spec, 400, 200, seed=0)
     task = make_task(task_spec)
     x, y = arrays["train_inputs"], arrays["train_labels"]
@@ -81,10 +88,24 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
     for seed in range(2):
         model, _ = fit(task, {"width": 4}, x, y, np.arange(400), recipe, 4, seed, cpu)
         with tempfile.TemporaryDirectory() as tmp:
-            trak_store.featurize(model, task.modelout, lambda: batches(task, x, y, np.arange(400), 100, cpu), 400,
-                                 f"{tmp}/store", f"{tmp}/work", 64, cpu)
-            s, q = trak_store.score(model, task.modelout, lambda: batches(task, xt, yt, np.arange(len(xt)), 100, cpu),
-                                    len(xt), f"{tmp}/store", cpu)
+            store.featurize(
+                model,
+                task.modelout,
+                lambda: batches(task, x, y, np.arange(400), 100, cpu),
+                400,
+                f"{tmp}/store",
+                f"{tmp}/work",
+                64,
+                cpu,
+            )
+            s, q = store.score(
+                model,
+                task.modelout,
+                lambda: batches(task, xt, yt, np.arange(len(xt)), 100, cpu),
+                len(xt),
+                f"{tmp}/store",
+                cpu,
+            )
         scores.append(s)
         qs.append(q)
     chosen, _ = dsdm(datamodel(scores, qs, q_term=False), 40)
@@ -108,12 +129,17 @@ def _selection_arrays(rng):
     targets = np.concatenate([rng.integers(0, 10, (5, 9)), rng.integers(10, 20, (5, 9))])
     target_mask = np.zeros_like(targets, dtype=bool)
     target_mask[:, 4:7] = True  # context 0..3, continuation 4..6, padding after
-    return {"train_inputs": pool, "train_labels": mask, "target_inputs": targets, "target_labels": target_mask,
-            "target_task": np.repeat([0, 1], 5)}
+    return {
+        "train_inputs": pool,
+        "train_labels": mask,
+        "target_inputs": targets,
+        "target_labels": target_mask,
+        "target_task": np.repeat([0, 1], 5),
+    }
 
 
 def test_select_runs_each_method_toward_the_named_target_task():
-    from proxyscale.selection import select
+    from proxyscale.selection.methods import select
 
     arrays = _selection_arrays(np.random.default_rng(0))
     tau = np.zeros((60, 10))
@@ -131,7 +157,7 @@ def test_select_runs_each_method_toward_the_named_target_task():
 
 
 def test_example_sequences_cut_padding_after_the_last_scored_token():
-    from proxyscale.selection import example_sequences
+    from proxyscale.selection.methods import example_sequences
 
     arrays = _selection_arrays(np.random.default_rng(0))
     seqs = example_sequences(arrays["target_inputs"], arrays["target_labels"])
@@ -140,7 +166,7 @@ def test_example_sequences_cut_padding_after_the_last_scored_token():
 
 
 def test_subset_frame_round_trips_the_selected_indices():
-    from proxyscale.selection import selected_indices, subset_frame
+    from proxyscale.selection.methods import selected_indices, subset_frame
 
     frame = subset_frame(np.array([4, 1]), np.linspace(0, 1, 6))
     assert frame["selected"].sum() == 2 and selected_indices(frame).tolist() == [1, 4]

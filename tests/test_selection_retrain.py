@@ -6,9 +6,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from proxyscale.selection_retrain import retrain, selected_stream
-from proxyscale.tasks import LMTask, token_metrics
-from proxyscale.train import Recipe
+from proxyscale.datamodels.tasks import LMTask, token_metrics
+from proxyscale.selection.retrain import retrain, selected_stream
+from proxyscale.training.recipe import Recipe
 
 CPU = torch.device("cpu")
 SIZE = {"d_model": 8, "n_layers": 1, "n_heads": 2}
@@ -21,8 +21,14 @@ def _arrays(rng):
     holdout = rng.integers(0, 20, (6, 9))
     holdout_mask = np.zeros_like(holdout, dtype=bool)
     holdout_mask[:, 5:8] = True
-    return {"train_inputs": pool, "train_labels": mask, "holdout_inputs": holdout, "holdout_labels": holdout_mask,
-            "holdout_task": np.array([0, 0, 0, 1, 1, 1]), "holdout_origin": np.array([5, 6, 7, 1, 2, 3])}
+    return {
+        "train_inputs": pool,
+        "train_labels": mask,
+        "holdout_inputs": holdout,
+        "holdout_labels": holdout_mask,
+        "holdout_task": np.array([0, 0, 0, 1, 1, 1]),
+        "holdout_origin": np.array([5, 6, 7, 1, 2, 3]),
+    }
 
 
 def test_token_metrics_are_the_per_example_continuation_loss_and_argmax_hits():

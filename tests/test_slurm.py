@@ -41,8 +41,17 @@ def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     config = tiny_config()
     config["resources"] = {"train": {"mem_mb": 1500, "runtime": 7, "threads": 2}}  # must reach sbatch
     write_config(config, workdir)
-    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args, *TARGETS]
+    cmd = [
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        *args,
+        *TARGETS,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
@@ -58,7 +67,9 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path):
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", result.stdout + result.stderr)
     assert len(submitted) == 3, result.stderr[-3000:]  # prepare_source, build_testset, train
     # slurmctld remembers finished jobs for MinJobAge seconds
-    states = [subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout for job in submitted]
+    states = [
+        subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout for job in submitted
+    ]
     assert all("JobState=COMPLETED" in state for state in states), states
     train = next(state for state in states if "rule_train" in state)  # its rule group's resources, as sbatch options
     assert "TimeLimit=00:07:00" in train and "MinMemoryNode=1500M" in train and "NumCPUs=2" in train, train

@@ -19,7 +19,7 @@ def test_r2_is_squared_pearson_and_exact_on_a_line():
 def test_spearman_is_rank_based():
     x = np.arange(10.0)
     assert stats.spearman(x, np.exp(x)) == pytest.approx(1.0)
-    assert stats.spearman(x, -x**3) == pytest.approx(-1.0)
+    assert stats.spearman(x, -(x**3)) == pytest.approx(-1.0)
 
 
 def test_bootstrap_interval_brackets_the_estimate():

@@ -11,10 +11,22 @@ from proxyscale.errors import DataError
 
 def test_squad_prompt_and_answer(tmp_path):
     path = tmp_path / "squad.json"
-    data = {"data": [{"title": "t", "paragraphs": [{"context": "Paris is in France.", "qas": [
-        {"question": "Where is Paris?", "answers": [{"text": "France", "answer_start": 12}]},
-        {"question": "Unanswerable?", "answers": []},
-    ]}]}]}
+    data = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "Paris is in France.",
+                        "qas": [
+                            {"question": "Where is Paris?", "answers": [{"text": "France", "answer_start": 12}]},
+                            {"question": "Unanswerable?", "answers": []},
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     path.write_text(json.dumps(data))
     (c,) = testsets.squad_candidates(path)
     assert c.context == "Paris is in France.\nQuestion: Where is Paris?\nAnswer:" and c.continuation == " France"

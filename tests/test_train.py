@@ -8,10 +8,11 @@ import torch
 
 from conftest import DATA
 from proxyscale.data.prepare import load_source, token_stream
+from proxyscale.data.tokenizer import ByteTokenizer
 from proxyscale.errors import ConfigError
-from proxyscale.models import GPTConfig, count_parameters
-from proxyscale.tokenizer import ByteTokenizer
-from proxyscale.train import Recipe, WindowSampler, load_checkpoint, lr_at, save_checkpoint, train_lm
+from proxyscale.models.gpt import GPTConfig, count_parameters
+from proxyscale.training.lm import WindowSampler, gpt_config, load_lm, save_lm, train_lm
+from proxyscale.training.recipe import Recipe, lr_at
 
 
 def test_lr_schedule_warms_up_then_decays():
@@ -47,7 +48,10 @@ def wiki_stream():
 
 def test_tiny_model_learns_and_is_deterministic(wiki_stream, tmp_path):
     cfg = GPTConfig(257, 32, 16, 1, 4)
-    run = lambda: train_lm({"w": wiki_stream}, {"w": 1}, cfg, Recipe(8, 0.01), 20, 0, torch.device("cpu"))
+
+    def run():
+        return train_lm({"w": wiki_stream}, {"w": 1}, cfg, Recipe(8, 0.01), 20, 0, torch.device("cpu"))
+
     model, curve, meta = run()
     assert meta["params"] == count_parameters(cfg)
     assert meta["tokens"] >= 20 * meta["params"] and meta["flops"] == 6 * meta["params"] * meta["tokens"]
@@ -56,7 +60,14 @@ def test_tiny_model_learns_and_is_deterministic(wiki_stream, tmp_path):
     _, curve2, _ = run()
     assert curve["loss"].tolist() == curve2["loss"].tolist()
     path = tmp_path / "m.pt"
-    save_checkpoint(model, meta, path)
-    loaded, meta2 = load_checkpoint(path)
+    save_lm(model, meta, path)
+    loaded, meta2 = load_lm(path)
     x = torch.from_numpy(wiki_stream[:32].astype(np.int64))[None]
     assert torch.equal(loaded(x), model.eval()(x)) and meta2 == meta
+
+
+def test_a_config_size_gives_its_recipe_and_architecture():
+    size = {"d_model": 16, "n_layers": 2, "n_heads": 4, "batch_size": 8, "lr": 0.003}
+    recipe = Recipe.from_size(size, {"warmup_frac": 0.1, "weight_decay": 0.0})
+    assert (recipe.batch_size, recipe.lr, recipe.warmup_frac, recipe.weight_decay) == (8, 0.003, 0.1, 0.0)
+    assert gpt_config(size, 257, 64) == GPTConfig(257, 64, 16, 2, 4)

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from conftest import DATA
+from proxyscale.data.images import downsample, load_mnist, read_idx
 from proxyscale.errors import ConfigError, DataError
-from proxyscale.vision import downsample, forward_macs, load_mnist, make_classifier, read_idx
+from proxyscale.models.vision import forward_macs, make_classifier
 
 
 def write_idx(path, array: np.ndarray) -> None:
@@ -73,7 +74,7 @@ def test_cifar10_without_torchvision_is_a_clear_config_error(tmp_path, monkeypat
     import sys
 
     monkeypatch.setitem(sys.modules, "torchvision.datasets", None)  # import fails as if not installed
-    from proxyscale.attribution_data import load_images
+    from proxyscale.data.images import load_images
 
     with pytest.raises(ConfigError, match="needs torchvision"):
         load_images({"kind": "cifar10", "root": str(tmp_path)})

@@ -20,8 +20,16 @@ pytestmark = pytest.mark.workflow
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
+    cmd = [
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
@@ -56,8 +64,12 @@ def test_default_graph_plans_every_experiment(tmp_path):
     runs = len(config["distributions"]) * len(config["sizes"])
     assert len(config["distributions"]) >= 6 and len(config["test_sets"]) >= 6 and len(config["sizes"]) >= 4
     assert job_counts(result.stdout) == Counter(
-        prepare_source=len(config["sources"]), build_testset=len(config["test_sets"]),
-        train=runs, evaluate=runs, correlation=1, correlation_report=1,
+        prepare_source=len(config["sources"]),
+        build_testset=len(config["test_sets"]),
+        train=runs,
+        evaluate=runs,
+        correlation=1,
+        correlation_report=1,
     )
 
 
@@ -66,7 +78,10 @@ def test_default_graph_plans_every_experiment(tmp_path):
     [
         (lambda c: c["model"].update(tokens_per_param=-5), r"\['model'\]\['tokens_per_param'\]"),
         (lambda c: c.update(reference="huge"), "reference: size 'huge' is not defined under sizes"),
-        (lambda c: c["sources"]["wiki"][0].update(path="nowhere/wiki.txt"), r"sources.wiki\[0\].path: file 'nowhere/wiki.txt' does not exist"),
+        (
+            lambda c: c["sources"]["wiki"][0].update(path="nowhere/wiki.txt"),
+            r"sources.wiki\[0\].path: file 'nowhere/wiki.txt' does not exist",
+        ),
         (lambda c: c["sizes"]["tiny"].update(d_model="big"), r"\['sizes'\]\['tiny'\]\['d_model'\]"),
         (lambda c: c["selection"].update(targets=["squad"]), "selection.targets: 'squad' is not a test set"),
         (lambda c: c["selection"].update(methods=["dsdm", "magic"]), r"\['selection'\]\['methods'\]"),
@@ -113,7 +128,14 @@ def test_tiny_end_to_end_run_produces_the_report(tiny_run):
     assert set(summary["size"]) == {"tiny"} and summary["r2"].between(0, 1).all()
     compute = pd.read_parquet(out / "compute.parquet").set_index("size")
     assert compute.loc["ref", "compute_ratio"] == 1 and compute.loc["tiny", "compute_ratio"] > 1
-    for fig in ("fig1_scatter", "fig2_r2_vs_compute", "fig3_r2_vs_accuracy", "fig4_per_sample", "fig5_per_sample_r2", "training_curves"):
+    for fig in (
+        "fig1_scatter",
+        "fig2_r2_vs_compute",
+        "fig3_r2_vs_accuracy",
+        "fig4_per_sample",
+        "fig5_per_sample_r2",
+        "training_curves",
+    ):
         assert (out / f"{fig}.png").stat().st_size > 1000 and (out / f"{fig}.svg").exists()
         assert f"{fig}.png" in report
     losses = pd.read_parquet(tiny_run / "results/losses/mixture/ref/hellaswag.parquet")
@@ -149,8 +171,14 @@ def test_default_graph_plans_the_attribution_experiment(tmp_path):
     assert sizes >= 4 and M >= 2
     per_ckpt = sizes * M
     assert job_counts(result.stdout) == Counter(
-        attribution_data=1, attribution_train=per_ckpt, trak_featurize=per_ckpt, trak_score=per_ckpt,
-        datamodel=sizes, lds_subset=m, lds=1, lds_report=1,
+        attribution_data=1,
+        attribution_train=per_ckpt,
+        trak_featurize=per_ckpt,
+        trak_score=per_ckpt,
+        datamodel=sizes,
+        lds_subset=m,
+        lds=1,
+        lds_report=1,
     )
 
 
@@ -169,8 +197,14 @@ def test_language_attribution_setting_plans_from_the_text_shards(tmp_path):
     "edit, message",
     [
         (lambda a: a["vision"].update(reference="w99"), "attribution.vision.reference: size 'w99' is not defined"),
-        (lambda a: a["vision"]["dataset"].update(images="nowhere.gz"), "attribution.vision.dataset.images: 'nowhere.gz' does not exist"),
-        (lambda a: a.update(setting="lm") or a["lm"].update(distribution="nope"), "attribution.lm.distribution: 'nope' is not a distribution"),
+        (
+            lambda a: a["vision"]["dataset"].update(images="nowhere.gz"),
+            "attribution.vision.dataset.images: 'nowhere.gz' does not exist",
+        ),
+        (
+            lambda a: a.update(setting="lm") or a["lm"].update(distribution="nope"),
+            "attribution.lm.distribution: 'nope' is not a distribution",
+        ),
         (lambda a: a["lds"].update(alpha=1.5), r"\['attribution'\]\['lds'\]\['alpha'\]"),
     ],
 )
@@ -193,11 +227,19 @@ def test_tiny_run_produces_the_lds_report(tiny_run):
     assert lds.loc["w4", "compute_ratio"] == 1 and lds.loc["w2", "compute_ratio"] > 1
     by_m = pd.read_parquet(out / "lds_vs_checkpoints.parquet")
     assert sorted(by_m["checkpoints"].unique()) == [1, 2]
-    for fig in ("fig6_lds_vs_compute", "lds_vs_checkpoints", "fig7_top_k_overlap", "rank_correlation", "top_k_examples"):
+    for fig in (
+        "fig6_lds_vs_compute",
+        "lds_vs_checkpoints",
+        "fig7_top_k_overlap",
+        "rank_correlation",
+        "top_k_examples",
+    ):
         assert (out / f"{fig}.png").stat().st_size > 1000 and (out / f"{fig}.svg").exists()
         assert f"{fig}.png" in report
     assert (tiny_run / "results/attribution/trak/w2/0/proxyscale.json").is_file()
-    assert not (tiny_run / "results/attribution/trak_work").exists() or not any((tiny_run / "results/attribution/trak_work").rglob("*.json"))
+    assert not (tiny_run / "results/attribution/trak_work").exists() or not any(
+        (tiny_run / "results/attribution/trak_work").rglob("*.json")
+    )
 
 
 def _dry_run_with(tiny_run, tmp_path, edit) -> Counter:
@@ -237,16 +279,27 @@ def test_default_graph_plans_the_selection_experiment(tmp_path):
     per_target = sizes + 4  # DsDm with every size, Bot-DsDm, DSIR, classifier, random
     sources = {s for d in sel["pool"]["distributions"] for s in config["distributions"][d]}
     assert job_counts(result.stdout) == Counter(
-        prepare_source=len(sources), build_testset=targets, selection_data=1,
-        attribution_train=sizes * M, trak_featurize=sizes * M, trak_score=sizes * M, datamodel=sizes,
-        select=targets * per_target, selection_retrain=targets * per_target, dsdm=1, dsdm_report=1,
+        prepare_source=len(sources),
+        build_testset=targets,
+        selection_data=1,
+        attribution_train=sizes * M,
+        trak_featurize=sizes * M,
+        trak_score=sizes * M,
+        datamodel=sizes,
+        select=targets * per_target,
+        selection_retrain=targets * per_target,
+        dsdm=1,
+        dsdm_report=1,
     )
 
 
 def test_tiny_run_produces_the_dsdm_report(tiny_run):
     out = tiny_run / "results/selection/report"
     report = (out / "report.md").read_text()
-    assert "## Holdout loss against proxy compute (Figure 8)" in report and "- **lambada**: DsDm with the reference size (d8)" in report
+    assert (
+        "## Holdout loss against proxy compute (Figure 8)" in report
+        and "- **lambada**: DsDm with the reference size (d8)" in report
+    )
     results = pd.read_parquet(out / "results.parquet").set_index("method")
     assert set(results.index) == {"dsdm-d4", "dsdm-d8", "bot_dsdm-d8", "dsir", "classifier", "random"}
     assert results["loss"].between(0, 10).all() and results.loc["dsdm-d4", "compute_ratio"] > 1
@@ -262,7 +315,9 @@ def test_tiny_run_produces_the_dsdm_report(tiny_run):
 def test_changing_the_selected_fraction_reruns_selection_and_retraining_only(tiny_run, tmp_path):
     out = _dry_run_with(tiny_run, tmp_path, lambda c: c["selection"].update(fraction=0.5))
     # and what is trained on the selection listed as a correlation distribution; nothing upstream
-    assert job_counts(out) == Counter(select=6, selection_retrain=6, dsdm=1, selection_shard=1, train=2, evaluate=2, correlation=1, all=1)
+    assert job_counts(out) == Counter(
+        select=6, selection_retrain=6, dsdm=1, selection_shard=1, train=2, evaluate=2, correlation=1, all=1
+    )
 
 
 def test_a_selection_listed_as_a_distribution_is_trained_on_in_the_correlation_experiment(tiny_run, tmp_path):
@@ -272,24 +327,38 @@ def test_a_selection_listed_as_a_distribution_is_trained_on_in_the_correlation_e
     assert len(shard) == 30 * 17  # the 30 selected windows of 16 + 1 tokens
     out = _dry_run_with(tiny_run, tmp_path, lambda c: c["selection"]["distributions"].append("lambada/random"))
     assert job_counts(out) == Counter(selection_shard=1, train=2, evaluate=2, correlation=1, all=1)
-    assert sorted(planned_wildcards(out, "train")) == ["dist=lambada-random, size=ref", "dist=lambada-random, size=tiny"]
+    assert sorted(planned_wildcards(out, "train")) == [
+        "dist=lambada-random, size=ref",
+        "dist=lambada-random, size=tiny",
+    ]
 
 
 def test_lint_is_clean_and_every_rule_has_an_existing_conda_environment(tmp_path):
     work = default_workdir(tmp_path)
     result = snakemake(work, "--lint")
-    assert result.returncode == 0 and "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert (
+        result.returncode == 0
+        and "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+    ), result.stdout + result.stderr
     rules = "".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
     groups = re.findall(r'conda_env\("(\w+)"\)', rules)
     assert len(groups) == len(re.findall(r"^rule \w+:", rules, re.M))
     for group in set(groups):
         spec = yaml.safe_load((REPO / "envs" / f"{'train' if group == 'evaluate' else group}.yaml").read_text())
-        assert "python=3.11" in spec["dependencies"] and any(str(d).startswith(("pytorch", "pytorch-cpu")) for d in spec["dependencies"])
+        assert "python=3.11" in spec["dependencies"] and any(
+            str(d).startswith(("pytorch", "pytorch-cpu")) for d in spec["dependencies"]
+        )
 
 
 def test_html_report_holds_the_figures_of_every_experiment(tiny_run, tmp_path):
     result = snakemake(tiny_run, "--report", str(tmp_path / "report.html"))
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
-    for fig in ("fig1_scatter", "fig5_per_sample_r2", "fig6_lds_vs_compute", "fig7_top_k_overlap", "fig8_dsdm_vs_compute"):
+    for fig in (
+        "fig1_scatter",
+        "fig5_per_sample_r2",
+        "fig6_lds_vs_compute",
+        "fig7_top_k_overlap",
+        "fig8_dsdm_vs_compute",
+    ):
         assert fig in html

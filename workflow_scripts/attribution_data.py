@@ -5,9 +5,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from proxyscale.attribution_data import lm_dataset, save_dataset, vision_dataset
+from proxyscale.attribution.dataset import lm_dataset, vision_dataset
+from proxyscale.data.tokenizer import make_tokenizer
+from proxyscale.datamodels.dataset import save_dataset
 from proxyscale.runner import run_job
-from proxyscale.tokenizer import make_tokenizer
 
 
 def main():
@@ -21,7 +22,8 @@ def main():
         targets = pd.read_parquet(smk.input[-1])
         vocab = make_tokenizer(spec["tokenizer"]).vocab_size
         arrays, task = lm_dataset(streams, targets, spec, vocab, n_train, n_targets, seed)
-    logging.info("task %s; train inputs %s, target inputs %s", task, arrays["train_inputs"].shape, arrays["target_inputs"].shape)
+    shapes = arrays["train_inputs"].shape, arrays["target_inputs"].shape
+    logging.info("task %s; train inputs %s, target inputs %s", task, *shapes)
     save_dataset(arrays, task, smk.output[0])
 
 

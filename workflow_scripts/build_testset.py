@@ -6,9 +6,9 @@ import pandas as pd
 
 from proxyscale.data.prepare import test_candidates, tokenise_candidates
 from proxyscale.data.testsets import subsample
+from proxyscale.data.tokenizer import make_tokenizer
 from proxyscale.io import save_parquet
 from proxyscale.runner import run_job
-from proxyscale.tokenizer import make_tokenizer
 
 
 def main():
@@ -18,7 +18,8 @@ def main():
     candidates, kind = test_candidates(p.spec, holdouts, p.max_chars)
     candidates = subsample(candidates, p.max_examples, p.seed)
     frame = tokenise_candidates(candidates, kind, make_tokenizer(p.tokenizer))
-    logging.info("%s: %d examples, %d candidates, kind %s", smk.wildcards.test, frame["example_id"].nunique(), len(frame), kind)
+    examples = frame["example_id"].nunique()
+    logging.info("%s: %d examples, %d candidates, kind %s", smk.wildcards.test, examples, len(frame), kind)
     save_parquet(frame, smk.output[0])
 
 

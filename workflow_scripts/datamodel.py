@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 
-from proxyscale.datamodels import datamodel
+from proxyscale.datamodels.datamodel import datamodel
 from proxyscale.io import save_npy
 from proxyscale.runner import run_job
 

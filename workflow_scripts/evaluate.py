@@ -4,20 +4,19 @@ import logging
 
 import pandas as pd
 
+from proxyscale.correlation.evaluate import candidate_scores, per_sample
 from proxyscale.device import resolve_device
-from proxyscale.evaluate import candidate_scores, per_sample
 from proxyscale.io import save_parquet
 from proxyscale.runner import run_job
-from proxyscale.train import load_checkpoint
+from proxyscale.training.lm import load_lm
 
 
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     device = resolve_device(smk.params.device)
-    model, meta = load_checkpoint(smk.input.ckpt, device)
+    model, _ = load_lm(smk.input.ckpt, device)
     for test, src, dst in zip(smk.params.tests, smk.input.tests, smk.output):
-        scores = candidate_scores(model, pd.read_parquet(src), smk.params.batch_size, device)
-        table = per_sample(scores)
+        table = per_sample(candidate_scores(model, pd.read_parquet(src), smk.params.batch_size, device))
         logging.info("%s: mean loss %.4f, accuracy %s", test, table["loss"].mean(), table["correct"].mean())
         save_parquet(table, dst)
 

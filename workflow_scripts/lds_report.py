@@ -1,70 +1,58 @@
 """Snakemake entry: datamodels, TRAK stores and LDS subsets -> LDS tables, figures and report."""
 
-import os
-
 import numpy as np
 
-from proxyscale import lds_analysis, plots_lds, report
-from proxyscale.attribution_data import load_dataset
+from proxyscale.attribution import analysis, figures, report
+from proxyscale.data.tokenizer import make_tokenizer
+from proxyscale.datamodels.cost import checkpoint_costs, grouped, size_costs
+from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.io import save_parquet, save_text
+from proxyscale.markdown import figure_links
 from proxyscale.runner import run_job
-from proxyscale.tasks import make_task
-from proxyscale.tokenizer import make_tokenizer
-
-
-def _describe(task_spec: dict) -> str:
-    if task_spec["setting"] == "vision":
-        return f"{task_spec['family']} on {'x'.join(map(str, task_spec['image_shape']))} images, {task_spec['num_classes']} classes"
-    return f"GPT on windows of {task_spec['context_length'] + 1} tokens"
 
 
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p, inp, out = smk.params, smk.input, smk.output
     arrays, task_spec = load_dataset(inp.data)
-    sizes, M = list(p.sizes), p.checkpoints
+    sizes, per_size = list(p.sizes), p.checkpoints
     datamodels = {s: np.load(path) for s, path in zip(sizes, inp.datamodels)}
-    blobs = {s: [np.load(x) for x in paths] for s, paths in lds_analysis.grouped(list(inp.scores), sizes, M).items()}
-    metas, stores, walls = lds_analysis.checkpoint_costs(sizes, M, list(inp.models), list(inp.stores), list(inp.scores))
+    blobs = {s: [np.load(x) for x in paths] for s, paths in grouped(list(inp.scores), sizes, per_size).items()}
+    metas, stores, walls = checkpoint_costs(sizes, per_size, list(inp.models), list(inp.stores), list(inp.scores))
     subsets = [np.load(x) for x in inp.subsets]
     masks = np.stack([b["mask"] for b in subsets])
     actual = np.stack([b["outputs"] for b in subsets])
 
-    compute = lds_analysis.compute_table(metas, stores, walls, len(arrays["target_inputs"]), p.reference)
-    lds = lds_analysis.lds_table(datamodels, masks, actual, compute, p.reference, p.bootstrap, p.ci)
-    lds_m = lds_analysis.lds_vs_checkpoints({s: [b["scores"] for b in blobs[s]] for s in sizes}, {s: [b["q"] for b in blobs[s]] for s in sizes}, p.q_term, masks, actual)
-    overlap = lds_analysis.overlap_table(datamodels, p.reference, p.report["top_k"])
-    rank = lds_analysis.rank_table(datamodels)
-    for table, path in [(lds, out.lds), (lds_m, out.lds_vs_m), (overlap, out.overlap), (rank, out.rank), (compute, out.compute)]:
+    compute = size_costs(metas, stores, walls, len(arrays["target_inputs"]), p.reference)
+    lds = analysis.lds_table(datamodels, masks, actual, compute, p.reference, p.bootstrap, p.ci)
+    scores = {s: [b["scores"] for b in blobs[s]] for s in sizes}
+    qs = {s: [b["q"] for b in blobs[s]] for s in sizes}
+    lds_m = analysis.lds_vs_checkpoints(scores, qs, p.q_term, masks, actual)
+    overlap = analysis.overlap_table(datamodels, p.reference, p.report["top_k"])
+    rank = analysis.rank_table(datamodels)
+    tables = [(lds, out.lds), (lds_m, out.lds_vs_m), (overlap, out.overlap), (rank, out.rank), (compute, out.compute)]
+    for table, path in tables:
         save_parquet(table, path)
 
     order = list(compute["size"])
-    plots_lds.lds_vs_compute(lds, p.reference, out.fig_lds)
-    plots_lds.lds_vs_checkpoints(lds_m, compute, out.fig_m)
-    plots_lds.overlap_bars(overlap, compute, out.fig_overlap)
-    plots_lds.rank_heatmap(rank, order, out.fig_rank)
+    figures.lds_vs_compute(lds, p.reference, out.fig_lds)
+    figures.lds_vs_checkpoints(lds_m, compute, out.fig_m)
+    figures.overlap_bars(overlap, compute, out.fig_overlap)
+    figures.rank_heatmap(rank, order, out.fig_rank)
     shown = list(np.linspace(0, len(arrays["target_inputs"]) - 1, p.report["examples_shown"]).astype(int))
     k = min(p.report["top_k"], 8)
     if task_spec["setting"] == "vision":
-        plots_lds.top_examples_images(datamodels, order, arrays, shown, k, out.fig_examples)
+        figures.top_examples_images(datamodels, order, arrays, shown, k, out.fig_examples)
     else:
-        tok = make_tokenizer(task_spec["tokenizer"])
-        texts = {
-            "train": [tok.decode(list(t)) for t in arrays["train_inputs"]],
-            "target": [tok.decode(list(t[m])) for t, m in zip(arrays["target_inputs"], arrays["target_labels"])],
-        }
-        plots_lds.top_examples_text(datamodels, order, texts, shown, min(k, 3), out.fig_examples)
-    accuracy = {s: None if metas[s][0]["target_accuracy"] is None else float(np.mean([m["target_accuracy"] for m in metas[s]])) for s in sizes}
+        texts = analysis.example_texts(arrays, make_tokenizer(task_spec["tokenizer"]))
+        figures.top_examples_text(datamodels, order, texts, shown, min(k, 3), out.fig_examples)
 
-    setup = {
-        "setting": task_spec["setting"], "description": _describe(task_spec), "reference": p.reference,
-        "n_train": len(arrays["train_inputs"]), "n_targets": len(arrays["target_inputs"]), "checkpoints": M,
-        "proj_dim": int(compute["proj_dim"].max()), "q_term": p.q_term, "subsets": len(subsets),
-        "alpha": float(masks.mean()),
-    }
-    here = os.path.dirname(out.report)
-    figures = {key: os.path.relpath(out[key], here) for key in ("fig_lds", "fig_m", "fig_overlap", "fig_rank", "fig_examples")}
-    save_text(report.lds_report(lds, compute, lds_m, overlap, rank, accuracy, setup, p.ci, figures), out.report)
+    accuracy = analysis.mean_target_accuracy(metas)
+    setup = analysis.setup_summary(task_spec, arrays, p.reference, compute, p.q_term, masks)
+    links = figure_links(
+        out.report, {key: out[key] for key in ("fig_lds", "fig_m", "fig_overlap", "fig_rank", "fig_examples")}
+    )
+    save_text(report.lds_report(lds, compute, lds_m, overlap, rank, accuracy, setup, p.ci, links), out.report)
 
 
 run_job(snakemake, main)  # noqa: F821

@@ -5,9 +5,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from proxyscale.attribution_data import save_dataset, selection_dataset
+from proxyscale.data.tokenizer import make_tokenizer
+from proxyscale.datamodels.dataset import save_dataset
 from proxyscale.runner import run_job
-from proxyscale.tokenizer import make_tokenizer
+from proxyscale.selection.dataset import selection_dataset
 
 
 def main():

@@ -5,11 +5,11 @@ import logging
 
 import pandas as pd
 
-from proxyscale.attribution_data import load_dataset
+from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.io import save_npy
 from proxyscale.runner import run_job
-from proxyscale.selection import selected_indices
-from proxyscale.selection_retrain import selected_stream
+from proxyscale.selection.methods import selected_indices
+from proxyscale.selection.retrain import selected_stream
 
 
 def main():

@@ -20,8 +20,8 @@ Datasets are streamed by default, so ``max_documents`` / ``max_records`` bound w
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Iterable, Iterator
 
 from proxyscale.data.testsets import Candidate
 from proxyscale.errors import ConfigError, DataError
@@ -32,11 +32,16 @@ def load_records(spec: dict, limit: int | None = None) -> Iterator[dict]:
     try:
         import datasets
     except ImportError:
-        raise ConfigError(f"dataset '{spec['dataset']}' needs the 'datasets' package: pip install 'proxyscale[hf]'") from None
+        raise ConfigError(
+            f"dataset '{spec['dataset']}' needs the 'datasets' package: pip install 'proxyscale[hf]'"
+        ) from None
     try:
         ds = datasets.load_dataset(
-            spec["dataset"], spec.get("config"), split=spec.get("split", "train"),
-            data_files=spec.get("data_files"), streaming=spec.get("streaming", True),
+            spec["dataset"],
+            spec.get("config"),
+            split=spec.get("split", "train"),
+            data_files=spec.get("data_files"),
+            streaming=spec.get("streaming", True),
         )
     except (FileNotFoundError, ValueError, ConnectionError) as exc:
         raise DataError(f"dataset '{spec['dataset']}': cannot be loaded ({exc})") from None
@@ -103,7 +108,9 @@ def hellaswag_candidates(records: Iterable[dict], where: str = "hellaswag") -> l
 
 def triviaqa_candidates(records: Iterable[dict], where: str = "triviaqa") -> list[Candidate]:
     return _answer_candidates(
-        records, lambda r: f"Question: {_field(r, 'question', where).strip()}\nAnswer:", lambda r: _field(r, "answer.value", where)
+        records,
+        lambda r: f"Question: {_field(r, 'question', where).strip()}\nAnswer:",
+        lambda r: _field(r, "answer.value", where),
     )
 
 

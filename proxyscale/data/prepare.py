@@ -19,8 +19,8 @@ import pandas as pd
 
 from proxyscale.data import hf, testsets
 from proxyscale.data.readers import read_documents, read_jsonl_text
+from proxyscale.data.tokenizer import token_dtype
 from proxyscale.errors import ConfigError
-from proxyscale.tokenizer import token_dtype
 
 
 def is_holdout(doc: str, fraction: float, salt: str = "") -> bool:
@@ -96,7 +96,10 @@ def _hf_candidates(fmt: str, source: dict, max_chars: int) -> tuple[list, str]:
         docs = hf.documents({**source, "max_documents": source.get("max_records")})
         return testsets.sequence_candidates(docs, max_chars), "sequence"
     if fmt not in hf.RECORD_BUILDERS:
-        raise ConfigError(f"test set format '{fmt}' cannot be read from Hugging Face datasets (one of: c4, {', '.join(hf.RECORD_BUILDERS)})")
+        raise ConfigError(
+            f"test set format '{fmt}' cannot be read from Hugging Face datasets "
+            f"(one of: c4, {', '.join(hf.RECORD_BUILDERS)})"
+        )
     build, kind = hf.RECORD_BUILDERS[fmt]
     return build(hf.load_records(source, source.get("max_records")), source["dataset"]), kind
 
@@ -120,3 +123,11 @@ def tokenise_candidates(candidates: list, kind: str, tokenizer) -> pd.DataFrame:
         )
     frame = pd.DataFrame(rows)
     return frame[frame["continuation_ids"].map(len) > 0].reset_index(drop=True)
+
+
+def fit_to_context(context: np.ndarray, continuation: np.ndarray, context_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut ``context`` from the left (and an over-long continuation from the right) so that
+    ``len(context) + len(continuation) <= context_length + 1`` with at least one context token."""
+    continuation = continuation[:context_length]
+    keep = context_length + 1 - len(continuation)
+    return context[-keep:], continuation

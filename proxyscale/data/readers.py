@@ -16,8 +16,8 @@ import io
 import json
 import lzma
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from proxyscale.errors import DataError
 

@@ -1,0 +1,136 @@
+"""Markdown report of the attribution-across-scale experiment: LDS tables, overlaps, cost, figures.
+
+The report is a list of sections, each built by one function from the analysis tables
+(:mod:`proxyscale.attribution.analysis`); ``figures`` maps figure keys to paths relative to the report.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from proxyscale.markdown import md_table, with_ci
+
+COST_COLUMNS = [
+    "size",
+    "params",
+    "checkpoints",
+    "compute_ratio",
+    "train_flops",
+    "trak_flops",
+    "train_seconds",
+    "trak_seconds",
+    "proj_dim",
+]
+
+
+def _introduction(setup: dict, pct: str) -> list[str]:
+    return [
+        "# Data attribution across scale: do proxy datamodels predict the reference?",
+        "",
+        f"Setting **{setup['setting']}** ({setup['description']}); {setup['n_train']} training and "
+        f"{setup['n_targets']} target examples. Every size trains {setup['checkpoints']} checkpoints "
+        f"(seeds) on the full training set; TRAK (traker, projection size up to {setup['proj_dim']}, "
+        f"Q term {'on' if setup['q_term'] else 'off'}) gives one datamodel per size, averaged over its "
+        f"checkpoints. The reference **{setup['reference']}** was retrained on {setup['subsets']} random "
+        f"subsets of {setup['alpha']:.0%} of the training set; the LDS of a datamodel is the mean over targets "
+        "of the Spearman correlation between its predicted outputs and the reference's actual outputs "
+        f"(margins) across subsets. Intervals: {pct} bootstrap over targets.",
+        "",
+    ]
+
+
+def _lds(lds: pd.DataFrame, lds_m: pd.DataFrame, compute: pd.DataFrame, accuracy: dict, pct: str, figures) -> list[str]:
+    """Figure 6's table (LDS of every size with its compute ratio) and LDS as checkpoints are averaged."""
+    column = f"LDS [{pct} CI]"
+    headline = lds.assign(
+        **{column: [with_ci(r.lds, r.lds_lo, r.lds_hi) for r in lds.itertuples()]},
+        compute_ratio=lds["compute_ratio"].map(lambda r: f"{r:.1f}x"),
+        relative_to_reference=lds["relative_to_reference"].map("{:.2f}".format),
+        accuracy=lds["size"].map(lambda s: "-" if accuracy.get(s) is None else f"{accuracy[s]:.3f}"),
+    )[["size", "params", "compute_ratio", column, "relative_to_reference", "accuracy", "targets"]]
+    by_m = lds_m.pivot(index="checkpoints", columns="size", values="lds")[list(compute["size"])]
+    return [
+        "## LDS against compute (Figure 6)",
+        "",
+        md_table(headline),
+        "",
+        f"![Figure 6: LDS against compute ratio]({figures['fig_lds']})",
+        "",
+        "## LDS as checkpoints are averaged",
+        "",
+        md_table(by_m.reset_index()),
+        "",
+        f"![LDS against number of checkpoints]({figures['fig_m']})",
+        "",
+    ]
+
+
+def _agreement(overlap: pd.DataFrame, rank: pd.DataFrame, order: list[str], figures: dict[str, str]) -> list[str]:
+    """Figure 7's top-k and bottom-k overlap with the reference, and the rank correlation between sizes."""
+    k = overlap["k"].iloc[0]
+    overlap_wide = overlap.pivot(index="size", columns="end", values="overlap").reset_index()
+    rank_wide = rank.pivot(index="size_a", columns="size_b", values="spearman").loc[order, order]
+    return [
+        "## Do proxies rank the same training examples highest? (Figure 7)",
+        "",
+        f"Share of each target's top-{k} (most helpful) and bottom-{k} "
+        f"(most harmful) training examples a proxy shares with the reference's datamodel; chance is "
+        f"{overlap['chance'].iloc[0]:.4f}.",
+        "",
+        md_table(overlap_wide),
+        "",
+        f"![Figure 7: top-k overlap]({figures['fig_overlap']})",
+        "",
+        "Mean per-target Spearman correlation of datamodel weights between sizes:",
+        "",
+        md_table(rank_wide.reset_index().rename(columns={"size_a": "size"}), floatfmt=".2f"),
+        "",
+        f"![rank correlation]({figures['fig_rank']})",
+        "",
+        f"![top examples per size]({figures['fig_examples']})",
+        "",
+    ]
+
+
+def _compute(compute: pd.DataFrame) -> list[str]:
+    cost = compute.assign(
+        train_flops=compute["train_flops"].map("{:.3g}".format),
+        trak_flops=compute["trak_flops"].map("{:.3g}".format),
+        train_seconds=compute["train_seconds"].map("{:.1f}".format),
+        trak_seconds=compute["trak_seconds"].map("{:.1f}".format),
+        compute_ratio=compute["compute_ratio"].map("{:.1f}x".format),
+    )[COST_COLUMNS]
+    return [
+        "## Compute",
+        "",
+        "Training FLOPs: 3 x forward FLOPs x examples x epochs per checkpoint, summed over the checkpoints; "
+        "the compute ratio compares one checkpoint with one reference checkpoint. TRAK FLOPs (cost model): per "
+        "training and target example a per-example gradient (3 x forward) and its projection "
+        "(2 x params x projection size), plus finalizing (4 n k^2 + k^3) and scoring (2 n k targets), per "
+        "checkpoint. Seconds are measured wall time of the jobs' training and featurize + score steps.",
+        "",
+        md_table(cost),
+        "",
+    ]
+
+
+def lds_report(
+    lds: pd.DataFrame,
+    compute: pd.DataFrame,
+    lds_m: pd.DataFrame,
+    overlap: pd.DataFrame,
+    rank: pd.DataFrame,
+    accuracy: dict,
+    setup: dict,
+    ci: float,
+    figures: dict[str, str],
+) -> str:
+    """Markdown of the attribution-across-scale experiment; ``setup`` describes the run."""
+    pct = f"{100 * ci:.0f}%"
+    parts = [
+        *_introduction(setup, pct),
+        *_lds(lds, lds_m, compute, accuracy, pct, figures),
+        *_agreement(overlap, rank, list(compute["size"]), figures),
+        *_compute(compute),
+    ]
+    return "\n".join(parts)

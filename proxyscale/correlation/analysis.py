@@ -1,0 +1,120 @@
+"""The scale-correlation analysis: do proxy losses across training distributions predict the reference's?
+
+Inputs are the per-sample loss tables of every (distribution, size, test set) and the training summary
+of every checkpoint; outputs are tidy tables the report and figures are drawn from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from proxyscale import stats
+from proxyscale.training.checkpoints import checkpoint_meta
+
+
+def read_tables(keys: list[tuple], paths: list[str], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Parquet tables concatenated, each tagged with its key (for example (dist, size, test)) in ``columns``."""
+    frames = [pd.read_parquet(path).assign(**dict(zip(columns, key))) for key, path in zip(keys, paths)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_runs(checkpoints: list[str]) -> pd.DataFrame:
+    """One row per checkpoint: its training summary (params, tokens, FLOPs, wall time, final loss)."""
+    return pd.DataFrame(checkpoint_meta(path) for path in checkpoints)
+
+
+def mean_losses(losses: pd.DataFrame) -> pd.DataFrame:
+    """Mean loss and accuracy per (dist, size, test)."""
+    return losses.groupby(["dist", "size", "test"], as_index=False).agg(
+        loss=("loss", "mean"), accuracy=("correct", "mean")
+    )
+
+
+def compute_table(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Per size: params, tokens and FLOPs of one run, compute ratio to the reference, mean wall time."""
+    table = runs.groupby("size", sort=False).agg(
+        params=("params", "first"),
+        tokens=("tokens", "first"),
+        flops=("flops", "first"),
+        wall_seconds=("wall_seconds", "mean"),
+        final_train_loss=("final_loss", "mean"),
+    )
+    table["compute_ratio"] = table.loc[reference, "flops"] / table["flops"]
+    return table.sort_values("flops", ascending=False).reset_index()
+
+
+def largest_proxy(compute: pd.DataFrame, reference: str) -> str:
+    """The proxy with the most training compute (``compute`` is sorted by FLOPs, largest first)."""
+    return compute["size"][compute["size"] != reference].iloc[0]
+
+
+def scale_correlation(
+    means: pd.DataFrame,
+    compute: pd.DataFrame,
+    chance: dict[str, float | None],
+    reference: str,
+    n_boot: int,
+    ci: float,
+) -> pd.DataFrame:
+    """One row per (test, proxy): R^2 and Spearman with bootstrap intervals, leave-one-out fit,
+    the proxy's accuracy (mean over distributions) and its compute ratio."""
+    wide = means.pivot_table(index=["test", "dist"], columns="size", values="loss")
+    acc = means.pivot_table(index=["test", "size"], values="accuracy", dropna=False)["accuracy"]
+    ratio = compute.set_index("size")["compute_ratio"]
+    rows = []
+    for test, block in wide.groupby(level="test"):
+        y = block[reference].to_numpy()
+        for size in wide.columns:
+            if size == reference:
+                continue
+            x = block[size].to_numpy()
+            r2_lo, r2_hi = stats.bootstrap_ci(x, y, stats.r2, n_boot, ci)
+            sp_lo, sp_hi = stats.bootstrap_ci(x, y, stats.spearman, n_boot, ci)
+            loo = stats.leave_one_out(x, y)
+            rows.append(
+                {
+                    "test": test,
+                    "size": size,
+                    "compute_ratio": float(ratio[size]),
+                    "r2": stats.r2(x, y),
+                    "r2_lo": r2_lo,
+                    "r2_hi": r2_hi,
+                    "spearman": stats.spearman(x, y),
+                    "spearman_lo": sp_lo,
+                    "spearman_hi": sp_hi,
+                    "loo_r2": loo["r2"],
+                    "loo_mae": loo["mae"],
+                    "proxy_accuracy": float(acc.get((test, size), np.nan)),
+                    "chance": np.nan if chance.get(test) is None else chance[test],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def loo_predictions(means: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Leave-one-distribution-out predictions of the reference loss from each proxy."""
+    wide = means.pivot_table(index=["test", "dist"], columns="size", values="loss")
+    rows = []
+    for test, block in wide.groupby(level="test"):
+        y = block[reference].to_numpy()
+        dists = block.index.get_level_values("dist")
+        for size in wide.columns.drop(reference):
+            preds = stats.leave_one_out(block[size].to_numpy(), y)["predictions"]
+            rows.extend(
+                {"test": test, "size": size, "dist": d, "reference_loss": t, "predicted_loss": p}
+                for d, t, p in zip(dists, y, preds)
+            )
+    return pd.DataFrame(rows)
+
+
+def per_sample_table(losses: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Per (test, proxy, example): R^2 across distributions of proxy vs reference per-sample loss."""
+    rows = []
+    for test, block in losses.groupby("test"):
+        wide = block.pivot_table(index="dist", columns=["size", "example_id"], values="loss")
+        ref = wide[reference].to_numpy()
+        for size in wide.columns.get_level_values("size").unique().drop(reference):
+            values = stats.per_sample_r2(wide[size].to_numpy(), ref)
+            rows.append(pd.DataFrame({"test": test, "size": size, "example_id": wide[reference].columns, "r2": values}))
+    return pd.concat(rows, ignore_index=True)

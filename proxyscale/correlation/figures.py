@@ -1,0 +1,189 @@
+"""Figures of the scale-correlation experiment, after the paper's Figures 1-5.
+
+Every function takes the tidy tables of :mod:`proxyscale.correlation.analysis` and writes a PNG (for
+the markdown report) and an SVG (for papers) next to each other.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from proxyscale import stats
+from proxyscale.plotting import palette, ratio_label, save
+
+
+def scatter_grid(means, compute, reference, path) -> None:
+    """Figure 1: reference vs proxy mean loss, one point per training distribution;
+    rows are proxies (largest first), columns test sets."""
+    proxies = [s for s in compute["size"] if s != reference]
+    ratio = compute.set_index("size")["compute_ratio"]
+    tests = sorted(means["test"].unique())
+    dists = sorted(means["dist"].unique())
+    colors = palette(dists)
+    wide = means.pivot_table(index=["test", "dist"], columns="size", values="loss")
+    fig, axes = plt.subplots(len(proxies), len(tests), figsize=(2.6 * len(tests), 2.5 * len(proxies)), squeeze=False)
+    for i, size in enumerate(proxies):
+        for j, test in enumerate(tests):
+            ax, block = axes[i, j], wide.loc[test]
+            x, y = block[size].to_numpy(), block[reference].to_numpy()
+            for dist, xi, yi in zip(block.index, x, y):
+                ax.scatter(xi, yi, color=colors[dist], s=28, label=dist, edgecolor="black", linewidth=0.4)
+            slope, intercept = np.polyfit(x, y, 1)
+            xs = np.linspace(x.min(), x.max(), 10)
+            ax.plot(xs, intercept + slope * xs, color="gray", linestyle="--", linewidth=1)
+            ax.text(0.04, 0.92, f"$R^2$={stats.r2(x, y):.2f}", transform=ax.transAxes, fontsize=9, va="top")
+            if i == 0:
+                ax.set_title(test)
+            if j == 0:
+                ax.set_ylabel(f"reference loss\n(proxy {size}, {ratio_label(ratio[size])} less compute)")
+            if i == len(proxies) - 1:
+                ax.set_xlabel("proxy loss")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=len(dists),
+        bbox_to_anchor=(0.5, -0.02 - 0.01 * len(proxies)),
+        frameon=False,
+    )
+    fig.suptitle("Reference vs proxy mean loss across training distributions", y=1.01)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def r2_vs_compute(summary, path) -> None:
+    """Figure 2: R^2 against how much less compute the proxy used, per test set and on average."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    tests = sorted(summary["test"].unique())
+    colors = palette(tests)
+    dodge = np.linspace(-0.04, 0.04, len(tests))  # in log10 units, so the intervals do not overlap
+    for test, shift in zip(tests, dodge):
+        s = summary[summary["test"] == test].sort_values("compute_ratio")
+        err = np.vstack([s["r2"] - s["r2_lo"], s["r2_hi"] - s["r2"]]).clip(min=0)
+        bars = ax.errorbar(
+            s["compute_ratio"] * 10**shift,
+            s["r2"],
+            yerr=err,
+            marker="o",
+            ms=4,
+            capsize=2,
+            color=colors[test],
+            label=test,
+            linewidth=1.2,
+            elinewidth=0.8,
+        )
+        for line in bars[2]:
+            line.set_alpha(0.35)
+    mean = summary.groupby("compute_ratio")["r2"].mean()
+    ax.plot(mean.index, mean.values, color="black", linewidth=2.5, marker="s", label="mean")
+    ax.set_xscale("log")
+    ax.set_xlabel("compute ratio (reference FLOPs / proxy FLOPs)")
+    ax.set_ylabel("$R^2$ of reference loss on proxy loss")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8, ncol=2)
+    ax.set_title("Proxy-reference agreement against proxy compute\n(bars: bootstrap intervals)", fontsize=10)
+    save(fig, path)
+
+
+def r2_vs_accuracy(summary, path) -> None:
+    """Figure 3: R^2 against the proxy's accuracy above chance, for test sets with an accuracy."""
+    s = summary.dropna(subset=["proxy_accuracy", "chance"])
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    if s.empty:
+        ax.text(0.5, 0.5, "no test set with an accuracy", ha="center", transform=ax.transAxes)
+    for test, block in s.groupby("test"):
+        block = block.sort_values("compute_ratio")
+        above = 100 * (block["proxy_accuracy"] - block["chance"])
+        ax.plot(above, block["r2"], marker="o", label=test)
+        for x, y, size in zip(above, block["r2"], block["size"]):
+            ax.annotate(size, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.axvline(0, color="gray", linestyle=":")
+    ax.set_xlabel("proxy accuracy above chance (percentage points)")
+    ax.set_ylabel("$R^2$ of reference loss on proxy loss")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title("Agreement against proxy accuracy")
+    save(fig, path)
+
+
+def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0) -> None:
+    """Figure 4: per-sample reference vs proxy loss across distributions, for random samples."""
+    block = losses[(losses["test"] == test) & losses["size"].isin([size, reference])]
+    wide = block.pivot_table(index=["example_id", "dist"], columns="size", values="loss")
+    ids = wide.index.get_level_values("example_id").unique()
+    chosen = np.random.default_rng(seed).choice(ids, size=min(n_panels, len(ids)), replace=False)
+    cols = min(4, len(chosen))
+    rows = int(np.ceil(len(chosen) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.4 * rows), squeeze=False)
+    dists = sorted(block["dist"].unique())
+    colors = palette(dists)
+    for ax, ex in zip(axes.flat, sorted(chosen)):
+        sample = wide.loc[ex]
+        for dist in sample.index:
+            ax.scatter(
+                sample.loc[dist, size],
+                sample.loc[dist, reference],
+                color=colors[dist],
+                s=24,
+                edgecolor="black",
+                linewidth=0.4,
+                label=dist,
+            )
+        ax.set_title(f"{test} #{ex}  $R^2$={stats.r2(sample[size], sample[reference]):.2f}", fontsize=9)
+    for ax in axes.flat[len(chosen) :]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel(f"proxy {size} loss")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("reference loss")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(dists), bbox_to_anchor=(0.5, -0.06), frameon=False)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def per_sample_hist(per_sample, compute, path) -> None:
+    """Figure 5: distribution of per-sample R^2, one panel per test set, one colour per proxy."""
+    order = [s for s in compute["size"] if s in set(per_sample["size"])]
+    g = sns.displot(
+        per_sample.dropna(subset=["r2"]),
+        x="r2",
+        hue="size",
+        hue_order=order,
+        col="test",
+        col_wrap=3,
+        kind="hist",
+        bins=np.linspace(0, 1, 21),
+        element="step",
+        stat="density",
+        common_norm=False,
+        height=2.4,
+        aspect=1.2,
+        facet_kws={"sharey": False},
+    )
+    g.set_axis_labels("per-sample $R^2$", "density")
+    g.figure.suptitle("Per-sample $R^2$ across training distributions", y=1.02)
+    save(g.figure, path)
+
+
+def training_curves(curves: pd.DataFrame, path) -> None:
+    """Training loss against tokens, one panel per distribution, one line per size."""
+    g = sns.relplot(
+        curves,
+        x="tokens",
+        y="loss",
+        hue="size",
+        col="dist",
+        col_wrap=4,
+        kind="line",
+        height=2.3,
+        aspect=1.2,
+        facet_kws={"sharey": True, "sharex": False},
+    )
+    g.set(xscale="log")
+    g.set_axis_labels("training tokens", "train loss (nats/token)")
+    save(g.figure, path)

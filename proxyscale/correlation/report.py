@@ -1,0 +1,157 @@
+"""Markdown report of the scale-correlation experiment: tables of the analysis and its figures.
+
+The report is a list of sections, each built by one function from the analysis tables
+(:mod:`proxyscale.correlation.analysis`); ``figures`` maps figure keys to paths relative to the report.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from proxyscale.markdown import md_table, with_ci
+
+
+def _by_test(summary: pd.DataFrame, proxies: list[str], fmt) -> pd.DataFrame:
+    """One row per test set, one column per proxy: ``fmt`` of that (test, proxy) row of ``summary``."""
+    table = {}
+    for test, block in summary.groupby("test"):
+        block = block.set_index("size")
+        table[test] = {p: fmt(block.loc[p]) for p in proxies}
+    return pd.DataFrame(table).T.rename_axis("test").reset_index()
+
+
+def _proxy_labels(compute: pd.DataFrame, reference: str) -> dict[str, str]:
+    """Column label of every proxy: its name and compute ratio, e.g. 'xs (300x)'."""
+    ratio = compute.set_index("size")["compute_ratio"]
+    return {p: f"{p} ({ratio[p]:.0f}x)" for p in compute["size"] if p != reference}
+
+
+def _introduction(means: pd.DataFrame, reference: str, proxies: list[str], pct: str) -> list[str]:
+    dists = sorted(means["dist"].unique())
+    tests = sorted(means["test"].unique())
+    return [
+        "# Scale correlation: do proxy models see the training data the way the reference does?",
+        "",
+        f"Reference size **{reference}**; proxies {', '.join(proxies)}. Each size was trained on each of "
+        f"{len(dists)} training distributions ({', '.join(dists)}) and evaluated on {len(tests)} test sets "
+        f"({', '.join(tests)}). For each test set and proxy, the points are the training distributions: "
+        "the proxy's mean loss against the reference's. R^2 is that of the least-squares line; intervals are "
+        f"{pct} percentile bootstraps over distributions.",
+        "",
+    ]
+
+
+def _headline(summary: pd.DataFrame, compute: pd.DataFrame, proxies: list[str]) -> list[str]:
+    ratio = compute.set_index("size")["compute_ratio"]
+    headline = summary.groupby("size")[["r2", "spearman", "loo_r2"]].mean().reindex(proxies)
+    headline.insert(0, "compute_ratio", [ratio[p] for p in proxies])
+    names = {"r2": "mean R^2", "spearman": "mean Spearman", "loo_r2": "mean LOO R^2"}
+    return [
+        "## Headline: mean over test sets",
+        "",
+        md_table(headline.rename(columns=names).rename_axis("proxy").reset_index()),
+        "",
+    ]
+
+
+def _compute(compute: pd.DataFrame, figures: dict[str, str]) -> list[str]:
+    shown = compute.assign(
+        params=compute["params"].map("{:,}".format),
+        tokens=compute["tokens"].map("{:,}".format),
+        flops=compute["flops"].map("{:.3g}".format),
+    )
+    return [
+        "## Compute",
+        "",
+        "Training tokens = tokens_per_param x params; FLOPs = 6 x params x tokens for one run.",
+        "",
+        md_table(shown, floatfmt=".2f"),
+        "",
+        f"![training curves]({figures['curves']})",
+        "",
+    ]
+
+
+def _agreement(summary: pd.DataFrame, labels: dict[str, str], pct: str, figures: dict[str, str]) -> list[str]:
+    """R^2 and Spearman tables with intervals, leave-one-out, and Figures 1 and 2."""
+    proxies = list(labels)
+
+    def by_test(fmt):
+        return md_table(_by_test(summary, proxies, fmt).rename(columns=labels))
+
+    return [
+        f"## R^2 of reference on proxy mean loss ({pct} CI)",
+        "",
+        by_test(lambda r: with_ci(r["r2"], r["r2_lo"], r["r2_hi"])),
+        "",
+        f"![Figure 1: scatter grid]({figures['scatter']})",
+        "",
+        f"![Figure 2: R^2 against compute ratio]({figures['r2_compute']})",
+        "",
+        f"## Spearman correlation ({pct} CI)",
+        "",
+        by_test(lambda r: with_ci(r["spearman"], r["spearman_lo"], r["spearman_hi"])),
+        "",
+        "## Leave one distribution out",
+        "",
+        "A line fit on all other distributions predicts the held-out distribution's reference loss from the "
+        "proxy's; out-of-sample R^2 = 1 - PRESS / total sum of squares, MAE in nats per token.",
+        "",
+        by_test(lambda r: f"{r['loo_r2']:.2f} (MAE {r['loo_mae']:.3f})"),
+        "",
+    ]
+
+
+def _accuracy(means: pd.DataFrame, figures: dict[str, str]) -> list[str]:
+    acc = means.dropna(subset=["accuracy"]).pivot_table(index="test", columns="size", values="accuracy")
+    return [
+        "## Accuracy",
+        "",
+        "HellaSwag: the gold ending has the lowest length-normalised loss of the 4; LAMBADA: greedy decoding "
+        "reproduces the last word. Mean over training distributions.",
+        "",
+        md_table(acc.reset_index()) if not acc.empty else "(no test set with an accuracy)",
+        "",
+        f"![Figure 3: R^2 against accuracy above chance]({figures['r2_accuracy']})",
+        "",
+    ]
+
+
+def _per_sample(per_sample: pd.DataFrame, labels: dict[str, str], figures: dict[str, str]) -> list[str]:
+    median = per_sample.groupby(["test", "size"])["r2"].median().unstack().reindex(columns=list(labels))
+    return [
+        "## Per-sample agreement",
+        "",
+        "Median over test samples of the R^2 across distributions of one sample's proxy loss and reference loss.",
+        "",
+        md_table(median.rename(columns=labels).reset_index()),
+        "",
+        f"![Figure 4: per-sample losses]({figures['per_sample_fig']})",
+        "",
+        f"![Figure 5: per-sample R^2]({figures['per_sample_hist']})",
+        "",
+    ]
+
+
+def correlation_report(
+    summary: pd.DataFrame,
+    compute: pd.DataFrame,
+    means: pd.DataFrame,
+    per_sample: pd.DataFrame,
+    reference: str,
+    ci: float,
+    figures: dict[str, str],
+) -> str:
+    """The report's markdown; ``figures`` maps figure keys to paths relative to the report."""
+    labels = _proxy_labels(compute, reference)
+    proxies = list(labels)
+    pct = f"{100 * ci:.0f}%"
+    parts = [
+        *_introduction(means, reference, proxies, pct),
+        *_headline(summary, compute, proxies),
+        *_compute(compute, figures),
+        *_agreement(summary, labels, pct, figures),
+        *_accuracy(means, figures),
+        *_per_sample(per_sample, labels, figures),
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,81 @@
+"""What a size's datamodel costs: training its M checkpoints and running TRAK on them.
+
+Training FLOPs come from the checkpoints' summaries (:mod:`proxyscale.training.fit`), TRAK FLOPs from
+the cost model :func:`trak_flops`, wall times from the stores and score files. Both experiments that
+build datamodels (attribution and selection) report these per size, with the compute ratio of each
+size's training to the reference's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from proxyscale.datamodels.store import store_summary
+from proxyscale.training.checkpoints import checkpoint_meta
+
+
+def trak_flops(forward_flops: float, n_params: int, proj_dim: int, n_train: int, n_targets: int) -> float:
+    """Estimated FLOPs of TRAK for one checkpoint.
+
+    Per example (training and target): a per-example gradient (forward plus backward, 3x the forward
+    FLOPs) and its projection (2 x params x proj_dim). Then finalizing (Phi^T Phi and
+    Phi (Phi^T Phi)^-1: 4 n k^2, plus k^3 for the inverse) and scoring (2 n k targets).
+    """
+    k = proj_dim
+    per_example = 3.0 * forward_flops + 2.0 * n_params * k
+    return (n_train + n_targets) * per_example + 4.0 * n_train * k**2 + float(k) ** 3 + 2.0 * n_train * k * n_targets
+
+
+def grouped(paths: list, sizes: list[str], per_size: int) -> dict[str, list]:
+    """Paths listed size-major, ``per_size`` checkpoints each, as {size: its paths}."""
+    return {s: list(paths[i * per_size : (i + 1) * per_size]) for i, s in enumerate(sizes)}
+
+
+def checkpoint_costs(
+    sizes: list[str], per_size: int, models: list, stores: list, scores: list
+) -> tuple[dict, dict, dict]:
+    """Per size, its checkpoints' training summaries, TRAK store summaries and scoring wall times,
+    read from their files (each list size-major): the inputs of :func:`size_costs`."""
+    metas = {s: [checkpoint_meta(x) for x in paths] for s, paths in grouped(models, sizes, per_size).items()}
+    summaries = {s: [store_summary(x) for x in paths] for s, paths in grouped(stores, sizes, per_size).items()}
+    walls = {
+        s: [float(np.load(x)["wall_seconds"]) for x in paths] for s, paths in grouped(scores, sizes, per_size).items()
+    }
+    return metas, summaries, walls
+
+
+def size_costs(
+    metas: dict[str, list[dict]],
+    stores: dict[str, list[dict]],
+    score_walls: dict[str, list[float]],
+    n_targets: int,
+    reference: str,
+) -> pd.DataFrame:
+    """Per size: parameters, training FLOPs and wall time of its M checkpoints, TRAK FLOPs (cost
+    model of :func:`trak_flops`) and measured featurize + scoring time, and the
+    compute ratio (the reference's training FLOPs per model over the size's)."""
+    rows = []
+    for size, ms in metas.items():
+        m0 = ms[0]
+        trak = sum(
+            trak_flops(m["forward_flops_per_example"], m["params"], s["proj_dim"], s["n_train"], n_targets)
+            for m, s in zip(ms, stores[size])
+        )
+        rows.append(
+            {
+                "size": size,
+                "params": m0["params"],
+                "checkpoints": len(ms),
+                "train_flops_per_model": m0["flops"],
+                "train_flops": sum(m["flops"] for m in ms),
+                "trak_flops": trak,
+                "train_seconds": sum(m["wall_seconds"] for m in ms),
+                "trak_seconds": sum(s["wall_seconds"] for s in stores[size]) + sum(score_walls[size]),
+                "proj_dim": stores[size][0]["proj_dim"],
+            }
+        )
+    table = pd.DataFrame(rows)
+    ref = table.set_index("size").loc[reference, "train_flops_per_model"]
+    table["compute_ratio"] = ref / table["train_flops_per_model"]
+    return table.sort_values("train_flops_per_model", ascending=False).reset_index(drop=True)

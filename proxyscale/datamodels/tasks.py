@@ -1,0 +1,161 @@
+"""The two attribution settings behind one interface: image classification and language modelling.
+
+An attribution dataset is four arrays: ``train_inputs``, ``train_labels``, ``target_inputs`` and
+``target_labels``. For images, inputs are uint8 images (n, c, h, w) and labels class ids; for text,
+inputs are token windows (n, T + 1) and labels the boolean mask of scored positions. A task turns
+those arrays into models, training losses, model outputs (the margins TRAK attributes and LDS
+compares) and traker batches, and counts FLOPs, so training, featurizing and LDS code is shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from proxyscale.datamodels.outputs import LMMarginOutput, classification_margin, token_margins
+from proxyscale.errors import ConfigError
+from proxyscale.models.gpt import GPT, GPTConfig, count_parameters
+from proxyscale.models.vision import forward_macs, make_classifier, to_float
+from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
+from proxyscale.training.losses import masked_mean, token_nll
+
+
+@dataclass(frozen=True)
+class VisionTask:
+    """Classifier family ``family`` on images of ``image_shape`` with ``num_classes`` classes."""
+
+    family: str
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    modelout = "image_classification"
+
+    def make_model(self, spec: dict) -> nn.Module:
+        return make_classifier(self.family, spec["width"], self.image_shape[0], self.num_classes, self.image_shape[1])
+
+    def to_batch(self, inputs: np.ndarray, labels: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
+        return to_float(torch.from_numpy(inputs)).to(device), torch.from_numpy(labels).long().to(device)
+
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(model(x), y)
+
+    def outputs(self, model: nn.Module, batch) -> torch.Tensor:
+        x, y = batch
+        return classification_margin(model(x).float(), y)
+
+    def flops_per_example(self, model: nn.Module) -> float:
+        """Forward FLOPs of one example (2 per multiply-accumulate)."""
+        return 2.0 * forward_macs(model, self.image_shape)
+
+
+@dataclass(frozen=True)
+class LMTask:
+    """GPT family (``proxyscale.models``) on token windows of ``context_length + 1`` tokens."""
+
+    vocab_size: int
+    context_length: int
+
+    @property
+    def modelout(self):
+        return LMMarginOutput()
+
+    def make_model(self, spec: dict) -> nn.Module:
+        arch = {k: spec[k] for k in ("d_model", "n_layers", "n_heads")}
+        return GPT(GPTConfig(vocab_size=self.vocab_size, context_length=self.context_length, **arch))
+
+    def to_batch(self, inputs: np.ndarray, labels: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(inputs).long().to(device), torch.from_numpy(labels).bool().to(device)
+
+    def token_losses(self, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Next-token logits, their cross-entropy per position, and the float mask of scored positions."""
+        tokens, mask = batch
+        logits = model(tokens[:, :-1]).float()
+        return logits, token_nll(logits, tokens[:, 1:]), mask[:, 1:].float()
+
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        _, nll, m = self.token_losses(model, batch)
+        return (nll * m).sum() / m.sum().clamp(min=1)
+
+    def outputs(self, model: nn.Module, batch) -> torch.Tensor:
+        tokens, mask = batch
+        return masked_mean(token_margins(model(tokens[:, :-1]).float(), tokens[:, 1:]), mask[:, 1:])
+
+    def flops_per_example(self, model: nn.Module) -> float:
+        """Forward FLOPs of one window: 2 x parameters x scored positions (the 6ND rule's forward third)."""
+        return 2.0 * count_parameters(model.cfg) * self.context_length
+
+
+def make_task(spec: dict) -> VisionTask | LMTask:
+    """The task a dataset's spec (:mod:`proxyscale.datamodels.dataset`) describes."""
+    if spec["setting"] == "vision":
+        return VisionTask(spec["family"], tuple(spec["image_shape"]), spec["num_classes"])
+    if spec["setting"] == "lm":
+        return LMTask(spec["vocab_size"], spec["context_length"])
+    raise ConfigError(f"attribution.setting: '{spec['setting']}' is not a setting (vision, lm)")
+
+
+def batches(
+    task, inputs: np.ndarray, labels: np.ndarray, indices: np.ndarray, batch_size: int, device
+) -> Iterator[tuple[np.ndarray, tuple]]:
+    """(indices, batch) pairs over ``indices`` in order, as traker's featurize and scoring take them."""
+    for start in range(0, len(indices), batch_size):
+        idx = np.asarray(indices[start : start + batch_size])
+        yield idx, task.to_batch(inputs[idx], labels[idx], device)
+
+
+@torch.no_grad()
+def outputs(task, model: nn.Module, inputs: np.ndarray, labels: np.ndarray, batch_size: int, device) -> np.ndarray:
+    """The model's output (margin) on every example, as float64."""
+    model.eval()
+    out = [
+        task.outputs(model, b).cpu()
+        for _, b in batches(task, inputs, labels, np.arange(len(inputs)), batch_size, device)
+    ]
+    return torch.cat(out).double().numpy()
+
+
+@torch.no_grad()
+def accuracy(task, model: nn.Module, inputs: np.ndarray, labels: np.ndarray, batch_size: int, device) -> float | None:
+    """Top-1 accuracy of a classifier; None for language models (no single label to get right)."""
+    if not isinstance(task, VisionTask):
+        return None
+    model.eval()
+    hits = [
+        (model(x).argmax(-1) == y).sum().item()
+        for _, (x, y) in batches(task, inputs, labels, np.arange(len(inputs)), batch_size, device)
+    ]
+    return float(sum(hits) / len(inputs))
+
+
+@torch.no_grad()
+def token_metrics(
+    task: LMTask, model: nn.Module, inputs: np.ndarray, labels: np.ndarray, batch_size: int, device
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per language example: mean cross-entropy over its scored tokens, and the fraction of those
+    tokens that are the model's argmax prediction (token accuracy)."""
+    model.eval()
+    losses, hits = [], []
+    for _, batch in batches(task, inputs, labels, np.arange(len(inputs)), batch_size, device):
+        logits, nll, m = task.token_losses(model, batch)
+        losses.append(masked_mean(nll, m).cpu())
+        hits.append(masked_mean((logits.argmax(-1) == batch[0][:, 1:]).float(), m).cpu())
+    return torch.cat(losses).double().numpy(), torch.cat(hits).double().numpy()
+
+
+def save_model(model: nn.Module, task_spec: dict, size_spec: dict, meta: dict, path) -> None:
+    """Checkpoint with everything needed to rebuild the model: the task and size specs."""
+    save_checkpoint(path, model, meta, task=task_spec, size=size_spec)
+
+
+def load_model(path, device: torch.device | str = "cpu") -> tuple[nn.Module, VisionTask | LMTask, dict]:
+    """Model (eval mode), its task and its training summary, from :func:`save_model`."""
+    blob = read_checkpoint(path, device, needs=("task", "size"))
+    task = make_task(blob["task"])
+    model = task.make_model(blob["size"]).to(device)
+    model.load_state_dict(blob["state_dict"])
+    return model.eval(), task, blob["meta"]

@@ -1,0 +1,38 @@
+"""Plot style and writing shared by the figures of every experiment.
+
+Importing this module selects matplotlib's file-only backend and the seaborn theme, so every figure
+module imports it before pyplot is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from proxyscale.io import atomic_path  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
+
+
+def save(fig, png_path: str | Path) -> None:
+    """Write ``fig`` as PNG at ``png_path`` and as SVG beside it, atomically, then close it."""
+    png_path = Path(png_path)
+    for path in (png_path, png_path.with_suffix(".svg")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=path.suffix[1:])
+    plt.close(fig)
+
+
+def palette(names) -> dict:
+    """One tab10 colour per name, in order."""
+    return dict(zip(names, sns.color_palette("tab10", len(names))))
+
+
+def ratio_label(ratio: float) -> str:
+    """A compute ratio as the figures print it: '12x', or '3.4x' below 10."""
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"

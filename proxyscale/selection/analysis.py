@@ -1,0 +1,126 @@
+"""Tables of the dataset-selection-across-scale experiment (the paper's section 3.2, Figure 8).
+
+Inputs are the retraining results (one row per selection, seed and holdout example, from
+:func:`proxyscale.selection.retrain.retrain` with ``target`` and ``method`` columns added), the
+compute table of the proxies (:func:`proxyscale.datamodels.cost.size_costs`) and the subsets.
+A selection is judged on its own target task's holdout examples; per example the loss is averaged
+over the retraining seeds, and intervals are bootstraps over holdout examples. The comparison with
+random selection is paired: the same holdout examples, the difference of their losses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from proxyscale import stats
+from proxyscale.config import parse_method
+from proxyscale.selection.methods import selected_indices
+
+
+def per_example(retrains: pd.DataFrame) -> pd.DataFrame:
+    """Seed-averaged loss and token accuracy of every (target, method) on its target's holdout examples."""
+    own = retrains[retrains["holdout_task"] == retrains["target"]]
+    return own.groupby(["target", "method", "example_id"], as_index=False, sort=False)[
+        ["loss", "token_accuracy"]
+    ].mean()
+
+
+def results_table(retrains: pd.DataFrame, compute: pd.DataFrame, n_boot: int, ci: float) -> pd.DataFrame:
+    """Per (target, method): holdout loss and token accuracy with intervals, their paired differences
+    from random selection (``loss_delta`` negative: better than random; ``beats_random`` when its
+    whole interval is below 0), and for DsDm and Bot-DsDm the size that selected and its compute ratio."""
+    examples = per_example(retrains)
+    seeds = retrains.groupby(["target", "method"], sort=False)["seed"].nunique()
+    ratio = compute.set_index("size")["compute_ratio"]
+    rows = []
+    for (target, method), block in examples.groupby(["target", "method"], sort=False):
+        kind, size = parse_method(method)
+        loss = stats.mean_ci(block["loss"], n_boot, ci)
+        acc = stats.mean_ci(block["token_accuracy"], n_boot, ci)
+        random = examples[(examples["target"] == target) & (examples["method"] == "random")]
+        paired = (
+            block.merge(random, on="example_id", suffixes=("", "_random")) if method != "random" else random.iloc[:0]
+        )
+        deltas = {}
+        for metric in ("loss", "token_accuracy"):
+            d = stats.mean_ci(paired[metric] - paired[f"{metric}_random"], n_boot, ci) if len(paired) else (np.nan,) * 3
+            deltas |= {f"{metric}_delta": d[0], f"{metric}_delta_lo": d[1], f"{metric}_delta_hi": d[2]}
+        rows.append(
+            {
+                "target": target,
+                "method": method,
+                "kind": kind,
+                "size": size,
+                "compute_ratio": float(ratio[size]) if size is not None else np.nan,
+                "loss": loss[0],
+                "loss_lo": loss[1],
+                "loss_hi": loss[2],
+                "token_accuracy": acc[0],
+                "token_accuracy_lo": acc[1],
+                "token_accuracy_hi": acc[2],
+                **deltas,
+                "beats_random": bool(deltas["loss_delta_hi"] < 0),
+                "seeds": int(seeds[(target, method)]),
+                "examples": len(block),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def cost_table(compute: pd.DataFrame, retrains: pd.DataFrame) -> pd.DataFrame:
+    """Per size: the cost of selecting with it (training its M checkpoints on the pool, plus TRAK) next
+    to the cost of training one reference model on a selection, in FLOPs and measured seconds."""
+    runs = retrains.drop_duplicates(["target", "method", "seed"])
+    ref_flops, ref_seconds = float(runs["train_flops"].mean()), float(runs["train_seconds"].mean())
+    table = compute[
+        ["size", "params", "checkpoints", "compute_ratio", "train_flops", "trak_flops", "train_seconds", "trak_seconds"]
+    ].copy()
+    table["selection_flops"] = table["train_flops"] + table["trak_flops"]
+    table["selection_seconds"] = table["train_seconds"] + table["trak_seconds"]
+    table["reference_train_flops"] = ref_flops
+    table["reference_train_seconds"] = ref_seconds
+    table["selection_over_reference"] = table["selection_flops"] / ref_flops
+    return table
+
+
+def composition_table(
+    subsets: dict[tuple[str, str], pd.DataFrame], train_source: np.ndarray, sources: list[str]
+) -> pd.DataFrame:
+    """Share of each source among the selected pool examples of every (target, method), and in the pool."""
+
+    def shares(indices):
+        counts = np.bincount(train_source[indices], minlength=len(sources))
+        return dict(zip(sources, counts / counts.sum()))
+
+    rows = [{"target": "-", "method": "pool", **shares(np.arange(len(train_source)))}]
+    for (target, method), frame in subsets.items():
+        rows.append({"target": target, "method": method, **shares(selected_indices(frame))})
+    return pd.DataFrame(rows)
+
+
+def setup_summary(
+    arrays: dict,
+    task: dict,
+    retrains: pd.DataFrame,
+    subsets: dict,
+    compute: pd.DataFrame,
+    fraction: float,
+    reference: str,
+) -> dict:
+    """What the report says of the run: pool, targets, checkpoints, projection, selection size, seeds."""
+    first = next(iter(subsets.values()))
+    return {
+        "n_pool": len(arrays["train_inputs"]),
+        "window": arrays["train_inputs"].shape[1],
+        "sources": task["pool_sources"],
+        "targets": task["targets"],
+        "n_targets": int((arrays["target_task"] == 0).sum()),
+        "n_holdout": int((arrays["holdout_task"] == 0).sum()),
+        "checkpoints": int(compute.set_index("size").loc[reference, "checkpoints"]),
+        "proj_dim": int(compute["proj_dim"].max()),
+        "fraction": fraction,
+        "k": int(first["selected"].sum()),
+        "reference": reference,
+        "seeds": int(retrains["seed"].nunique()),
+    }

@@ -1,0 +1,61 @@
+"""The selection experiment's dataset: a pool of candidate windows and the target tasks' examples.
+
+The training examples are a pool of windows cut from the sources' token shards (``train_source``
+indexes ``task["pool_sources"]``), and each target task is split into a target part (used to select)
+and a disjoint holdout part (used to judge); ``target_task`` and ``holdout_task`` index
+``task["targets"]``. The file format is the datamodel pipeline's (:mod:`proxyscale.datamodels.dataset`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from proxyscale.datamodels.dataset import gold_examples, lm_examples, lm_windows, split_indices, window_labels
+
+
+def selection_dataset(
+    streams: dict[str, np.ndarray], targets: dict[str, pd.DataFrame], spec: dict, vocab_size: int
+) -> tuple[dict, dict]:
+    """Arrays and task spec for the selection experiment (``spec``: ``selection`` config plus the
+    tokenizer): ``pool.size`` pool windows cut from the named source streams (``train_source``
+    indexes ``task["pool_sources"]``), and per target task ``n_targets`` target and ``n_holdout``
+    disjoint holdout examples."""
+    T, seed = spec["context_length"], spec["seed"]
+    pool, pool_origin = lm_windows(list(streams.values()), spec["pool"]["size"], T + 1, seed)
+    ends = np.cumsum([len(s) for s in streams.values()])
+    parts = {"target": ([], [], [], []), "holdout": ([], [], [], [])}
+    for t, (name, frame) in enumerate(targets.items()):
+        gold = gold_examples(frame)
+        where = f"selection.n_targets + n_holdout for '{name}'"
+        chosen = dict(
+            zip(parts, split_indices(len(gold), spec["n_targets"], spec["n_holdout"], seed, "test examples", where))
+        )
+        for part, idx in chosen.items():
+            tokens, mask = lm_examples(gold, idx, T)
+            for store, value in zip(
+                parts[part], (tokens, mask, np.full(len(idx), t), gold["example_id"].to_numpy()[idx])
+            ):
+                store.append(value)
+    arrays = {
+        "train_inputs": pool,
+        "train_labels": window_labels(pool),
+        "train_origin": pool_origin,
+        "train_source": np.searchsorted(ends, pool_origin, side="right"),
+    }
+    for part, (tokens, mask, task_index, origin) in parts.items():
+        arrays |= {
+            f"{part}_inputs": np.concatenate(tokens),
+            f"{part}_labels": np.concatenate(mask),
+            f"{part}_task": np.concatenate(task_index),
+            f"{part}_origin": np.concatenate(origin).astype(np.int64),
+        }
+    task = {
+        "setting": "lm",
+        "vocab_size": vocab_size,
+        "context_length": T,
+        "tokenizer": spec["tokenizer"],
+        "targets": list(targets),
+        "pool_sources": list(streams),
+    }
+    return arrays, task

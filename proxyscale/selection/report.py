@@ -1,0 +1,164 @@
+"""Markdown report of the dataset-selection-across-scale experiment: findings, tables, cost, figures.
+
+The report is a list of sections, each built by one function from the analysis tables
+(:mod:`proxyscale.selection.analysis`); ``figures`` maps figure keys to paths relative to the report.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from proxyscale.markdown import md_table, with_ci
+
+COST_COLUMNS = [
+    "size",
+    "params",
+    "checkpoints",
+    "compute_ratio",
+    "train_flops",
+    "trak_flops",
+    "selection_flops",
+    "reference_train_flops",
+    "selection_over_reference",
+    "selection_seconds",
+    "reference_train_seconds",
+]
+
+
+def dsdm_findings(results: pd.DataFrame, reference: str) -> list[str]:
+    """One sentence per target: does DsDm with the reference size beat random, and with which sizes."""
+    lines = []
+    for target, block in results.groupby("target", sort=False):
+        dsdm = block[block["kind"] == "dsdm"].sort_values("compute_ratio")
+        if dsdm["loss_delta"].isna().all():
+            lines.append(f"- **{target}**: no random selection to compare with.")
+            continue
+        ref = dsdm[dsdm["size"] == reference]
+        ref_text = (
+            f"DsDm with the reference size ({reference}) changes holdout loss by "
+            f"{with_ci(*ref[['loss_delta', 'loss_delta_lo', 'loss_delta_hi']].iloc[0], fmt='.3f')} "
+            "nats/token relative to random"
+            if len(ref)
+            else "DsDm did not run with the reference size"
+        )
+        wins = [s for s, b in zip(dsdm["size"], dsdm["beats_random"]) if b]
+        losses = [s for s, b in zip(dsdm["size"], dsdm["beats_random"]) if not b]
+        verdict = f"beats random (interval below 0) with {', '.join(wins) or 'no size'}"
+        if losses:
+            verdict += f"; not with {', '.join(losses)}"
+        lines.append(f"- **{target}**: {ref_text}. DsDm {verdict}.")
+    return lines
+
+
+def _introduction(setup: dict, pct: str) -> list[str]:
+    return [
+        "# Dataset selection across scale: does DsDm with a proxy pick data that helps the reference?",
+        "",
+        f"Pool: {setup['n_pool']} windows of {setup['window']} tokens from {', '.join(setup['sources'])}. "
+        f"Targets: {', '.join(setup['targets'])}, each split into {setup['n_targets']} target examples (used to "
+        f"select) and {setup['n_holdout']} disjoint holdout examples (used to judge). Every size trains "
+        f"{setup['checkpoints']} checkpoints on the pool; TRAK (projection size up to {setup['proj_dim']}) gives "
+        "its datamodel of the pool for the target examples (output: mean margin of the continuation tokens). "
+        f"Each method keeps {setup['fraction']:.0%} of the pool ({setup['k']} windows): DsDm the examples with "
+        "the largest mean datamodel weight over the target's examples (predicted to lower target loss most), "
+        "Bot-DsDm the smallest, DSIR hashed n-gram importance resampling, Classifier a logistic regression "
+        f"target vs pool, random a uniform draw. The reference **{setup['reference']}** is trained from scratch "
+        f"on each selection with {setup['seeds']} seeds and scored on the holdout examples of the selection's "
+        "target: loss is the mean cross-entropy of the continuation tokens, token accuracy the share of them the "
+        f"model predicts by argmax. Intervals: {pct} bootstrap over holdout examples of the seed-averaged "
+        "values; the difference from random is paired by example.",
+        "",
+    ]
+
+
+def _target_table(block: pd.DataFrame, pct: str) -> pd.DataFrame:
+    """One target's methods: compute ratio, holdout loss and token accuracy, and their differences from random."""
+
+    def intervals(metric: str) -> list[str]:
+        return [with_ci(*r, ".3f") for r in block[[metric, f"{metric}_lo", f"{metric}_hi"]].itertuples(index=False)]
+
+    return pd.DataFrame(
+        {
+            "method": block["method"],
+            "compute_ratio": block["compute_ratio"].map(lambda r: "-" if math.isnan(r) else f"{r:.1f}x"),
+            f"holdout loss [{pct} CI]": intervals("loss"),
+            "loss - random [CI]": intervals("loss_delta"),
+            "token accuracy [CI]": intervals("token_accuracy"),
+            "accuracy - random [CI]": intervals("token_accuracy_delta"),
+        }
+    )
+
+
+def _results(results: pd.DataFrame, reference: str, pct: str, figures: dict[str, str]) -> list[str]:
+    """Findings, Figure 8, and one table per target."""
+    parts = [
+        "## Findings",
+        "",
+        *dsdm_findings(results, reference),
+        "",
+        "## Holdout loss against proxy compute (Figure 8)",
+        "",
+        "Error bars are the paired intervals of the difference from random selection, drawn around each "
+        "point: a bar that does not reach the dashed random line is a difference the holdout examples resolve.",
+        "",
+        f"![Figure 8: DsDm with proxies of every size]({figures['fig_dsdm']})",
+        "",
+    ]
+    for target, block in results.groupby("target", sort=False):
+        parts += [f"### Target {target}", "", md_table(_target_table(block, pct)), ""]
+    return parts
+
+
+def _cost(cost: pd.DataFrame) -> list[str]:
+    flops = ("train_flops", "trak_flops", "selection_flops", "reference_train_flops")
+    shown = cost.assign(
+        compute_ratio=cost["compute_ratio"].map("{:.1f}x".format),
+        **{c: cost[c].map("{:.3g}".format) for c in flops},
+        **{c: cost[c].map("{:.1f}".format) for c in ("selection_seconds", "reference_train_seconds")},
+        selection_over_reference=cost["selection_over_reference"].map("{:.2f}".format),
+    )[COST_COLUMNS]
+    return [
+        "## Cost of selecting with each size",
+        "",
+        "Selection cost: training the size's checkpoints on the pool (3 x forward FLOPs x examples x epochs) "
+        "plus TRAK on the pool and the target examples (cost model of the attribution report), summed over "
+        "checkpoints. Reference training cost: one reference model trained on one selection. Seconds are "
+        "measured wall time of the jobs.",
+        "",
+        md_table(shown),
+        "",
+    ]
+
+
+def _composition(composition: pd.DataFrame, figures: dict[str, str]) -> list[str]:
+    return [
+        "## What each method selected",
+        "",
+        "Share of each source among the selected pool examples (the pool row is the pool itself).",
+        "",
+        md_table(composition, floatfmt=".2f"),
+        "",
+        f"![composition of the selections]({figures['fig_composition']})",
+        "",
+    ]
+
+
+def dsdm_report(
+    results: pd.DataFrame,
+    cost: pd.DataFrame,
+    composition: pd.DataFrame,
+    setup: dict,
+    ci: float,
+    figures: dict[str, str],
+) -> str:
+    """Markdown of the dataset-selection-across-scale experiment; ``setup`` describes the run."""
+    pct = f"{100 * ci:.0f}%"
+    parts = [
+        *_introduction(setup, pct),
+        *_results(results, setup["reference"], pct, figures),
+        *_cost(cost),
+        *_composition(composition, figures),
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,70 @@
+"""What a selection is worth: the reference model retrained on it, scored on the held-out examples.
+
+The reference size is trained from scratch (:mod:`proxyscale.training.fit`, the proxies' recipe) on the selected
+pool examples with several seeds, and each model's per-example loss and token accuracy on every
+target task's holdout part are recorded. A selection also becomes a training distribution of the
+scale-correlation experiment as one token stream: its windows, concatenated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from proxyscale.datamodels.tasks import make_task, token_metrics
+from proxyscale.training.fit import fit
+from proxyscale.training.recipe import Recipe
+
+
+def retrain(
+    arrays: dict,
+    task_spec: dict,
+    size: dict,
+    recipe: Recipe,
+    epochs: int,
+    indices: np.ndarray,
+    seeds: list[int],
+    batch_size: int,
+    device,
+    desc: str = "retrain",
+) -> pd.DataFrame:
+    """One row per (seed, holdout example): its target task, example id, loss and token accuracy,
+    with the run's training FLOPs and wall time."""
+    task = make_task(task_spec)
+    names = np.asarray(task_spec["targets"])
+    x, y = arrays["holdout_inputs"], arrays["holdout_labels"]
+    frames = []
+    for seed in seeds:
+        model, meta = fit(
+            task,
+            size,
+            arrays["train_inputs"],
+            arrays["train_labels"],
+            indices,
+            recipe,
+            epochs,
+            seed,
+            device,
+            desc=f"{desc} seed {seed}",
+        )
+        loss, accuracy = token_metrics(task, model, x, y, batch_size, device)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "seed": seed,
+                    "holdout_task": names[arrays["holdout_task"]],
+                    "example_id": arrays["holdout_origin"],
+                    "loss": loss,
+                    "token_accuracy": accuracy,
+                    "train_flops": meta["flops"],
+                    "train_seconds": meta["wall_seconds"],
+                    "examples": meta["examples"],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def selected_stream(arrays: dict, indices: np.ndarray) -> np.ndarray:
+    """The selected pool windows as one token stream, in pool order."""
+    return np.ascontiguousarray(arrays["train_inputs"][np.sort(indices)].reshape(-1))

@@ -1,0 +1,131 @@
+"""Language-model training with a Chinchilla-style budget: tokens = tokens_per_param x params.
+
+Batches are random windows of ``context_length + 1`` tokens drawn from one or more token streams; each
+row's stream is drawn with the distribution's mixture weights, so a training distribution is just a
+weighting of shards. AdamW with linear warmup then cosine decay; everything seeded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from proxyscale.device import autocast
+from proxyscale.errors import ConfigError
+from proxyscale.models.gpt import GPT, GPTConfig, count_parameters, training_flops
+from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
+from proxyscale.training.losses import token_nll
+from proxyscale.training.recipe import Recipe, lr_at, make_optimizer, optimizer_step
+
+
+class WindowSampler:
+    """Random training windows from weighted token streams, reproducible from a seed."""
+
+    def __init__(self, streams: dict[str, np.ndarray], weights: dict[str, float], window: int, seed: int):
+        self.names = sorted(weights)
+        for name in self.names:
+            if len(streams[name]) <= window:
+                raise ConfigError(
+                    f"shard '{name}' has {len(streams[name])} tokens, fewer than one window of {window + 1}"
+                )
+        self.streams = [streams[n] for n in self.names]
+        w = np.asarray([weights[n] for n in self.names], dtype=float)
+        self.probs = w / w.sum()
+        self.window = window
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, batch_size: int) -> torch.Tensor:
+        which = self.rng.choice(len(self.streams), size=batch_size, p=self.probs)
+        out = np.empty((batch_size, self.window + 1), dtype=np.int64)
+        offsets = np.arange(self.window + 1)
+        for k in np.unique(which):
+            rows = np.flatnonzero(which == k)
+            stream = self.streams[k]
+            starts = self.rng.integers(0, len(stream) - self.window, size=len(rows))
+            out[rows] = stream[starts[:, None] + offsets]
+        return torch.from_numpy(out)
+
+
+def token_budget(cfg: GPTConfig, tokens_per_param: float) -> int:
+    return math.ceil(tokens_per_param * count_parameters(cfg))
+
+
+def train_lm(
+    streams: dict[str, np.ndarray],
+    weights: dict[str, float],
+    cfg: GPTConfig,
+    recipe: Recipe,
+    tokens_per_param: float,
+    seed: int,
+    device: torch.device,
+    desc: str = "train",
+) -> tuple[GPT, pd.DataFrame, dict]:
+    """Train a fresh model; return it, its loss curve and a summary (params, tokens, FLOPs, time)."""
+    torch.manual_seed(seed)
+    model = GPT(cfg).to(device)
+    n_params = count_parameters(cfg)
+    tokens_per_step = recipe.batch_size * cfg.context_length
+    steps = math.ceil(token_budget(cfg, tokens_per_param) / tokens_per_step)
+    sampler = WindowSampler(streams, weights, cfg.context_length, seed)
+    opt = make_optimizer(model, recipe)
+    curve, start, running = [], time.perf_counter(), []
+    model.train()
+    for step in tqdm(range(steps), desc=desc, mininterval=5, ascii=True):
+        lr = lr_at(step, steps, recipe)
+        batch = sampler.batch(recipe.batch_size).to(device)
+        with autocast(device):
+            logits = model(batch[:, :-1])
+        loss = token_nll(logits.float(), batch[:, 1:]).mean()
+        optimizer_step(model, opt, loss, lr, recipe.grad_clip, f"{desc} step {step}")
+        running.append(loss.item())
+        if (step + 1) % recipe.log_every == 0 or step + 1 == steps:
+            curve.append(
+                {
+                    "step": step + 1,
+                    "tokens": (step + 1) * tokens_per_step,
+                    "loss": float(np.mean(running)),
+                    "lr": lr,
+                    "seconds": time.perf_counter() - start,
+                }
+            )
+            running = []
+    n_tokens = steps * tokens_per_step
+    meta = {
+        "params": n_params,
+        "non_embedding_params": count_parameters(cfg, include_embeddings=False),
+        "tokens": n_tokens,
+        "steps": steps,
+        "flops": training_flops(n_params, n_tokens),
+        "wall_seconds": time.perf_counter() - start,
+        "final_loss": curve[-1]["loss"],
+        "seed": seed,
+        "device": str(device),
+        "model_config": asdict(cfg),
+        "recipe": asdict(recipe),
+    }
+    return model, pd.DataFrame(curve), meta
+
+
+def gpt_config(size: dict, vocab_size: int, context_length: int) -> GPTConfig:
+    """The architecture of a config size: every key of its entry but the recipe's ``batch_size`` and ``lr``."""
+    arch = {k: v for k, v in size.items() if k not in ("batch_size", "lr")}
+    return GPTConfig(vocab_size=vocab_size, context_length=context_length, **arch)
+
+
+def save_lm(model: GPT, meta: dict, path) -> None:
+    """Checkpoint of a language model of the correlation experiment (architecture, weights, summary)."""
+    save_checkpoint(path, model, meta, model_config=asdict(model.cfg))
+
+
+def load_lm(path, device: torch.device | str = "cpu") -> tuple[GPT, dict]:
+    """Model (in eval mode) and summary saved by :func:`save_lm`."""
+    blob = read_checkpoint(path, device, needs=("model_config",))
+    model = GPT(GPTConfig(**blob["model_config"])).to(device)
+    model.load_state_dict(blob["state_dict"])
+    return model.eval(), blob["meta"]

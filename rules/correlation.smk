@@ -1,0 +1,90 @@
+# Scale correlation (the paper's section 2): one model per (training distribution, size), its
+# per-sample losses on every test set, then the analysis of how well proxy losses predict the
+# reference's: tables (parquet), figures (PNG + SVG) and a markdown report. A distribution is a
+# weighting of source shards or one selection's shard (selection.distributions). Only a size's own
+# architecture and recipe are params, so editing one size re-runs that size's models and the report.
+
+
+rule train:
+    input:
+        shards=distribution_shards,
+    output:
+        ckpt=checkpoint_path("{dist}", "{size}"),
+        curve=curve_path("{dist}", "{size}"),
+    log:
+        f"{LOGS}/train/{{dist}}/{{size}}.log",
+    conda:
+        conda_env("train")
+    threads: rule_threads("train")
+    resources:
+        **rule_resources("train"),
+    params:
+        shards=distribution_shard_names,
+        weights=distribution_weights,
+        size=size_spec,
+        model=config["model"],
+        training=config["training"],
+        tokenizer=config["tokenizer"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../workflow_scripts/train.py"
+
+
+rule evaluate:
+    input:
+        ckpt=checkpoint_path("{dist}", "{size}"),
+        tests=[testset_path(t) for t in TESTS],
+    output:
+        [losses_path("{dist}", "{size}", t) for t in TESTS],
+    log:
+        f"{LOGS}/evaluate/{{dist}}/{{size}}.log",
+    conda:
+        conda_env("evaluate")
+    threads: rule_threads("evaluate")
+    resources:
+        **rule_resources("evaluate"),
+    params:
+        tests=TESTS,
+        batch_size=config["evaluation"]["batch_size"],
+        device=config["device"],
+    script:
+        "../workflow_scripts/evaluate.py"
+
+
+rule correlation:
+    input:
+        losses=[losses_path(d, s, t) for d, s, t in LOSS_KEYS],
+        ckpts=[checkpoint_path(d, s) for d, s in RUNS],
+        curves=[curve_path(d, s) for d, s in RUNS],
+        testsets=[testset_path(t) for t in TESTS],
+    output:
+        report=CORRELATION_REPORT,
+        means=f"{CORRELATION_DIR}/mean_losses.parquet",
+        compute=f"{CORRELATION_DIR}/compute.parquet",
+        summary=f"{CORRELATION_DIR}/summary.parquet",
+        per_sample=f"{CORRELATION_DIR}/per_sample_r2.parquet",
+        loo=f"{CORRELATION_DIR}/loo_predictions.parquet",
+        scatter=report(f"{CORRELATION_DIR}/fig1_scatter.png", category="Scale correlation"),
+        r2_compute=report(f"{CORRELATION_DIR}/fig2_r2_vs_compute.png", category="Scale correlation"),
+        r2_accuracy=report(f"{CORRELATION_DIR}/fig3_r2_vs_accuracy.png", category="Scale correlation"),
+        per_sample_fig=report(f"{CORRELATION_DIR}/fig4_per_sample.png", category="Scale correlation"),
+        per_sample_hist=report(f"{CORRELATION_DIR}/fig5_per_sample_r2.png", category="Scale correlation"),
+        curves=report(f"{CORRELATION_DIR}/training_curves.png", category="Scale correlation"),
+    log:
+        f"{LOGS}/correlation.log",
+    conda:
+        conda_env("report")
+    threads: rule_threads("report")
+    resources:
+        **rule_resources("report"),
+    params:
+        loss_keys=LOSS_KEYS,
+        run_keys=RUNS,
+        tests=TESTS,
+        reference=REFERENCE,
+        bootstrap=config["report"]["bootstrap"],
+        ci=config["report"]["ci"],
+        panels=config["report"]["per_sample_panels"],
+    script:
+        "../workflow_scripts/correlation_report.py"

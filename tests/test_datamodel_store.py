@@ -1,0 +1,156 @@
+"""TRAK stores: one per checkpoint, resumable after an interrupted job, scored read-only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import DATA
+from proxyscale.attribution.dataset import vision_dataset
+from proxyscale.datamodels import store
+from proxyscale.datamodels.cost import trak_flops
+from proxyscale.datamodels.projectors import effective_proj_dim
+from proxyscale.datamodels.tasks import batches, make_task
+from proxyscale.training.fit import fit
+from proxyscale.training.recipe import Recipe
+
+CPU = torch.device("cpu")
+MNIST = {
+    "dataset": {
+        "kind": "mnist",
+        "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"),
+        "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz"),
+    },
+    "downsample": 2,
+    "family": "convnet",
+}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    arrays, spec = vision_dataset(MNIST, n_train=120, n_targets=10, seed=0)
+    task = make_task(spec)
+    x, y = arrays["train_inputs"], arrays["train_labels"]
+    model, _ = fit(task, {"width": 2}, x, y, np.arange(len(x)), Recipe(batch_size=20, lr=0.01), 2, 0, CPU)
+    return arrays, task, model
+
+
+def _featurize(trained, store_dir, work, on_batch=None):
+    arrays, task, model = trained
+    x, y = arrays["train_inputs"], arrays["train_labels"]
+    return store.featurize(
+        model,
+        task.modelout,
+        lambda: batches(task, x, y, np.arange(len(x)), 20, CPU),
+        len(x),
+        store_dir,
+        work,
+        32,
+        CPU,
+        fingerprint="ckpt-a",
+        on_batch=on_batch,
+    )
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_interrupted_featurize_resumes_where_it_stopped(trained, tmp_path):
+    def die_after_two(computed):
+        if computed == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        _featurize(trained, tmp_path / "store", tmp_path / "work", die_after_two)
+    assert not (tmp_path / "store").exists() and (tmp_path / "work").is_dir()
+
+    resumed = _featurize(trained, tmp_path / "store", tmp_path / "work")
+    assert resumed["resumed"] and resumed["batches"] == 6 and resumed["batches_computed"] == 4
+    assert not (tmp_path / "work").exists()
+
+    clean = _featurize(trained, tmp_path / "clean", tmp_path / "work-clean")
+    assert not clean["resumed"] and clean["batches_computed"] == 6
+    a, qa = store.load_features(tmp_path / "store")
+    b, qb = store.load_features(tmp_path / "clean")
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(qa, qb, rtol=1e-5)
+
+
+def test_work_dir_of_another_checkpoint_is_discarded(trained, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "proxyscale.fingerprint").write_text("ckpt-b")
+    (work / "stale").write_text("x")
+    summary = _featurize(trained, tmp_path / "store", work)
+    assert not summary["resumed"] and summary["batches_computed"] == 6
+    assert not (tmp_path / "store" / "stale").exists()
+
+
+def test_scores_have_the_datamodel_shape_and_leave_the_store_unchanged(trained, tmp_path):
+    arrays, task, model = trained
+    _featurize(trained, tmp_path / "store", tmp_path / "work")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "store").rglob("*"))
+    xt, yt = arrays["target_inputs"], arrays["target_labels"]
+    scores, q = store.score(
+        model, task.modelout, lambda: batches(task, xt, yt, np.arange(10), 5, CPU), 10, tmp_path / "store", CPU
+    )
+    assert scores.shape == (120, 10) and q.shape == (120,)
+    assert np.isfinite(scores).all() and ((q > 0) & (q < 1)).all()  # Q = 1 - p of the true class
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "store").rglob("*")) == before
+
+
+def test_projection_never_exceeds_the_parameter_count(trained):
+    _, _, model = trained
+    n = sum(p.numel() for p in model.parameters())
+    assert effective_proj_dim(model, 10**6) == n and effective_proj_dim(model, 8) == 8
+
+
+def test_unfinished_store_is_refused(tmp_path):
+    with pytest.raises(Exception, match="not a finished proxyscale TRAK store"):
+        store.store_summary(tmp_path)
+
+
+def test_trak_cost_model_grows_with_each_term():
+    base = trak_flops(1e6, 10_000, 64, 1000, 100)
+    assert trak_flops(2e6, 10_000, 64, 1000, 100) > base
+    assert trak_flops(1e6, 10_000, 128, 1000, 100) > base
+    assert trak_flops(1e6, 10_000, 64, 2000, 100) > base
+
+
+def test_language_model_store_and_scores(tmp_path):
+    """The LM output function through traker: a training window scores itself highest."""
+    from proxyscale.datamodels.tasks import LMTask
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 20, (40, 9))
+    mask = np.ones_like(tokens, dtype=bool)
+    mask[:, 0] = False
+    task = LMTask(vocab_size=20, context_length=8)
+    model, _ = fit(
+        task,
+        {"d_model": 8, "n_layers": 1, "n_heads": 2},
+        tokens,
+        mask,
+        np.arange(40),
+        Recipe(batch_size=8, lr=0.02),
+        3,
+        0,
+        CPU,
+    )
+    store.featurize(
+        model,
+        task.modelout,
+        lambda: batches(task, tokens, mask, np.arange(40), 10, CPU),
+        40,
+        tmp_path / "s",
+        tmp_path / "w",
+        24,
+        CPU,
+    )
+    scores, q = store.score(
+        model, task.modelout, lambda: batches(task, tokens, mask, np.arange(40), 10, CPU), 40, tmp_path / "s", CPU
+    )
+    assert scores.shape == (40, 40) and ((q > 0) & (q < 1)).all()
+    assert (scores.argmax(0) == np.arange(40)).mean() > 0.8
