@@ -15,3 +15,7 @@ class ConfigError(ProxyscaleError):
 
 class DataError(ProxyscaleError):
     """An input file is missing or not in the format its config entry declares."""
+
+
+class TrainingError(ProxyscaleError):
+    """Training cannot go on: the loss diverged (names the run, the step and the learning rate)."""

@@ -1,8 +1,10 @@
 """Glue for workflow entry points: per-job log file, thread count, clear errors.
 
 ``run_job(snakemake, main)`` sends the job's stdout/stderr (progress bars included) to its ``log:``
-file, limits torch to the job's ``threads:``, and turns a :class:`ProxyscaleError` into one line on
-the console and in the log and a non-zero exit, instead of a traceback.
+file and limits torch to the job's ``threads:``. Every failure ends up in that log file, where
+Snakemake sends the user: a :class:`ProxyscaleError` (bad config or input, a diverged loss) as one
+line, anything unexpected with its traceback. The console gets one line either way, naming the log,
+and the job exits non-zero.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Callable
 
 from proxyscale.errors import ProxyscaleError
@@ -35,8 +38,15 @@ def run_job(smk, main: Callable[[], None]) -> None:
             main()
             logging.info("rule %s done in %.1fs", smk.rule, time.perf_counter() - start)
         except ProxyscaleError as exc:
-            message = f"error in rule {smk.rule}: {exc}"
-            print(message, file=sys.stderr)
-            if log_path:
-                print(message, file=console)
-            raise SystemExit(1) from None
+            _fail(f"error in rule {smk.rule}: {exc}", log_path, console)
+        except Exception as exc:  # unexpected: the traceback goes to the log, one line to the console
+            traceback.print_exc()
+            _fail(f"error in rule {smk.rule}: unexpected {type(exc).__name__}: {exc}", log_path, console)
+
+
+def _fail(message: str, log_path: str | None, console) -> None:
+    """Write ``message`` to the job's log (the redirected stderr) and, naming the log, to the console."""
+    print(message, file=sys.stderr)
+    if log_path:
+        print(f"{message} (log: {log_path})", file=console)
+    raise SystemExit(1) from None

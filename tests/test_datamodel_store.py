@@ -12,6 +12,7 @@ from proxyscale.datamodels import store
 from proxyscale.datamodels.cost import trak_flops
 from proxyscale.datamodels.projectors import effective_proj_dim
 from proxyscale.datamodels.tasks import batches, make_task
+from proxyscale.errors import DataError
 from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
 
@@ -112,11 +113,45 @@ def test_unfinished_store_is_refused(tmp_path):
         store.store_summary(tmp_path)
 
 
-def test_trak_cost_model_grows_with_each_term():
-    base = trak_flops(1e6, 10_000, 64, 1000, 100)
-    assert trak_flops(2e6, 10_000, 64, 1000, 100) > base
-    assert trak_flops(1e6, 10_000, 128, 1000, 100) > base
-    assert trak_flops(1e6, 10_000, 64, 2000, 100) > base
+@pytest.mark.parametrize("params, published", [(125e6, 4.30e20), (760e6, 2.62e21)])
+def test_trak_cost_model_reproduces_the_papers_table_9(params, published):
+    """Appendix A.3.2: C_attrib of MPT-125M and MPT-760M (T 2,048, k 15,360, n 80M, 1,000 targets)."""
+    T, k, n, n_test = 2048, 15360, 80e6, 1000
+    ours = trak_flops(2 * params * T, int(params), k, int(n), n_test)  # forward FLOPs of one window: 2pT
+    by_hand = (6 * params * T + 4 * k**2 + 2 * k * params - 2 * k + 2 * k * n_test - n_test) * n + (
+        6 * params * T * n_test + k * (2 * params - 1) * n_test - k**2 + k**3
+    )  # eq. 28-29
+    assert ours == pytest.approx(by_hand, rel=1e-6)
+    assert ours == pytest.approx(published, rel=5e-3)
+
+
+def test_scores_are_the_papers_estimator_computed_directly(trained, tmp_path):
+    """phi(z)^T (Phi^T Phi)^-1 Phi^T from the store's own projected gradients, up to traker's positive scale."""
+    arrays, task, model = trained
+    _featurize(trained, tmp_path / "store", tmp_path / "work")
+    xt, yt = arrays["target_inputs"], arrays["target_labels"]
+    target_batches = lambda: batches(task, xt, yt, np.arange(10), 5, CPU)  # noqa: E731
+    scores, _ = store.score(model, task.modelout, target_batches, 10, tmp_path / "store", CPU)
+    seed = store.store_summary(tmp_path / "store")["seed"]
+    store.featurize(model, task.modelout, target_batches, 10, tmp_path / "targets", tmp_path / "w2", 32, CPU, seed=seed)
+    phi = np.load(tmp_path / "store/0/grads.mmap", mmap_mode="r").astype(np.float64)
+    phi_targets = np.load(tmp_path / "targets/0/grads.mmap", mmap_mode="r").astype(np.float64)
+    direct = (phi_targets @ np.linalg.inv(phi.T @ phi) @ phi.T).T  # (n_train, n_targets)
+    scale = float((direct * scores).sum() / (scores * scores).sum())
+    assert scale > 0
+    np.testing.assert_allclose(scores * scale, direct, rtol=1e-2, atol=1e-3 * np.abs(direct).max())
+
+
+def test_a_store_from_another_projector_is_refused(trained, tmp_path):
+    arrays, task, model = trained
+    _featurize(trained, tmp_path / "store", tmp_path / "work")
+    info = tmp_path / "store/proxyscale.json"
+    info.write_text(info.read_text().replace('"CPUProjector"', '"CudaProjector"'))
+    xt, yt = arrays["target_inputs"], arrays["target_labels"]
+    with pytest.raises(DataError, match="built with CudaProjector, but scoring on cpu would project with CPUProjector"):
+        store.score(
+            model, task.modelout, lambda: batches(task, xt, yt, np.arange(10), 5, CPU), 10, tmp_path / "store", CPU
+        )
 
 
 def test_language_model_store_and_scores(tmp_path):

@@ -35,15 +35,48 @@ def test_cuda_asks_torch_for_bf16_autocast(monkeypatch):
     assert asked == {"device_type": "cuda", "dtype": torch.bfloat16, "enabled": True}
 
 
-def test_cuda_projector_needs_both_a_gpu_and_fast_jl(monkeypatch):
+def _fake_cuda_projectors(monkeypatch):
+    """Record the CUDA projectors make_projector builds (they need a GPU to exist)."""
     made = []
-    monkeypatch.setattr(projectors, "CudaProjector", lambda *a, **k: made.append(a) or "cuda-projector")
     monkeypatch.setattr(projectors, "fast_jl_available", lambda: True)
-    assert projectors.make_projector(100, 8, 0, torch.device("cuda")) == "cuda-projector" and made
-    assert type(projectors.make_projector(100, 8, 0, torch.device("cpu"))).__name__ == "CPUProjector"
+    monkeypatch.setattr(projectors, "CudaProjector", lambda *a, **k: made.append(("cuda", a, k)) or "cuda-projector")
+    monkeypatch.setattr(projectors, "ChunkedCudaProjector", lambda *a, **k: made.append(("chunked", a, k)) or "chunked")
+    return made
+
+
+def test_cuda_projector_needs_both_a_gpu_and_fast_jl(monkeypatch):
+    made = _fake_cuda_projectors(monkeypatch)
+    small = torch.nn.Linear(100, 10)
+    assert projectors.make_projector(small, 512, 0, torch.device("cuda"), 32) == "cuda-projector" and made
+    assert type(projectors.make_projector(small, 8, 0, torch.device("cpu"), 32)).__name__ == "CPUProjector"
     monkeypatch.setattr(projectors, "fast_jl_available", lambda: False)
     monkeypatch.setattr(projectors, "CPUProjector", lambda *a, **k: "cpu-projector")
-    assert projectors.make_projector(100, 8, 0, torch.device("cuda")) == "cpu-projector"
+    assert projectors.make_projector(small, 8, 0, torch.device("cuda"), 32) == "cpu-projector"
+
+
+def test_cuda_projection_size_must_be_a_multiple_of_512(monkeypatch):
+    _fake_cuda_projectors(monkeypatch)
+    with pytest.raises(ConfigError, match=r"trak.proj_dim: 1000 is not a multiple of 512"):
+        projectors.make_projector(torch.nn.Linear(100, 10), 1000, 0, torch.device("cuda"), 32)
+
+
+def test_models_past_the_uint32_limit_get_the_chunked_projector(monkeypatch):
+    made = _fake_cuda_projectors(monkeypatch)
+    # 4 x 2^25 parameters on the meta device (no memory): at batch 32, 2^32 entries, past fast_jl's limit
+    big = torch.nn.Sequential(*(torch.nn.Linear(2**15, 2**10, bias=False, device="meta") for _ in range(4)))
+    assert projectors.make_projector(big, 1024, 7, torch.device("cuda"), 32) == "chunked"
+    chunks = [a for kind, a, _ in made if kind == "cuda"]
+    assert len(chunks) >= 2 and sum(a[0] for a in chunks) == 4 * 2**25
+    assert all(a[0] * 32 < projectors.UINT32_LIMIT and a[1] == 1024 for a in chunks)
+    assert len({a[2] for a in chunks}) == len(chunks)  # each chunk its own seed
+    made.clear()
+    assert projectors.make_projector(big, 1024, 7, torch.device("cuda"), 16) == "cuda-projector"  # 2^31 fits
+
+
+def test_every_checkpoint_gets_its_own_projection_seed():
+    seeds = [projectors.checkpoint_seed(0, c) for c in range(6)]
+    assert len(set(seeds)) == 6 and seeds == [projectors.checkpoint_seed(0, c) for c in range(6)]
+    assert projectors.checkpoint_seed(1, 0) != seeds[0]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the GPU path runs only where one is")

@@ -11,14 +11,26 @@ from proxyscale.errors import ConfigError
 
 def test_split_is_disjoint_deterministic_and_order_free():
     docs = [f"document {i}" for i in range(2000)]
-    train, holdout = prepare.split_documents(docs, 0.1, salt="web")
+    train, holdout = prepare.split_documents(docs, 0.1)
     assert set(train).isdisjoint(holdout) and len(train) + len(holdout) == 2000
     assert 140 < len(holdout) < 260
-    train2, holdout2 = prepare.split_documents(docs[::-1], 0.1, salt="web")
+    train2, holdout2 = prepare.split_documents(docs[::-1], 0.1)
     assert sorted(holdout2) == sorted(holdout)
     # an exact duplicate of a holdout document is never trained on
-    dup_train, _ = prepare.split_documents(docs + [holdout[0]], 0.1, salt="web")
+    dup_train, _ = prepare.split_documents(docs + [holdout[0]], 0.1)
     assert holdout[0] not in dup_train
+
+
+def test_a_document_in_two_sources_is_held_out_of_both_or_neither():
+    shared = [f"shared document {i}" for i in range(500)]
+    web = shared + [f"web page {i}" for i in range(300)]
+    books = [f"book chapter {i}" for i in range(200)] + shared[::-1]
+    web_train, web_holdout = prepare.split_documents(web, 0.2)
+    books_train, books_holdout = prepare.split_documents(books, 0.2)
+    held = [d for d in shared if d in web_holdout]
+    assert 50 < len(held) < 150  # some shared documents are held out, so the check below means something
+    assert set(held) == {d for d in shared if d in books_holdout}
+    assert set(web_train).isdisjoint(books_holdout) and set(books_train).isdisjoint(web_holdout)
 
 
 def test_token_stream_separates_documents():

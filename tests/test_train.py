@@ -9,7 +9,7 @@ import torch
 from conftest import DATA
 from proxyscale.data.prepare import load_source, token_stream
 from proxyscale.data.tokenizer import ByteTokenizer
-from proxyscale.errors import ConfigError
+from proxyscale.errors import ConfigError, TrainingError
 from proxyscale.models.gpt import GPTConfig, count_parameters
 from proxyscale.training.lm import WindowSampler, gpt_config, load_lm, save_lm, train_lm
 from proxyscale.training.recipe import Recipe, lr_at
@@ -71,3 +71,11 @@ def test_a_config_size_gives_its_recipe_and_architecture():
     recipe = Recipe.from_size(size, {"warmup_frac": 0.1, "weight_decay": 0.0})
     assert (recipe.batch_size, recipe.lr, recipe.warmup_frac, recipe.weight_decay) == (8, 0.003, 0.1, 0.0)
     assert gpt_config(size, 257, 64) == GPTConfig(257, 64, 16, 2, 4)
+
+
+def test_divergence_stops_training_with_one_clear_error(wiki_stream):
+    cfg = GPTConfig(257, 32, 16, 1, 4)
+    with pytest.raises(
+        TrainingError, match=r"^w/big step \d+: loss became (nan|inf) at learning rate [0-9.e+]+; lower"
+    ):
+        train_lm({"w": wiki_stream}, {"w": 1}, cfg, Recipe(8, 1.0e6), 20, 0, torch.device("cpu"), desc="w/big")

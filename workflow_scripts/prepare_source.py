@@ -14,7 +14,7 @@ def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p = smk.params
     docs = load_source(p.files)
-    train, holdout = split_documents(docs, p.holdout_fraction, salt=smk.wildcards.source)
+    train, holdout = split_documents(docs, p.holdout_fraction)
     stream = token_stream(train, make_tokenizer(p.tokenizer))
     logging.info("%d documents: %d train (%d tokens), %d holdout", len(docs), len(train), len(stream), len(holdout))
     save_npy(stream, smk.output.shard)

@@ -6,6 +6,7 @@ import numpy as np
 
 from proxyscale.datamodels import store
 from proxyscale.datamodels.dataset import load_dataset
+from proxyscale.datamodels.projectors import checkpoint_seed
 from proxyscale.datamodels.tasks import batches, load_model
 from proxyscale.device import resolve_device
 from proxyscale.runner import run_job
@@ -18,6 +19,7 @@ def main():
     model, task, _ = load_model(smk.input.model, device)
     arrays, _ = load_dataset(smk.input.data)
     x, y = arrays["train_inputs"], arrays["train_labels"]
+    seed = checkpoint_seed(trak["projector_seed"], int(smk.wildcards.ckpt))  # a new projection per checkpoint
     summary = store.featurize(
         model,
         task.modelout,
@@ -27,9 +29,9 @@ def main():
         p.work_dir,
         trak["proj_dim"],
         device,
-        seed=trak["projector_seed"],
+        seed=seed,
         lambda_reg=trak["lambda_reg"],
-        fingerprint=store.fingerprint([smk.input.model, smk.input.data], dict(trak)),
+        fingerprint=store.fingerprint([smk.input.model, smk.input.data], {**trak, "seed": seed}),
     )
     logging.info("store %s: %s", smk.output[0], summary)
 

@@ -23,17 +23,21 @@ from proxyscale.data.tokenizer import token_dtype
 from proxyscale.errors import ConfigError
 
 
-def is_holdout(doc: str, fraction: float, salt: str = "") -> bool:
-    """Whether ``doc`` belongs to the holdout part (a stable hash of salt + text below ``fraction``)."""
-    digest = hashlib.sha256((salt + "\0" + doc).encode("utf-8")).digest()
+def is_holdout(doc: str, fraction: float) -> bool:
+    """Whether ``doc`` belongs to the holdout part: a stable hash of its text alone, below ``fraction``.
+
+    No per-source salt: a document present in two sources is held out of both or trained on in both,
+    so a test document can never reach training through another source.
+    """
+    digest = hashlib.sha256(doc.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
-def split_documents(docs: list[str], fraction: float, salt: str = "") -> tuple[list[str], list[str]]:
+def split_documents(docs: list[str], fraction: float) -> tuple[list[str], list[str]]:
     """``(train, holdout)`` document lists; every document lands in exactly one."""
     train, holdout = [], []
     for doc in docs:
-        (holdout if is_holdout(doc, fraction, salt) else train).append(doc)
+        (holdout if is_holdout(doc, fraction) else train).append(doc)
     return train, holdout
 
 

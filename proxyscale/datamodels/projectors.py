@@ -1,15 +1,30 @@
-"""Random projections of per-example gradients for TRAK, chosen by device.
+"""Random projections of per-example gradients for TRAK, chosen by device, one per checkpoint.
 
-traker's CUDA projector (Rademacher, ``fast_jl`` kernels) when a GPU and ``fast_jl`` are present;
-otherwise traker's CPU projector (Gaussian), patched so scoring can regenerate its matrix.
+On a GPU with ``fast_jl``: traker's CUDA projector (Rademacher). fast_jl indexes a batch of gradients
+with 32-bit integers, so while parameters x batch rows stay below 2^32 one ``CudaProjector`` covers the
+whole gradient; past that (models above about 134M parameters at batch 32), traker's
+``ChunkedCudaProjector`` projects parameter chunks that each stay below the limit and sums them, as
+traker itself does. fast_jl computes the output in tiles of 512, so the projection size must be a
+multiple of 512 there. Otherwise (CPU, or no ``fast_jl``): traker's CPU projector (Gaussian), patched so
+scoring can regenerate its matrix.
+
+Algorithm 2 of the paper draws a new projection for every model: :func:`checkpoint_seed` derives each
+checkpoint's projection seed from the configured ``projector_seed`` and the checkpoint index.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
-from trak.projectors import BasicProjector, CudaProjector, ProjectionType
+from trak.projectors import BasicProjector, ChunkedCudaProjector, CudaProjector, ProjectionType
+from trak.utils import get_parameter_chunk_sizes
 
+from proxyscale.errors import ConfigError
 from proxyscale.models import count_params
+
+UINT32_LIMIT = int(np.iinfo(np.uint32).max)
+CUDA_PROJ_DIM_MULTIPLE = 512
+CUDA_MAX_BATCH = 32  # the largest batch fast_jl's kernels take at once (they loop over larger batches)
 
 
 class CPUProjector(BasicProjector):
@@ -27,6 +42,11 @@ class CPUProjector(BasicProjector):
         return super().project(grads, model_id)
 
 
+def checkpoint_seed(projector_seed: int, checkpoint: int) -> int:
+    """The projection seed of checkpoint ``checkpoint``: distinct per checkpoint, fixed by the config seed."""
+    return int(np.random.SeedSequence([projector_seed, checkpoint]).generate_state(1)[0] % (2**31 - 1))
+
+
 def fast_jl_available() -> bool:
     try:
         import fast_jl  # noqa: F401
@@ -35,11 +55,31 @@ def fast_jl_available() -> bool:
     return True
 
 
-def make_projector(grad_dim: int, proj_dim: int, seed: int, device: torch.device):
-    """traker's CUDA projector when a GPU and ``fast_jl`` are there, else the CPU projector."""
-    if device.type == "cuda" and fast_jl_available():
-        return CudaProjector(grad_dim, proj_dim, seed, ProjectionType.rademacher, device, max_batch_size=32)
-    return CPUProjector(grad_dim, proj_dim, seed, ProjectionType.normal, device, block_size=proj_dim)
+def projector_kind(device: torch.device) -> str:
+    """``cuda`` when a GPU and ``fast_jl`` are there, else ``cpu``."""
+    return "cuda" if device.type == "cuda" and fast_jl_available() else "cpu"
+
+
+def make_projector(model: torch.nn.Module, proj_dim: int, seed: int, device: torch.device, batch_size: int):
+    """The projector for ``model``'s gradients on ``device``, for batches of up to ``batch_size`` rows."""
+    grad_dim = count_params(model)
+    if projector_kind(device) == "cpu":
+        return CPUProjector(grad_dim, proj_dim, seed, ProjectionType.normal, device, block_size=proj_dim)
+    if proj_dim % CUDA_PROJ_DIM_MULTIPLE:
+        raise ConfigError(
+            f"trak.proj_dim: {proj_dim} is not a multiple of {CUDA_PROJ_DIM_MULTIPLE}, which traker's CUDA "
+            "projector (fast_jl) needs; choose a multiple or run TRAK on the CPU"
+        )
+    max_batch = min(batch_size, CUDA_MAX_BATCH)
+    if grad_dim * batch_size < UINT32_LIMIT:
+        return CudaProjector(grad_dim, proj_dim, seed, ProjectionType.rademacher, device, max_batch_size=max_batch)
+    max_chunk, chunks = get_parameter_chunk_sizes(model, batch_size)
+    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=len(chunks))
+    per_chunk = [
+        CudaProjector(size, proj_dim, int(s), ProjectionType.rademacher, device, max_batch_size=max_batch)
+        for size, s in zip(chunks, seeds)
+    ]
+    return ChunkedCudaProjector(per_chunk, max_chunk, chunks, batch_size, device, torch.float32)
 
 
 def effective_proj_dim(model: torch.nn.Module, proj_dim: int) -> int:

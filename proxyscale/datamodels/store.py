@@ -31,7 +31,6 @@ from trak import TRAKer
 
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
 from proxyscale.errors import DataError
-from proxyscale.models import count_params
 
 MODEL_ID = 0
 log = logging.getLogger(__name__)
@@ -45,9 +44,11 @@ def fingerprint(paths: Iterable[str | Path], settings: dict) -> str:
     return digest.hexdigest()
 
 
-def open_traker(model, task, n_examples: int, save_dir: Path, proj_dim: int, device, seed: int, lambda_reg: float):
+def open_traker(
+    model, task, n_examples: int, save_dir: Path, proj_dim: int, device, seed: int, lambda_reg: float, batch_size: int
+):
+    """A traker over ``save_dir`` with this module's projector (seed ``seed``) for batches up to ``batch_size``."""
     proj_dim = effective_proj_dim(model, proj_dim)
-    grad_dim = count_params(model)
     return TRAKer(
         model=model,
         task=task,
@@ -55,7 +56,7 @@ def open_traker(model, task, n_examples: int, save_dir: Path, proj_dim: int, dev
         save_dir=str(save_dir),
         load_from_save_dir=True,
         device=str(device),
-        projector=make_projector(grad_dim, proj_dim, seed, device),
+        projector=make_projector(model, proj_dim, seed, device, batch_size),
         proj_dim=proj_dim,
         use_half_precision=False,
         lambda_reg=lambda_reg,
@@ -107,10 +108,11 @@ def featurize(
     work_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
     model = model.to(device).eval()
-    traker = open_traker(model, task, n_train, work_dir, proj_dim, device, seed, lambda_reg)
+    all_batches = list(batches())
+    batch_size = max(len(inds) for inds, _ in all_batches)
+    traker = open_traker(model, task, n_train, work_dir, proj_dim, device, seed, lambda_reg, batch_size)
     resumed = MODEL_ID in traker.saver.model_ids
     traker.load_checkpoint(model.state_dict(), model_id=MODEL_ID)
-    all_batches = list(batches())
     computed = _featurize_batches(traker, all_batches, f"featurize {store_dir.name}", on_batch)
     if not traker.saver.model_ids[MODEL_ID]["is_featurized"]:
         missing = int(n_train - np.asarray(traker.saver.current_store["is_featurized"]).sum())
@@ -121,6 +123,7 @@ def featurize(
         "proj_dim": traker.proj_dim,
         "grad_dim": traker.num_params_for_grad,
         "projector": type(traker.projector).__name__,
+        "projector_batch": batch_size,
         "batches": len(all_batches),
         "batches_computed": computed,
         "resumed": bool(resumed),
@@ -140,10 +143,14 @@ def featurize(
 
 
 def store_summary(store_dir: str | Path) -> dict:
+    """What :func:`featurize` recorded: sizes, projector kind, seed and batch, wall time."""
     path = Path(store_dir) / "proxyscale.json"
     if not path.is_file():
         raise DataError(f"{store_dir}: not a finished proxyscale TRAK store (no proxyscale.json)")
-    return json.loads(path.read_text())
+    summary = json.loads(path.read_text())
+    if "projector_batch" not in summary:
+        raise DataError(f"{store_dir}: built by an older proxyscale (no projector_batch); delete it to rebuild it")
+    return summary
 
 
 def load_features(store_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -164,20 +171,32 @@ def score(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw TRAK scores (n_train, n_targets) of one checkpoint and its Q (n_train,).
 
-    The targets' gradients are projected with the store's projector (same seed and size) in a
-    temporary store; the finished store is only read.
+    The targets' gradients are projected with the store's projector (same kind, seed, size and batch
+    chunking) in a temporary store; the finished store is only read. A store built with another kind of
+    projector (CUDA Rademacher against CPU Gaussian, say) cannot be scored here: one clear error.
     """
     info = store_summary(store_dir)
     features, q = load_features(store_dir)
     model = model.to(device).eval()
+    batches = list(target_batches())
+    if max(len(inds) for inds, _ in batches) > info["projector_batch"]:
+        raise DataError(f"{store_dir}: target batches exceed the store's projector batch of {info['projector_batch']}")
     with tempfile.TemporaryDirectory(prefix="proxyscale-targets-") as tmp:
-        traker = open_traker(model, task, n_targets, Path(tmp), info["proj_dim"], device, info["seed"], 0.0)
+        traker = open_traker(
+            model, task, n_targets, Path(tmp), info["proj_dim"], device, info["seed"], 0.0, info["projector_batch"]
+        )
+        here = type(traker.projector).__name__
+        if here != info["projector"]:
+            raise DataError(
+                f"{store_dir}: built with {info['projector']}, but scoring on {device} would project with {here}; "
+                "score on the kind of device that featurized, or delete the store to rebuild it"
+            )
         if traker.proj_dim != features.shape[1]:
             raise DataError(
                 f"{store_dir}: store has projection size {features.shape[1]}, model gives {traker.proj_dim}"
             )
         traker.load_checkpoint(model.state_dict(), model_id=MODEL_ID)
-        _featurize_batches(traker, target_batches(), "target gradients")
+        _featurize_batches(traker, batches, "target gradients")
         target_grads = np.asarray(traker.saver.current_store["grads"], dtype=np.float32)
         del traker
     return features @ target_grads.T, q

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
+from proxyscale.errors import TrainingError
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -56,7 +58,7 @@ def optimizer_step(
 ) -> None:
     """One update at learning rate ``lr`` with gradient clipping; a non-finite loss is a clear error."""
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"{where}: loss became {loss.item()}; lower the learning rate")
+        raise TrainingError(f"{where}: loss became {loss.item()} at learning rate {lr:g}; lower the size's lr")
     for group in opt.param_groups:
         group["lr"] = lr
     opt.zero_grad(set_to_none=True)
