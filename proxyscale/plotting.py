@@ -33,6 +33,18 @@ def palette(names) -> dict:
     return dict(zip(names, sns.color_palette("tab10", len(names))))
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def styles(names) -> dict[str, dict]:
+    """A distinct (colour, marker) pair per name, whatever their number: tab10 colours, and a new marker
+    after every ten names, so no two training distributions ever look alike in a figure."""
+    colors = sns.color_palette("tab10", 10)
+    return {
+        name: {"color": colors[i % 10], "marker": MARKERS[(i // 10) % len(MARKERS)]} for i, name in enumerate(names)
+    }
+
+
 def ratio_label(ratio: float) -> str:
     """A compute ratio as the figures print it: '12x', or '3.4x' below 10."""
     return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"

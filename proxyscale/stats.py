@@ -20,6 +20,28 @@ def r2(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1] ** 2)
 
 
+def pearson(x, y) -> float:
+    """Signed correlation of x and y (its sign is the slope's); NaN when x or y is constant or n < 3."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def decision_accuracy(x, y) -> float:
+    """Share of pairs of points that x and y order the same way (DataDecide's decision accuracy).
+
+    Each pair of training distributions is a decision "which one is better?": the proxy (x) gets it
+    right when it orders the pair as the reference (y) does. Pairs tied in x or y (a bootstrap's
+    repeated points) are left out; NaN when no pair is left.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    i, j = np.triu_indices(len(x), k=1)
+    dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    keep = (dx != 0) & (dy != 0)
+    return float(np.mean(dx[keep] == dy[keep])) if keep.any() else float("nan")
+
+
 def spearman(x, y) -> float:
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
@@ -75,6 +97,18 @@ def per_sample_r2(proxy: np.ndarray, reference: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = (p * r).sum(0) / denom
     return corr**2
+
+
+def per_sample_r2_null(proxy: np.ndarray, reference: np.ndarray, n_perm: int, seed: int = 0) -> np.ndarray:
+    """Per-sample R^2 when the proxy's distributions are shuffled against the reference's.
+
+    Each permutation pairs every sample's proxy losses with the reference's losses on other
+    distributions (the same shuffle for every sample), so what remains is chance agreement: about
+    1 / (n_distributions - 1) for unrelated losses. Returns all (n_perm * n_samples) null values.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(proxy)
+    return np.concatenate([per_sample_r2(proxy[rng.permutation(n)], reference) for _ in range(n_perm)])
 
 
 def mean_ci(values, n_boot: int, ci: float, seed: int = 0) -> tuple[float, float, float]:

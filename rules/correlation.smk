@@ -65,6 +65,8 @@ rule correlation:
         summary=f"{CORRELATION_DIR}/summary.parquet",
         per_sample=f"{CORRELATION_DIR}/per_sample_r2.parquet",
         loo=f"{CORRELATION_DIR}/loo_predictions.parquet",
+        null=f"{CORRELATION_DIR}/per_sample_null.parquet",
+        verdict=f"{CORRELATION_DIR}/verdict.parquet",
         scatter=report(f"{CORRELATION_DIR}/fig1_scatter.png", category="Scale correlation"),
         r2_compute=report(f"{CORRELATION_DIR}/fig2_r2_vs_compute.png", category="Scale correlation"),
         r2_accuracy=report(f"{CORRELATION_DIR}/fig3_r2_vs_accuracy.png", category="Scale correlation"),
@@ -86,5 +88,8 @@ rule correlation:
         bootstrap=config["report"]["bootstrap"],
         ci=config["report"]["ci"],
         panels=config["report"]["per_sample_panels"],
+        null_permutations=config["report"]["null_permutations"],
+        verdict=config["report"]["verdict"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/correlation_report.py"

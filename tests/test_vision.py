@@ -65,6 +65,15 @@ def test_families_classify_and_scale_with_width(family, width, shape):
     assert forward_macs(big, shape) > 8 * forward_macs(small, shape)
 
 
+def test_benchmark_families_have_the_textbook_parameter_counts():
+    mlp = make_classifier("mlp", 32, 1, 10, 28)
+    logreg = make_classifier("logreg", 32, 1, 10, 28)  # width does not apply
+    assert sum(p.numel() for p in mlp.parameters()) == 784 * 32 + 32 + 32 * 10 + 10
+    assert sum(p.numel() for p in logreg.parameters()) == 784 * 10 + 10
+    assert forward_macs(mlp, (1, 28, 28)) == 784 * 32 + 32 * 10 and forward_macs(logreg, (1, 28, 28)) == 7840
+    assert mlp(torch.zeros((3, 1, 28, 28), dtype=torch.uint8)).shape == (3, 10)
+
+
 def test_unknown_family_is_a_config_error():
     with pytest.raises(ConfigError, match="not a vision family"):
         make_classifier("vit", 1, 1, 10, 14)

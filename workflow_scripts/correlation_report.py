@@ -22,7 +22,17 @@ def main():
     summary = analysis.scale_correlation(means, compute, chance, p.reference, p.bootstrap, p.ci)
     per_sample = analysis.per_sample_table(losses, p.reference)
     loo = analysis.loo_predictions(means, p.reference)
-    tables = {"means": means, "compute": compute, "summary": summary, "per_sample": per_sample, "loo": loo}
+    null = analysis.per_sample_null(losses, p.reference, p.null_permutations, p.seed)
+    verdict = analysis.verdict(summary, **p.verdict)
+    tables = {
+        "means": means,
+        "compute": compute,
+        "summary": summary,
+        "per_sample": per_sample,
+        "loo": loo,
+        "null": null,
+        "verdict": verdict,
+    }
     for key, table in tables.items():
         save_parquet(table, out[key])
 
@@ -31,12 +41,14 @@ def main():
     figures.r2_vs_accuracy(summary, out.r2_accuracy)
     proxy = analysis.largest_proxy(compute, p.reference)
     figures.per_sample_scatter(losses, proxy, p.reference, p.tests[0], p.panels, out.per_sample_fig)
-    figures.per_sample_hist(per_sample, compute, out.per_sample_hist)
+    figures.per_sample_hist(per_sample, null, compute, out.per_sample_hist)
     figures.training_curves(curves, out.curves)
 
     keys = ("scatter", "r2_compute", "r2_accuracy", "curves", "per_sample_hist", "per_sample_fig")
     links = figure_links(out.report, {k: out[k] for k in keys})
-    text = report.correlation_report(summary, compute, means, per_sample, p.reference, p.ci, links)
+    text = report.correlation_report(
+        summary, compute, means, per_sample, null, verdict, dict(p.verdict), p.reference, p.ci, links
+    )
     save_text(text, out.report)
 
 

@@ -57,8 +57,9 @@ def scale_correlation(
     n_boot: int,
     ci: float,
 ) -> pd.DataFrame:
-    """One row per (test, proxy): R^2 and Spearman with bootstrap intervals, leave-one-out fit,
-    the proxy's accuracy (mean over distributions) and its compute ratio."""
+    """One row per (test, proxy): R^2, signed (Pearson) correlation, Spearman and decision accuracy with
+    bootstrap intervals, leave-one-out fit, the proxy's accuracy (mean over distributions) and its
+    compute ratio."""
     wide = means.pivot_table(index=["test", "dist"], columns="size", values="loss")
     acc = means.pivot_table(index=["test", "size"], values="accuracy", dropna=False)["accuracy"]
     ratio = compute.set_index("size")["compute_ratio"]
@@ -71,6 +72,7 @@ def scale_correlation(
             x = block[size].to_numpy()
             r2_lo, r2_hi = stats.bootstrap_ci(x, y, stats.r2, n_boot, ci)
             sp_lo, sp_hi = stats.bootstrap_ci(x, y, stats.spearman, n_boot, ci)
+            da_lo, da_hi = stats.bootstrap_ci(x, y, stats.decision_accuracy, n_boot, ci)
             loo = stats.leave_one_out(x, y)
             rows.append(
                 {
@@ -80,9 +82,13 @@ def scale_correlation(
                     "r2": stats.r2(x, y),
                     "r2_lo": r2_lo,
                     "r2_hi": r2_hi,
+                    "pearson": stats.pearson(x, y),
                     "spearman": stats.spearman(x, y),
                     "spearman_lo": sp_lo,
                     "spearman_hi": sp_hi,
+                    "decision_accuracy": stats.decision_accuracy(x, y),
+                    "decision_lo": da_lo,
+                    "decision_hi": da_hi,
                     "loo_r2": loo["r2"],
                     "loo_mae": loo["mae"],
                     "proxy_accuracy": float(acc.get((test, size), np.nan)),
@@ -118,3 +124,43 @@ def per_sample_table(losses: pd.DataFrame, reference: str) -> pd.DataFrame:
             values = stats.per_sample_r2(wide[size].to_numpy(), ref)
             rows.append(pd.DataFrame({"test": test, "size": size, "example_id": wide[reference].columns, "r2": values}))
     return pd.concat(rows, ignore_index=True)
+
+
+def per_sample_null(losses: pd.DataFrame, reference: str, n_perm: int, seed: int = 0) -> pd.DataFrame:
+    """Per (test, proxy): per-sample R^2 values when distributions are shuffled (:func:`stats.per_sample_r2_null`).
+
+    With few distributions, unrelated losses still give per-sample R^2 of about 1/(n - 1); this is the
+    baseline Figure 5 and its table compare the observed values with.
+    """
+    rows = []
+    for test, block in losses.groupby("test"):
+        wide = block.pivot_table(index="dist", columns=["size", "example_id"], values="loss")
+        ref = wide[reference].to_numpy()
+        for size in wide.columns.get_level_values("size").unique().drop(reference):
+            values = stats.per_sample_r2_null(wide[size].to_numpy(), ref, n_perm, seed)
+            rows.append(pd.DataFrame({"test": test, "size": size, "r2": values}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def verdict(summary: pd.DataFrame, min_r2: float, min_decision_accuracy: float) -> pd.DataFrame:
+    """Per test set, the cheapest proxy (largest compute ratio) that agrees with the reference: positive
+    correlation, R^2 interval above ``min_r2`` and decision-accuracy interval above
+    ``min_decision_accuracy``; ``proxy`` is None where no proxy does. The figures behind it come along."""
+    rows = []
+    for test, block in summary.groupby("test"):
+        ok = block[
+            (block["pearson"] > 0) & (block["r2_lo"] >= min_r2) & (block["decision_lo"] >= min_decision_accuracy)
+        ]
+        best = ok.sort_values("compute_ratio", ascending=False).head(1)
+        row = best.iloc[0] if len(best) else None
+        rows.append(
+            {
+                "test": test,
+                "proxy": None if row is None else row["size"],
+                **{
+                    k: np.nan if row is None else float(row[k])
+                    for k in ("compute_ratio", "r2", "r2_lo", "decision_accuracy", "decision_lo")
+                },
+            }
+        )
+    return pd.DataFrame(rows)

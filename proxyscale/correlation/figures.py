@@ -12,7 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from proxyscale import stats
-from proxyscale.plotting import palette, ratio_label, save
+from proxyscale.plotting import palette, ratio_label, save, styles
 
 
 def scatter_grid(means, compute, reference, path) -> None:
@@ -22,7 +22,7 @@ def scatter_grid(means, compute, reference, path) -> None:
     ratio = compute.set_index("size")["compute_ratio"]
     tests = sorted(means["test"].unique())
     dists = sorted(means["dist"].unique())
-    colors = palette(dists)
+    look = styles(dists)
     wide = means.pivot_table(index=["test", "dist"], columns="size", values="loss")
     fig, axes = plt.subplots(len(proxies), len(tests), figsize=(2.6 * len(tests), 2.5 * len(proxies)), squeeze=False)
     for i, size in enumerate(proxies):
@@ -30,7 +30,7 @@ def scatter_grid(means, compute, reference, path) -> None:
             ax, block = axes[i, j], wide.loc[test]
             x, y = block[size].to_numpy(), block[reference].to_numpy()
             for dist, xi, yi in zip(block.index, x, y):
-                ax.scatter(xi, yi, color=colors[dist], s=28, label=dist, edgecolor="black", linewidth=0.4)
+                ax.scatter(xi, yi, s=28, label=dist, edgecolor="black", linewidth=0.4, **look[dist])
             slope, intercept = np.polyfit(x, y, 1)
             xs = np.linspace(x.min(), x.max(), 10)
             ax.plot(xs, intercept + slope * xs, color="gray", linestyle="--", linewidth=1)
@@ -45,9 +45,9 @@ def scatter_grid(means, compute, reference, path) -> None:
     fig.legend(
         handles,
         labels,
-        loc="lower center",
-        ncol=len(dists),
-        bbox_to_anchor=(0.5, -0.02 - 0.01 * len(proxies)),
+        loc="upper center",
+        ncol=min(len(dists), 6),
+        bbox_to_anchor=(0.5, 0.0),
         frameon=False,
     )
     fig.suptitle("Reference vs proxy mean loss across training distributions", y=1.01)
@@ -120,18 +120,18 @@ def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0) ->
     rows = int(np.ceil(len(chosen) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.4 * rows), squeeze=False)
     dists = sorted(block["dist"].unique())
-    colors = palette(dists)
+    look = styles(dists)
     for ax, ex in zip(axes.flat, sorted(chosen)):
         sample = wide.loc[ex]
         for dist in sample.index:
             ax.scatter(
                 sample.loc[dist, size],
                 sample.loc[dist, reference],
-                color=colors[dist],
                 s=24,
                 edgecolor="black",
                 linewidth=0.4,
                 label=dist,
+                **look[dist],
             )
         ax.set_title(f"{test} #{ex}  $R^2$={stats.r2(sample[size], sample[reference]):.2f}", fontsize=9)
     for ax in axes.flat[len(chosen) :]:
@@ -141,13 +141,14 @@ def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0) ->
     for ax in axes[:, 0]:
         ax.set_ylabel("reference loss")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(dists), bbox_to_anchor=(0.5, -0.06), frameon=False)
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(dists), 6), bbox_to_anchor=(0.5, 0.0), frameon=False)
     fig.tight_layout()
     save(fig, path)
 
 
-def per_sample_hist(per_sample, compute, path) -> None:
-    """Figure 5: distribution of per-sample R^2, one panel per test set, one colour per proxy."""
+def per_sample_hist(per_sample, null, compute, path) -> None:
+    """Figure 5: distribution of per-sample R^2, one panel per test set, one colour per proxy; the black
+    dashed line is the permutation null (distributions shuffled, all proxies pooled)."""
     order = [s for s in compute["size"] if s in set(per_sample["size"])]
     g = sns.displot(
         per_sample.dropna(subset=["r2"]),
@@ -165,6 +166,11 @@ def per_sample_hist(per_sample, compute, path) -> None:
         aspect=1.2,
         facet_kws={"sharey": False},
     )
+    bins = np.linspace(0, 1, 21)
+    for test, ax in g.axes_dict.items():
+        values = null.loc[null["test"] == test, "r2"].dropna()
+        ax.hist(values, bins=bins, density=True, histtype="step", color="black", linestyle="--", linewidth=1.2)
+    g.figure.text(0.99, 0.01, "dashed: shuffled distributions (null)", ha="right", fontsize=8)
     g.set_axis_labels("per-sample $R^2$", "density")
     g.figure.suptitle("Per-sample $R^2$ across training distributions", y=1.02)
     save(g.figure, path)

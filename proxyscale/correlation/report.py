@@ -41,11 +41,43 @@ def _introduction(means: pd.DataFrame, reference: str, proxies: list[str], pct: 
     ]
 
 
+def _verdict(verdict: pd.DataFrame, thresholds: dict, pct: str) -> list[str]:
+    """The answer a data team acts on: per test set, the cheapest proxy that agrees with the reference."""
+    lines = []
+    for row in verdict.itertuples():
+        if row.proxy is None:
+            lines.append(f"- **{row.test}**: none of the proxies clears the thresholds.")
+        else:
+            lines.append(
+                f"- **{row.test}**: **{row.proxy}** ({row.compute_ratio:.0f}x less compute): R^2 {row.r2:.2f} "
+                f"(lower bound {row.r2_lo:.2f}), decision accuracy {row.decision_accuracy:.2f} "
+                f"(lower bound {row.decision_lo:.2f})."
+            )
+    return [
+        "## Verdict: the cheapest proxy you can trust, per test set",
+        "",
+        f"A proxy qualifies when its losses rise with the reference's (positive correlation), the lower end of "
+        f"its {pct} interval of R^2 is at least {thresholds['min_r2']:.2f} and that of its decision accuracy "
+        f"(the share of pairs of training distributions it orders as the reference does) at least "
+        f"{thresholds['min_decision_accuracy']:.2f} (`report.verdict` in the config).",
+        "",
+        *lines,
+        "",
+    ]
+
+
 def _headline(summary: pd.DataFrame, compute: pd.DataFrame, proxies: list[str]) -> list[str]:
     ratio = compute.set_index("size")["compute_ratio"]
-    headline = summary.groupby("size")[["r2", "spearman", "loo_r2"]].mean().reindex(proxies)
+    columns = ["r2", "pearson", "spearman", "decision_accuracy", "loo_r2"]
+    headline = summary.groupby("size")[columns].mean().reindex(proxies)
     headline.insert(0, "compute_ratio", [ratio[p] for p in proxies])
-    names = {"r2": "mean R^2", "spearman": "mean Spearman", "loo_r2": "mean LOO R^2"}
+    names = {
+        "r2": "mean R^2",
+        "pearson": "mean signed r",
+        "spearman": "mean Spearman",
+        "decision_accuracy": "mean decision accuracy",
+        "loo_r2": "mean LOO R^2",
+    }
     return [
         "## Headline: mean over test sets",
         "",
@@ -73,16 +105,30 @@ def _compute(compute: pd.DataFrame, figures: dict[str, str]) -> list[str]:
 
 
 def _agreement(summary: pd.DataFrame, labels: dict[str, str], pct: str, figures: dict[str, str]) -> list[str]:
-    """R^2 and Spearman tables with intervals, leave-one-out, and Figures 1 and 2."""
+    """R^2 (with the sign of the correlation), Spearman and decision accuracy with intervals,
+    leave-one-out, and Figures 1 and 2."""
     proxies = list(labels)
 
     def by_test(fmt):
         return md_table(_by_test(summary, proxies, fmt).rename(columns=labels))
 
+    opposite = summary[summary["pearson"] < 0]
+    warning = (
+        "Proxies whose losses move **opposite** to the reference's (negative correlation; a high R^2 there "
+        "predicts the reference only by flipping the ranking): "
+        + ", ".join(f"{r.size} on {r.test} (r = {r.pearson:.2f})" for r in opposite.itertuples())
+        + "."
+        if len(opposite)
+        else "Every proxy's losses move in the same direction as the reference's (positive correlation)."
+    )
     return [
         f"## R^2 of reference on proxy mean loss ({pct} CI)",
         "",
-        by_test(lambda r: with_ci(r["r2"], r["r2_lo"], r["r2_hi"])),
+        "In brackets after each R^2: the signed correlation r, whose sign is that of the fitted slope.",
+        "",
+        by_test(lambda r: f"{with_ci(r['r2'], r['r2_lo'], r['r2_hi'])} (r {r['pearson']:+.2f})"),
+        "",
+        warning,
         "",
         f"![Figure 1: scatter grid]({figures['scatter']})",
         "",
@@ -91,6 +137,13 @@ def _agreement(summary: pd.DataFrame, labels: dict[str, str], pct: str, figures:
         f"## Spearman correlation ({pct} CI)",
         "",
         by_test(lambda r: with_ci(r["spearman"], r["spearman_lo"], r["spearman_hi"])),
+        "",
+        f"## Decision accuracy ({pct} CI)",
+        "",
+        "Share of pairs of training distributions that the proxy orders the same way as the reference "
+        "(DataDecide's decision accuracy; 0.5 is chance): would the proxy pick the same dataset?",
+        "",
+        by_test(lambda r: with_ci(r["decision_accuracy"], r["decision_lo"], r["decision_hi"])),
         "",
         "## Leave one distribution out",
         "",
@@ -117,14 +170,23 @@ def _accuracy(means: pd.DataFrame, figures: dict[str, str]) -> list[str]:
     ]
 
 
-def _per_sample(per_sample: pd.DataFrame, labels: dict[str, str], figures: dict[str, str]) -> list[str]:
+def _per_sample(
+    per_sample: pd.DataFrame, null: pd.DataFrame, labels: dict[str, str], figures: dict[str, str]
+) -> list[str]:
     median = per_sample.groupby(["test", "size"])["r2"].median().unstack().reindex(columns=list(labels))
+    chance = null.groupby(["test", "size"])["r2"].median().unstack().reindex(columns=list(labels))
+    cells = pd.DataFrame(
+        {p: [f"{m:.2f} (null {c:.2f})" for m, c in zip(median[p], chance[p])] for p in median.columns},
+        index=median.index,
+    )
     return [
         "## Per-sample agreement",
         "",
-        "Median over test samples of the R^2 across distributions of one sample's proxy loss and reference loss.",
+        "Median over test samples of the R^2 across distributions of one sample's proxy loss and reference "
+        "loss; in brackets the same median when the proxy's distributions are shuffled against the "
+        "reference's (a permutation null: with few distributions, unrelated losses give about 1/(n - 1)).",
         "",
-        md_table(median.rename(columns=labels).reset_index()),
+        md_table(cells.rename(columns=labels).reset_index()),
         "",
         f"![Figure 4: per-sample losses]({figures['per_sample_fig']})",
         "",
@@ -138,6 +200,9 @@ def correlation_report(
     compute: pd.DataFrame,
     means: pd.DataFrame,
     per_sample: pd.DataFrame,
+    null: pd.DataFrame,
+    verdict: pd.DataFrame,
+    thresholds: dict,
     reference: str,
     ci: float,
     figures: dict[str, str],
@@ -148,10 +213,11 @@ def correlation_report(
     pct = f"{100 * ci:.0f}%"
     parts = [
         *_introduction(means, reference, proxies, pct),
+        *_verdict(verdict, thresholds, pct),
         *_headline(summary, compute, proxies),
         *_compute(compute, figures),
         *_agreement(summary, labels, pct, figures),
         *_accuracy(means, figures),
-        *_per_sample(per_sample, labels, figures),
+        *_per_sample(per_sample, null, labels, figures),
     ]
     return "\n".join(parts)

@@ -6,6 +6,9 @@ Families, each with a width knob so that sizes differ only in width:
   16x narrower proxy costs over 100x less; the embedded MNIST default uses it.
 - ``resnet18``: ResNet-18 with every stage's channel count multiplied by ``width`` (the paper's
   ResNet-18 width multiplier k: stages of 64k, 128k, 256k, 512k channels), CIFAR-style stem.
+- ``mlp``: one hidden layer of ``width`` ReLU units on the flattened image, and ``logreg``: a linear
+  classifier on the flattened image (``width`` does not apply). These are the models of the standard
+  MNIST attribution benchmarks, so TRAK and LDS here can be compared with published figures.
 """
 
 from __future__ import annotations
@@ -91,7 +94,26 @@ class ResNet18(nn.Module):
         return self.head(self.features(x).mean(dim=(2, 3)))
 
 
-FAMILIES = {"convnet": ConvNet, "resnet18": ResNet18}
+class MLP(nn.Module):
+    """flatten -> linear(width) -> ReLU -> linear; ``width=0`` leaves out the hidden layer (logistic regression)."""
+
+    def __init__(self, width: int, in_channels: int, num_classes: int, image_size: int):
+        super().__init__()
+        inputs = in_channels * image_size * image_size
+        hidden = [nn.Linear(inputs, int(width)), nn.ReLU()] if width else []
+        self.layers = nn.Sequential(nn.Flatten(), *hidden, nn.Linear(int(width) or inputs, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.uint8:
+            x = to_float(x)
+        return self.layers(x)
+
+
+def _logreg(width: float, in_channels: int, num_classes: int, image_size: int) -> MLP:
+    return MLP(0, in_channels, num_classes, image_size)
+
+
+FAMILIES = {"convnet": ConvNet, "resnet18": ResNet18, "mlp": MLP, "logreg": _logreg}
 
 
 def make_classifier(family: str, width: float, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
