@@ -74,7 +74,10 @@ def test_verdict_names_the_cheapest_proxy_that_agrees_and_never_an_opposite_one(
     assert verdict(table, min_r2=0.5, min_decision_accuracy=0.95).iloc[0]["proxy"] == "up"
     loose = verdict(table, min_r2=0.0, min_decision_accuracy=0.0).iloc[0]
     assert loose["proxy"] == "noisy" and loose["compute_ratio"] == 8.0
-    assert verdict(table, min_r2=1.1, min_decision_accuracy=0.0).iloc[0]["proxy"] is None
+    assert pd.isna(verdict(table, min_r2=1.1, min_decision_accuracy=0.0).iloc[0]["proxy"])
+    # a test set no proxy serves next to one that is served: the report says "none" for it
+    two = pd.concat([table, table.assign(test="u", r2_lo=0.0)], ignore_index=True)
+    assert verdict(two, 0.5, 0.95)["proxy"].isna().tolist() == [False, True]
 
 
 def test_per_sample_table_and_its_null():
@@ -112,6 +115,9 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
         summary, compute, means, per_sample, null, verdict(summary, **thresholds), thresholds, "ref", 0.9, figures
     )
     assert "- **t**: **up** (4x less compute): R^2 1.00" in text
+    mixed = verdict(pd.concat([summary, summary.assign(test="u", r2_lo=0.0)]), **thresholds)
+    text = correlation_report(summary, compute, means, per_sample, null, mixed, thresholds, "ref", 0.9, figures)
+    assert "- **u**: none of the proxies clears the thresholds." in text
     assert "move **opposite** to the reference's" in text and "down on t (r = -1.00)" in text
     decision = text.split("## Decision accuracy (90% CI)")[1].split("##")[0]
     assert "| t | 1.00 [1.00, 1.00] | 0.90 [" in decision  # columns: up, noisy, down (cheapest last)

@@ -145,7 +145,8 @@ def per_sample_null(losses: pd.DataFrame, reference: str, n_perm: int, seed: int
 def verdict(summary: pd.DataFrame, min_r2: float, min_decision_accuracy: float) -> pd.DataFrame:
     """Per test set, the cheapest proxy (largest compute ratio) that agrees with the reference: positive
     correlation, R^2 interval above ``min_r2`` and decision-accuracy interval above
-    ``min_decision_accuracy``; ``proxy`` is None where no proxy does. The figures behind it come along."""
+    ``min_decision_accuracy``; ``proxy`` is missing (None or NaN) where no proxy does. The figures
+    behind it come along."""
     rows = []
     for test, block in summary.groupby("test"):
         ok = block[

@@ -46,7 +46,7 @@ def scatter_grid(means, compute, reference, path) -> None:
         handles,
         labels,
         loc="upper center",
-        ncol=min(len(dists), 6),
+        ncol=min(len(dists), 8),
         bbox_to_anchor=(0.5, 0.0),
         frameon=False,
     )
@@ -141,7 +141,7 @@ def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0) ->
     for ax in axes[:, 0]:
         ax.set_ylabel("reference loss")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(dists), 6), bbox_to_anchor=(0.5, 0.0), frameon=False)
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(dists), 8), bbox_to_anchor=(0.5, 0.0), frameon=False)
     fig.tight_layout()
     save(fig, path)
 

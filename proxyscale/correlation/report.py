@@ -45,7 +45,7 @@ def _verdict(verdict: pd.DataFrame, thresholds: dict, pct: str) -> list[str]:
     """The answer a data team acts on: per test set, the cheapest proxy that agrees with the reference."""
     lines = []
     for row in verdict.itertuples():
-        if row.proxy is None:
+        if pd.isna(row.proxy):
             lines.append(f"- **{row.test}**: none of the proxies clears the thresholds.")
         else:
             lines.append(
@@ -184,7 +184,7 @@ def _per_sample(
         "",
         "Median over test samples of the R^2 across distributions of one sample's proxy loss and reference "
         "loss; in brackets the same median when the proxy's distributions are shuffled against the "
-        "reference's (a permutation null: with few distributions, unrelated losses give about 1/(n - 1)).",
+        "reference's (a permutation null: with n distributions, unrelated losses still average about 1/(n - 1)).",
         "",
         md_table(cells.rename(columns=labels).reset_index()),
         "",
