@@ -13,6 +13,7 @@ from proxyscale.correlation.analysis import (
     per_sample_table,
     read_runs,
     read_tables,
+    repeated_runs,
     scale_correlation,
     verdict,
 )
@@ -33,6 +34,15 @@ def test_runs_are_the_checkpoints_summaries(tmp_path):
         save_checkpoint(tmp_path / f"{name}.pt", torch.nn.Linear(1, 1), {"size": name, "params": params})
     runs = read_runs([tmp_path / "a.pt", tmp_path / "b.pt"])
     assert runs.to_dict("list") == {"size": ["a", "b"], "params": [10, 20]}
+
+
+def test_repeated_runs_lists_runs_that_see_data_twice_most_repeated_first():
+    runs = pd.DataFrame(
+        {"distribution": ["a", "b", "c"], "size": ["ref", "ref", "s"], "tokens": [10, 20, 5],
+         "unique_tokens": [100, 5, 4], "repetition": [0.1, 4.0, 1.25], "most_repeated_shard": ["a", "b", "c"],
+         "max_shard_repetition": [0.1, 4.0, 1.25]}
+    )  # fmt: skip
+    assert repeated_runs(runs)["distribution"].tolist() == ["b", "c"]
 
 
 def test_largest_proxy_is_the_first_non_reference_size_by_flops():
@@ -111,12 +121,30 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
         k: f"{k}.png" for k in ("curves", "scatter", "r2_compute", "r2_accuracy", "per_sample_fig", "per_sample_hist")
     }
     compute = compute.assign(params=1, tokens=1, flops=1.0)
+    repeated = pd.DataFrame(
+        {"distribution": ["abstracts"], "size": ["ref"], "tokens": [10], "unique_tokens": [5], "repetition": [2.0],
+         "most_repeated_shard": ["abstracts"], "max_shard_repetition": [2.0]}
+    )  # fmt: skip
     text = correlation_report(
-        summary, compute, means, per_sample, null, verdict(summary, **thresholds), thresholds, "ref", 0.9, figures
+        summary,
+        compute,
+        means,
+        per_sample,
+        null,
+        verdict(summary, **thresholds),
+        repeated,
+        thresholds,
+        "ref",
+        0.9,
+        figures,
     )
+    assert "Runs that see some data more than once (times the most repeated shard is seen): ref on abstracts" in text
     assert "- **t**: **up** (4x less compute): R^2 1.00" in text
     mixed = verdict(pd.concat([summary, summary.assign(test="u", r2_lo=0.0)]), **thresholds)
-    text = correlation_report(summary, compute, means, per_sample, null, mixed, thresholds, "ref", 0.9, figures)
+    text = correlation_report(
+        summary, compute, means, per_sample, null, mixed, repeated.iloc[:0], thresholds, "ref", 0.9, figures
+    )
+    assert "No run sees any of its data more than once." in text
     assert "- **u**: none of the proxies clears the thresholds." in text
     assert "move **opposite** to the reference's" in text and "down on t (r = -1.00)" in text
     decision = text.split("## Decision accuracy (90% CI)")[1].split("##")[0]

@@ -41,6 +41,7 @@ COMPUTE = pd.DataFrame(
         "size": ["big", "small"],
         "params": [1000, 100],
         "checkpoints": [2, 2],
+        "repetition": [4.0, 4.0],
         "compute_ratio": [1.0, 10.0],
         "train_flops": [2e10, 2e9],
         "trak_flops": [1e9, 1e8],

@@ -11,7 +11,7 @@ from proxyscale.data.prepare import load_source, token_stream
 from proxyscale.data.tokenizer import ByteTokenizer
 from proxyscale.errors import ConfigError, TrainingError
 from proxyscale.models.gpt import GPTConfig, count_parameters
-from proxyscale.training.lm import WindowSampler, gpt_config, load_lm, save_lm, train_lm
+from proxyscale.training.lm import WindowSampler, gpt_config, load_lm, repetition, save_lm, train_lm
 from proxyscale.training.recipe import Recipe, lr_at
 
 
@@ -79,3 +79,24 @@ def test_divergence_stops_training_with_one_clear_error(wiki_stream):
         TrainingError, match=r"^w/big step \d+: loss became (nan|inf) at learning rate [0-9.e+]+; lower"
     ):
         train_lm({"w": wiki_stream}, {"w": 1}, cfg, Recipe(8, 1.0e6), 20, 0, torch.device("cpu"), desc="w/big")
+
+
+def test_repetition_counts_each_shards_share_of_the_tokens():
+    streams = {"big": np.zeros(1000, np.uint16), "small": np.zeros(100, np.uint16)}
+    info = repetition(streams, {"big": 1, "small": 1}, 2000)
+    # each shard supplies 1,000 tokens: the big one once, the small one 10 times
+    assert info == {"unique_tokens": 1100, "repetition": 2000 / 1100, "max_shard_repetition": 10.0,
+                    "most_repeated_shard": "small"}  # fmt: skip
+
+
+def test_a_run_that_would_repeat_a_shard_too_often_fails_before_training(wiki_stream):
+    cfg = GPTConfig(257, 32, 16, 1, 4)
+    small = {"abstracts": wiki_stream[:5000]}
+    message = (
+        r"^abstracts/ref: training on [\d,]+ tokens would repeat shard 'abstracts' \d+\.\d times "
+        r"\(it holds 5,000 unique tokens\), more than model.max_repetition = 4"
+    )
+    with pytest.raises(ConfigError, match=message):
+        train_lm(small, {"abstracts": 1}, cfg, Recipe(8, 0.01), 20, 0, torch.device("cpu"), "abstracts/ref", 4)
+    _, _, meta = train_lm(small, {"abstracts": 1}, cfg, Recipe(8, 0.01), 2, 0, torch.device("cpu"), "ok", 4)
+    assert meta["unique_tokens"] == 5000 and meta["repetition"] == meta["tokens"] / 5000 < 4

@@ -47,7 +47,17 @@ def main():
     keys = ("scatter", "r2_compute", "r2_accuracy", "curves", "per_sample_hist", "per_sample_fig")
     links = figure_links(out.report, {k: out[k] for k in keys})
     text = report.correlation_report(
-        summary, compute, means, per_sample, null, verdict, dict(p.verdict), p.reference, p.ci, links
+        summary,
+        compute,
+        means,
+        per_sample,
+        null,
+        verdict,
+        analysis.repeated_runs(runs),
+        dict(p.verdict),
+        p.reference,
+        p.ci,
+        links,
     )
     save_text(text, out.report)
 

@@ -20,12 +20,20 @@ def main():
     cfg = gpt_config(p.size, make_tokenizer(p.tokenizer).vocab_size, p.model["context_length"])
     device = resolve_device(p.device)
     model, curve, meta = train_lm(
-        streams, p.weights, cfg, recipe, p.model["tokens_per_param"], p.seed, device, desc=f"{w.dist}/{w.size}"
+        streams,
+        p.weights,
+        cfg,
+        recipe,
+        p.model["tokens_per_param"],
+        p.seed,
+        device,
+        desc=f"{w.dist}/{w.size}",
+        max_repetition=p.model["max_repetition"],
     )
     meta.update(distribution=w.dist, size=w.size)
     logging.info(
-        "params %d, tokens %d, FLOPs %.3g, final loss %.3f, %.1fs",
-        *(meta[k] for k in ("params", "tokens", "flops", "final_loss", "wall_seconds")),
+        "params %d, tokens %d (%.2f x the %d unique tokens), FLOPs %.3g, final loss %.3f, %.1fs",
+        *(meta[k] for k in ("params", "tokens", "repetition", "unique_tokens", "flops", "final_loss", "wall_seconds")),
     )
     save_parquet(curve, smk.output.curve)
     save_lm(model, meta, smk.output.ckpt)

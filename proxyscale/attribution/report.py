@@ -14,6 +14,7 @@ COST_COLUMNS = [
     "size",
     "params",
     "checkpoints",
+    "repetition",
     "compute_ratio",
     "train_flops",
     "trak_flops",
@@ -99,6 +100,7 @@ def _compute(compute: pd.DataFrame) -> list[str]:
         train_seconds=compute["train_seconds"].map("{:.1f}".format),
         trak_seconds=compute["trak_seconds"].map("{:.1f}".format),
         compute_ratio=compute["compute_ratio"].map("{:.1f}x".format),
+        repetition=compute["repetition"].map("{:g}x".format),
     )[COST_COLUMNS]
     return [
         "## Compute",
@@ -107,7 +109,8 @@ def _compute(compute: pd.DataFrame) -> list[str]:
         "the compute ratio compares one checkpoint with one reference checkpoint. TRAK FLOPs (cost model): per "
         "training and target example a per-example gradient (3 x forward) and its projection "
         "(2 x params x projection size), plus finalizing (4 n k^2 + k^3) and scoring (2 n k targets), per "
-        "checkpoint. Seconds are measured wall time of the jobs' training and featurize + score steps.",
+        "checkpoint. Seconds are measured wall time of the jobs' training and featurize + score steps. "
+        "Repetition: how many times each checkpoint sees each of its training examples (its epochs).",
         "",
         md_table(cost),
         "",

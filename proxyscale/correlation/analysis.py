@@ -39,9 +39,18 @@ def compute_table(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
         flops=("flops", "first"),
         wall_seconds=("wall_seconds", "mean"),
         final_train_loss=("final_loss", "mean"),
+        max_repetition=("max_shard_repetition", "max"),
     )
     table["compute_ratio"] = table.loc[reference, "flops"] / table["flops"]
     return table.sort_values("flops", ascending=False).reset_index()
+
+
+def repeated_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs that see some of their data more than once: distribution, size, tokens trained, unique
+    tokens, overall repetition and the most repeated shard, most repeated first."""
+    columns = ["distribution", "size", "tokens", "unique_tokens", "repetition", "most_repeated_shard"]
+    repeated = runs[runs["max_shard_repetition"] > 1].sort_values("max_shard_repetition", ascending=False)
+    return repeated[[*columns, "max_shard_repetition"]].reset_index(drop=True)
 
 
 def largest_proxy(compute: pd.DataFrame, reference: str) -> str:

@@ -86,18 +86,30 @@ def _headline(summary: pd.DataFrame, compute: pd.DataFrame, proxies: list[str]) 
     ]
 
 
-def _compute(compute: pd.DataFrame, figures: dict[str, str]) -> list[str]:
+def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, str]) -> list[str]:
     shown = compute.assign(
         params=compute["params"].map("{:,}".format),
         tokens=compute["tokens"].map("{:,}".format),
         flops=compute["flops"].map("{:.3g}".format),
     )
+    if len(repeated):
+        runs = ", ".join(
+            f"{r.size} on {r.distribution} ({r.max_shard_repetition:.1f}x {r.most_repeated_shard})"
+            for r in repeated.itertuples()
+        )
+        repeats = f"Runs that see some data more than once (times the most repeated shard is seen): {runs}."
+    else:
+        repeats = "No run sees any of its data more than once."
     return [
         "## Compute",
         "",
-        "Training tokens = tokens_per_param x params; FLOPs = 6 x params x tokens for one run.",
+        "Training tokens = tokens_per_param x params; FLOPs = 6 x params x tokens for one run. "
+        "max_repetition: the most any of the size's runs repeats one of its shards (tokens drawn from the "
+        "shard over its unique tokens); `model.max_repetition` refuses runs above it.",
         "",
         md_table(shown, floatfmt=".2f"),
+        "",
+        repeats,
         "",
         f"![training curves]({figures['curves']})",
         "",
@@ -202,6 +214,7 @@ def correlation_report(
     per_sample: pd.DataFrame,
     null: pd.DataFrame,
     verdict: pd.DataFrame,
+    repeated: pd.DataFrame,
     thresholds: dict,
     reference: str,
     ci: float,
@@ -215,7 +228,7 @@ def correlation_report(
         *_introduction(means, reference, proxies, pct),
         *_verdict(verdict, thresholds, pct),
         *_headline(summary, compute, proxies),
-        *_compute(compute, figures),
+        *_compute(compute, repeated, figures),
         *_agreement(summary, labels, pct, figures),
         *_accuracy(means, figures),
         *_per_sample(per_sample, null, labels, figures),

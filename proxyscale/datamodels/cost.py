@@ -67,6 +67,7 @@ def size_costs(
                 "size": size,
                 "params": m0["params"],
                 "checkpoints": len(ms),
+                "repetition": m0["repetition"],
                 "train_flops_per_model": m0["flops"],
                 "train_flops": sum(m["flops"] for m in ms),
                 "trak_flops": trak,

@@ -74,7 +74,17 @@ def cost_table(compute: pd.DataFrame, retrains: pd.DataFrame) -> pd.DataFrame:
     runs = retrains.drop_duplicates(["target", "method", "seed"])
     ref_flops, ref_seconds = float(runs["train_flops"].mean()), float(runs["train_seconds"].mean())
     table = compute[
-        ["size", "params", "checkpoints", "compute_ratio", "train_flops", "trak_flops", "train_seconds", "trak_seconds"]
+        [
+            "size",
+            "params",
+            "checkpoints",
+            "repetition",
+            "compute_ratio",
+            "train_flops",
+            "trak_flops",
+            "train_seconds",
+            "trak_seconds",
+        ]
     ].copy()
     table["selection_flops"] = table["train_flops"] + table["trak_flops"]
     table["selection_seconds"] = table["train_seconds"] + table["trak_seconds"]

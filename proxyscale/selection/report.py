@@ -16,6 +16,7 @@ COST_COLUMNS = [
     "size",
     "params",
     "checkpoints",
+    "repetition",
     "compute_ratio",
     "train_flops",
     "trak_flops",
@@ -118,6 +119,7 @@ def _cost(cost: pd.DataFrame) -> list[str]:
         **{c: cost[c].map("{:.3g}".format) for c in flops},
         **{c: cost[c].map("{:.1f}".format) for c in ("selection_seconds", "reference_train_seconds")},
         selection_over_reference=cost["selection_over_reference"].map("{:.2f}".format),
+        repetition=cost["repetition"].map("{:g}x".format),
     )[COST_COLUMNS]
     return [
         "## Cost of selecting with each size",
@@ -125,7 +127,8 @@ def _cost(cost: pd.DataFrame) -> list[str]:
         "Selection cost: training the size's checkpoints on the pool (3 x forward FLOPs x examples x epochs) "
         "plus TRAK on the pool and the target examples (cost model of the attribution report), summed over "
         "checkpoints. Reference training cost: one reference model trained on one selection. Seconds are "
-        "measured wall time of the jobs.",
+        "measured wall time of the jobs. Repetition: how many times each checkpoint sees each pool example "
+        "(its epochs).",
         "",
         md_table(shown),
         "",

@@ -63,6 +63,7 @@ def fit(
         "params": count_params(model),
         "examples": int(len(indices)),
         "epochs": epochs,
+        "repetition": float(epochs),  # every example is seen once per epoch
         "steps": total,
         "seed": seed,
         "forward_flops_per_example": flops_forward,

@@ -56,6 +56,36 @@ def token_budget(cfg: GPTConfig, tokens_per_param: float) -> int:
     return math.ceil(tokens_per_param * count_parameters(cfg))
 
 
+def repetition(streams: dict[str, np.ndarray], weights: dict[str, float], tokens: int) -> dict:
+    """How often a run of ``tokens`` training tokens repeats its data.
+
+    Each shard supplies its weight's share of the tokens; its repetition is that share over its length.
+    ``repetition`` is tokens trained over the unique tokens of all the run's shards; the most repeated
+    shard is what :func:`check_repetition` guards.
+    """
+    total = sum(weights.values())
+    per_shard = {name: tokens * w / total / len(streams[name]) for name, w in weights.items() if w > 0}
+    worst = max(per_shard, key=per_shard.get)
+    unique = sum(len(streams[name]) for name in per_shard)
+    return {
+        "unique_tokens": int(unique),
+        "repetition": tokens / unique,
+        "max_shard_repetition": per_shard[worst],
+        "most_repeated_shard": worst,
+    }
+
+
+def check_repetition(info: dict, tokens: int, max_repetition: float, where: str, shard_tokens: int) -> None:
+    """A run that would repeat a shard more than ``max_repetition`` times fails before training."""
+    if info["max_shard_repetition"] > max_repetition:
+        raise ConfigError(
+            f"{where}: training on {tokens:,} tokens would repeat shard '{info['most_repeated_shard']}' "
+            f"{info['max_shard_repetition']:.1f} times (it holds {shard_tokens:,} unique tokens), more than "
+            f"model.max_repetition = {max_repetition:g}; add data to it, lower its weight or tokens_per_param, "
+            "or raise model.max_repetition"
+        )
+
+
 def train_lm(
     streams: dict[str, np.ndarray],
     weights: dict[str, float],
@@ -65,13 +95,19 @@ def train_lm(
     seed: int,
     device: torch.device,
     desc: str = "train",
+    max_repetition: float = math.inf,
 ) -> tuple[GPT, pd.DataFrame, dict]:
-    """Train a fresh model; return it, its loss curve and a summary (params, tokens, FLOPs, time)."""
-    torch.manual_seed(seed)
-    model = GPT(cfg).to(device)
+    """Train a fresh model; return it, its loss curve and a summary (params, tokens, FLOPs, repetition,
+    time). A run that would repeat a shard more than ``max_repetition`` times is refused before training."""
     n_params = count_parameters(cfg)
     tokens_per_step = recipe.batch_size * cfg.context_length
     steps = math.ceil(token_budget(cfg, tokens_per_param) / tokens_per_step)
+    n_tokens = steps * tokens_per_step
+    repeats = repetition(streams, weights, n_tokens)
+    worst = repeats["most_repeated_shard"]
+    check_repetition(repeats, n_tokens, max_repetition, desc, len(streams[worst]))
+    torch.manual_seed(seed)
+    model = GPT(cfg).to(device)
     sampler = WindowSampler(streams, weights, cfg.context_length, seed)
     opt = make_optimizer(model, recipe)
     curve, start, running = [], time.perf_counter(), []
@@ -95,13 +131,13 @@ def train_lm(
                 }
             )
             running = []
-    n_tokens = steps * tokens_per_step
     meta = {
         "params": n_params,
         "non_embedding_params": count_parameters(cfg, include_embeddings=False),
         "tokens": n_tokens,
         "steps": steps,
         "flops": training_flops(n_params, n_tokens),
+        **repeats,
         "wall_seconds": time.perf_counter() - start,
         "final_loss": curve[-1]["loss"],
         "seed": seed,
