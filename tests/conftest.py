@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,17 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 CONFIGS = REPO / "tests" / "configs"
 DATA_KEYS = ("path", "images", "labels", "root")
+
+# The embedded MNIST as the vision attribution setting of the library tests (a ConvNet on 14x14 digits).
+MNIST = {
+    "dataset": {
+        "kind": "mnist",
+        "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"),
+        "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz"),
+    },
+    "downsample": 2,
+    "family": "convnet",
+}
 
 
 def absolute_paths(node, root: Path):
@@ -41,6 +53,13 @@ def validated(config: dict) -> dict:
 
     validate(config, str(REPO / "schemas/config.schema.yaml"))
     return config
+
+
+def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Snakemake on this repository's workflow in ``workdir``, with the ``config.yaml`` written there."""
+    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(workdir / "config.yaml"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
 def write_config(config: dict, directory: Path) -> Path:

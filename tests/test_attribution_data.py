@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import DATA
+from conftest import MNIST
 from proxyscale.attribution.dataset import lm_dataset, vision_dataset
 from proxyscale.attribution.lds import subset_mask, subset_seed
 from proxyscale.datamodels.dataset import load_dataset, save_dataset
@@ -17,15 +17,6 @@ from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
 
 CPU = torch.device("cpu")
-MNIST = {
-    "dataset": {
-        "kind": "mnist",
-        "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"),
-        "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz"),
-    },
-    "downsample": 2,
-    "family": "convnet",
-}
 
 
 def test_vision_split_is_disjoint_seeded_and_round_trips(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DATA
+from conftest import MNIST
 from proxyscale.attribution.dataset import vision_dataset
 from proxyscale.datamodels import store
 from proxyscale.datamodels.cost import trak_flops
@@ -17,15 +17,6 @@ from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
 
 CPU = torch.device("cpu")
-MNIST = {
-    "dataset": {
-        "kind": "mnist",
-        "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"),
-        "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz"),
-    },
-    "downsample": 2,
-    "family": "convnet",
-}
 
 
 @pytest.fixture(scope="module")

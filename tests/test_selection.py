@@ -60,7 +60,7 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
 
     import torch
 
-    from conftest import DATA
+    from conftest import MNIST
     from proxyscale.attribution.dataset import vision_dataset
     from proxyscale.datamodels import store
     from proxyscale.datamodels.datamodel import datamodel
@@ -69,16 +69,7 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
     from proxyscale.training.recipe import Recipe
 
     cpu = torch.device("cpu")
-    spec = {
-        "dataset": {
-            "kind": "mnist",
-            "images": str(DATA / "vision/t10k-images-idx3-ubyte.gz"),
-            "labels": str(DATA / "vision/t10k-labels-idx1-ubyte.gz"),
-        },
-        "downsample": 2,
-        "family": "convnet",
-    }
-    arrays, task_spec = vision_dataset(spec, 400, 200, seed=0)
+    arrays, task_spec = vision_dataset(MNIST, 400, 200, seed=0)
     task = make_task(task_spec)
     x, y = arrays["train_inputs"], arrays["train_labels"]
     keep = arrays["target_labels"] == 3  # the target task: recognising threes

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import REPO, tiny_config, write_config
+from conftest import REPO, run_snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -41,18 +41,7 @@ def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     config = tiny_config()
     config["resources"] = {"train": {"mem_mb": 1500, "runtime": 7, "threads": 2}}  # must reach sbatch
     write_config(config, workdir)
-    cmd = [
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        *args,
-        *TARGETS,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return run_snakemake(workdir, *args, *TARGETS)
 
 
 def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path):

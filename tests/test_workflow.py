@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import re
 import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -15,23 +14,9 @@ import pytest
 import yaml
 from scipy.stats import spearmanr
 
-from conftest import REPO, tiny_config, write_config
+from conftest import REPO, run_snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
 def job_counts(output: str) -> Counter:
@@ -59,7 +44,7 @@ def default_workdir(tmp_path: Path) -> Path:
 
 def test_default_graph_plans_every_experiment(tmp_path):
     work = default_workdir(tmp_path)
-    result = snakemake(work, "-n", "correlation_report")
+    result = run_snakemake(work, "-n", "correlation_report")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     runs = len(config["distributions"]) * len(config["sizes"])
@@ -92,7 +77,7 @@ def test_bad_config_fails_with_a_message_naming_the_key(tmp_path, edit, message)
     config = copy.deepcopy(tiny_config())
     edit(config)
     write_config(config, tmp_path)
-    result = snakemake(tmp_path, "-n")
+    result = run_snakemake(tmp_path, "-n")
     assert result.returncode != 0
     assert re.search(message, result.stdout + result.stderr), result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -105,7 +90,7 @@ def test_bad_input_file_fails_with_a_clear_message(tmp_path):
     config["test_sets"] = {"c4": {"format": "c4", "path": str(bad)}}
     config["selection"].update(targets=["c4"], distributions=[])
     write_config(config, tmp_path)
-    result = snakemake(tmp_path, "--cores", "1", "results/testsets/c4.parquet")
+    result = run_snakemake(tmp_path, "--cores", "1", "results/testsets/c4.parquet")
     assert result.returncode != 0
     assert f"error in rule build_testset: {bad}:2: not valid JSON" in result.stderr
     assert not (tmp_path / "results/testsets/c4.parquet").exists()
@@ -115,7 +100,7 @@ def test_diverging_training_is_one_line_on_the_console_and_in_the_job_log(tmp_pa
     config = tiny_config()
     config["sizes"]["tiny"]["lr"] = 1.0e6
     write_config(config, tmp_path)
-    result = snakemake(tmp_path, "--cores", "1", "results/checkpoints/books/tiny.pt")
+    result = run_snakemake(tmp_path, "--cores", "1", "results/checkpoints/books/tiny.pt")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     log = tmp_path / "results/logs/train/books/tiny.log"
     line = re.search(
@@ -130,7 +115,7 @@ def test_diverging_training_is_one_line_on_the_console_and_in_the_job_log(tmp_pa
 def tiny_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("tiny")
     write_config(tiny_config(), work)
-    result = snakemake(work, "--cores", "2")
+    result = run_snakemake(work, "--cores", "2")
     assert result.returncode == 0, result.stderr[-5000:]
     return work
 
@@ -171,7 +156,7 @@ def test_tiny_end_to_end_run_produces_the_report(tiny_run):
 
 
 def test_nothing_to_do_after_a_complete_run(tiny_run):
-    result = snakemake(tiny_run, "-n")
+    result = run_snakemake(tiny_run, "-n")
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
 
 
@@ -179,7 +164,7 @@ def test_editing_one_size_reruns_only_that_size_and_the_report(tiny_run, tmp_pat
     config = tiny_config()
     config["sizes"]["tiny"]["d_model"] = 12
     write_config(config, tmp_path)
-    result = snakemake(tiny_run, "-n", "--configfile", str(tmp_path / "config.yaml"))
+    result = run_snakemake(tiny_run, "-n", "--configfile", str(tmp_path / "config.yaml"))
     assert result.returncode == 0, result.stderr
     n = len(config["distributions"]) + len(config["selection"]["distributions"])
     assert job_counts(result.stdout) == Counter(train=n, evaluate=n, correlation=1, all=1)
@@ -190,7 +175,7 @@ def test_editing_one_size_reruns_only_that_size_and_the_report(tiny_run, tmp_pat
 
 def test_default_graph_plans_the_attribution_experiment(tmp_path):
     work = default_workdir(tmp_path)
-    result = snakemake(work, "-n", "lds_report")
+    result = run_snakemake(work, "-n", "lds_report")
     assert result.returncode == 0, result.stderr
     att = yaml.safe_load((REPO / "config.yaml").read_text())["attribution"]
     sizes, M, m = len(att["vision"]["sizes"]), att["checkpoints"], att["lds"]["subsets"]
@@ -212,7 +197,7 @@ def test_language_attribution_setting_plans_from_the_text_shards(tmp_path):
     config = tiny_config()
     config["attribution"]["setting"] = "lm"
     write_config(config, tmp_path)
-    result = snakemake(tmp_path, "-n", "lds_report")
+    result = run_snakemake(tmp_path, "-n", "lds_report")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["attribution_train"] == 4 and counts["lds_subset"] == 4
@@ -238,7 +223,7 @@ def test_bad_attribution_config_fails_with_a_message_naming_the_key(tmp_path, ed
     config = tiny_config()
     edit(config["attribution"])
     write_config(config, tmp_path)
-    result = snakemake(tmp_path, "-n", "lds_report")
+    result = run_snakemake(tmp_path, "-n", "lds_report")
     assert result.returncode != 0
     assert re.search(message, result.stdout + result.stderr), result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -279,7 +264,7 @@ def _dry_run_with(tiny_run, tmp_path, edit) -> Counter:
     config = tiny_config()
     edit(config)
     write_config(config, tmp_path)
-    result = snakemake(tiny_run, "-n", "--configfile", str(tmp_path / "config.yaml"))
+    result = run_snakemake(tiny_run, "-n", "--configfile", str(tmp_path / "config.yaml"))
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -303,7 +288,7 @@ def test_editing_one_attribution_size_reruns_only_its_checkpoints(tiny_run, tmp_
 
 def test_default_graph_plans_the_selection_experiment(tmp_path):
     work = default_workdir(tmp_path)
-    result = snakemake(work, "-n", "dsdm_report")
+    result = run_snakemake(work, "-n", "dsdm_report")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     sel = config["selection"]
@@ -373,7 +358,7 @@ def test_a_selection_listed_as_a_distribution_is_trained_on_in_the_correlation_e
 
 def test_lint_is_clean_and_every_rule_has_an_existing_conda_environment(tmp_path):
     work = default_workdir(tmp_path)
-    result = snakemake(work, "--lint")
+    result = run_snakemake(work, "--lint")
     assert (
         result.returncode == 0
         and "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
@@ -389,7 +374,7 @@ def test_lint_is_clean_and_every_rule_has_an_existing_conda_environment(tmp_path
 
 
 def test_html_report_holds_the_figures_of_every_experiment(tiny_run, tmp_path):
-    result = snakemake(tiny_run, "--report", str(tmp_path / "report.html"))
+    result = run_snakemake(tiny_run, "--report", str(tmp_path / "report.html"))
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
     for fig in (
