@@ -123,15 +123,22 @@ def loo_predictions(means: pd.DataFrame, reference: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def per_sample_table(losses: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Per (test, proxy, example): R^2 across distributions of proxy vs reference per-sample loss."""
-    rows = []
+def _per_sample_losses(losses: pd.DataFrame, reference: str):
+    """(test, proxy, proxy losses, reference losses, example ids) per test set and proxy; the loss
+    matrices are (n_distributions, n_examples) with the same rows and columns."""
     for test, block in losses.groupby("test"):
         wide = block.pivot_table(index="dist", columns=["size", "example_id"], values="loss")
-        ref = wide[reference].to_numpy()
+        ref = wide[reference]
         for size in wide.columns.get_level_values("size").unique().drop(reference):
-            values = stats.per_sample_r2(wide[size].to_numpy(), ref)
-            rows.append(pd.DataFrame({"test": test, "size": size, "example_id": wide[reference].columns, "r2": values}))
+            yield test, size, wide[size].to_numpy(), ref.to_numpy(), ref.columns
+
+
+def per_sample_table(losses: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Per (test, proxy, example): R^2 across distributions of proxy vs reference per-sample loss."""
+    rows = [
+        pd.DataFrame({"test": test, "size": size, "example_id": ids, "r2": stats.per_sample_r2(proxy, ref)})
+        for test, size, proxy, ref, ids in _per_sample_losses(losses, reference)
+    ]
     return pd.concat(rows, ignore_index=True)
 
 
@@ -141,13 +148,10 @@ def per_sample_null(losses: pd.DataFrame, reference: str, n_perm: int, seed: int
     With few distributions, unrelated losses still give per-sample R^2 of about 1/(n - 1); this is the
     baseline Figure 5 and its table compare the observed values with.
     """
-    rows = []
-    for test, block in losses.groupby("test"):
-        wide = block.pivot_table(index="dist", columns=["size", "example_id"], values="loss")
-        ref = wide[reference].to_numpy()
-        for size in wide.columns.get_level_values("size").unique().drop(reference):
-            values = stats.per_sample_r2_null(wide[size].to_numpy(), ref, n_perm, seed)
-            rows.append(pd.DataFrame({"test": test, "size": size, "r2": values}))
+    rows = [
+        pd.DataFrame({"test": test, "size": size, "r2": stats.per_sample_r2_null(proxy, ref, n_perm, seed)})
+        for test, size, proxy, ref, _ in _per_sample_losses(losses, reference)
+    ]
     return pd.concat(rows, ignore_index=True)
 
 

@@ -75,9 +75,10 @@ def repetition(streams: dict[str, np.ndarray], weights: dict[str, float], tokens
     }
 
 
-def check_repetition(info: dict, tokens: int, max_repetition: float, where: str, shard_tokens: int) -> None:
+def check_repetition(info: dict, streams: dict[str, np.ndarray], tokens: int, max_repetition: float, where: str):
     """A run that would repeat a shard more than ``max_repetition`` times fails before training."""
     if info["max_shard_repetition"] > max_repetition:
+        shard_tokens = len(streams[info["most_repeated_shard"]])
         raise ConfigError(
             f"{where}: training on {tokens:,} tokens would repeat shard '{info['most_repeated_shard']}' "
             f"{info['max_shard_repetition']:.1f} times (it holds {shard_tokens:,} unique tokens), more than "
@@ -104,8 +105,7 @@ def train_lm(
     steps = math.ceil(token_budget(cfg, tokens_per_param) / tokens_per_step)
     n_tokens = steps * tokens_per_step
     repeats = repetition(streams, weights, n_tokens)
-    worst = repeats["most_repeated_shard"]
-    check_repetition(repeats, n_tokens, max_repetition, desc, len(streams[worst]))
+    check_repetition(repeats, streams, n_tokens, max_repetition, desc)
     torch.manual_seed(seed)
     model = GPT(cfg).to(device)
     sampler = WindowSampler(streams, weights, cfg.context_length, seed)
