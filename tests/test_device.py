@@ -108,7 +108,7 @@ def test_training_and_featurizing_on_the_gpu(tmp_path):
         40,
         tmp_path / "store",
         tmp_path / "work",
-        32,
+        512,  # fast_jl's CUDA projector takes multiples of 512
         gpu,
     )
     assert summary["n_train"] == 40

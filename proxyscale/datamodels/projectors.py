@@ -24,7 +24,7 @@ from proxyscale.models import count_params
 
 UINT32_LIMIT = int(np.iinfo(np.uint32).max)
 CUDA_PROJ_DIM_MULTIPLE = 512
-CUDA_MAX_BATCH = 32  # the largest batch fast_jl's kernels take at once (they loop over larger batches)
+CUDA_KERNEL_BATCHES = (8, 16, 32)  # fast_jl's kernels take these batches at once (they loop over larger ones)
 
 
 class CPUProjector(BasicProjector):
@@ -70,7 +70,7 @@ def make_projector(model: torch.nn.Module, proj_dim: int, seed: int, device: tor
             f"trak.proj_dim: {proj_dim} is not a multiple of {CUDA_PROJ_DIM_MULTIPLE}, which traker's CUDA "
             "projector (fast_jl) needs; choose a multiple or run TRAK on the CPU"
         )
-    max_batch = min(batch_size, CUDA_MAX_BATCH)
+    max_batch = max(b for b in CUDA_KERNEL_BATCHES if b <= max(batch_size, CUDA_KERNEL_BATCHES[0]))
     if grad_dim * batch_size < UINT32_LIMIT:
         return CudaProjector(grad_dim, proj_dim, seed, ProjectionType.rademacher, device, max_batch_size=max_batch)
     max_chunk, chunks = get_parameter_chunk_sizes(model, batch_size)

@@ -72,9 +72,11 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
     """softmax(q k^T / sqrt(head_dim) + bias) v, with the fastest implementation for the device.
 
     On CUDA, SDPA's fused memory-efficient kernel keeps memory O(T) at paper-scale context lengths; on
-    CPU, SDPA falls back to a slower path when given a bias, and plain ops are ~20% faster.
+    CPU, SDPA falls back to a slower path when given a bias, and plain ops are ~20% faster. Under
+    torch.func transforms (traker's per-example gradients), SDPA's batching rule rejects the bias
+    ("attn_bias: wrong shape (batch dimension)", seen on an H200), so plain ops run there too.
     """
-    if q.is_cuda:
+    if q.is_cuda and not torch._C._functorch.is_functorch_wrapped_tensor(q):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
     scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5 + bias
     return torch.softmax(scores, dim=-1) @ v
