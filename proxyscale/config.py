@@ -73,18 +73,26 @@ def attribution_setting(config: dict) -> dict:
 def datamodel_settings(config: dict, experiment: str) -> dict:
     """The settings of an experiment that builds TRAK datamodels (``attribution`` or ``selection``), in
     one shape for the shared rules: a dict with ``sizes`` (name -> size spec), ``reference`` (a size
-    name), ``epochs``, ``checkpoints`` (M), ``training`` (the recipe's keys) and ``trak`` (projection
-    size, regularisation, Q term, batch size, projector seed)."""
+    name), ``budget`` (:mod:`proxyscale.datamodels.budget`: ``{"epochs": e}`` for vision,
+    ``{"tokens_per_param": t}`` for language models), ``pool_key`` (the config key of the number of
+    training examples, for errors), ``seed`` (of the checkpoints' random subsets), ``checkpoints``
+    (M), ``training`` (the recipe's keys) and ``trak`` (projection size, regularisation, Q term, batch
+    size, projector seed)."""
     if experiment == "attribution":
         att, block = config["attribution"], attribution_setting(config)
+        pool_key = "attribution.n_train"
     elif experiment == "selection":
         att = block = config["selection"]
+        pool_key = "selection.pool.size"
     else:
         raise ConfigError(f"'{experiment}' is not an experiment (one of: {', '.join(EXPERIMENTS)})")
+    vision = experiment == "attribution" and att["setting"] == "vision"
     return {
         "sizes": block["sizes"],
         "reference": block["reference"],
-        "epochs": block["epochs"],
+        "budget": {"epochs": block["epochs"]} if vision else {"tokens_per_param": config["model"]["tokens_per_param"]},
+        "pool_key": pool_key,
+        "seed": att["seed"],
         "checkpoints": att["checkpoints"],
         "training": att["training"],
         "trak": att["trak"],
@@ -139,7 +147,7 @@ def _check_selection(config: dict) -> None:
             raise ConfigError(
                 f"selection.targets: '{target}' is not a test set (test sets: {', '.join(config['test_sets'])})"
             )
-    if round(sel["fraction"] * sel["pool"]["size"]) < 1:
+    if sel.get("fraction") is not None and round(sel["fraction"] * sel["pool"]["size"]) < 1:
         raise ConfigError(f"selection.fraction: {sel['fraction']} of {sel['pool']['size']} pool examples keeps none")
     methods = selection_methods(config)
     for name, (target, method) in selection_distributions(config).items():

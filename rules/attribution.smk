@@ -37,7 +37,8 @@ rule lds_subset:
         **rule_resources("attribution"),
     params:
         size=ATTRIBUTION_SETTING["sizes"][ATTRIBUTION_REFERENCE],
-        epochs=ATTRIBUTION_SETTING["epochs"],
+        budget=DATAMODELS["attribution"]["budget"],
+        max_repetition=config["model"]["max_repetition"],
         training=ATTRIBUTION["training"],
         alpha=ATTRIBUTION["lds"]["alpha"],
         seed=ATTRIBUTION["lds"]["seed"],

@@ -39,6 +39,7 @@ PROXIES = proxies(config)
 REFERENCE = config["reference"]
 RUNS = [(d, s) for d in DISTRIBUTIONS for s in SIZES]
 LOSS_KEYS = [(d, s, t) for d, s in RUNS for t in TESTS]
+RESERVED_TESTS = [t for t in config["selection"]["targets"] if t in TESTS]  # their DsDm target parts stay out
 CORRELATION_REPORT = f"{CORRELATION_DIR}/report.md"
 
 # The experiments that build TRAK datamodels share their rules through the {exp} wildcard.
@@ -123,6 +124,10 @@ def datamodel_path(exp, size):
 
 def lds_subset_path(subset):
     return f"{ATTRIBUTION_DIR}/lds_subsets/{subset}.npz"
+
+
+def split_path(target):
+    return f"{SELECTION_DIR}/splits/{target}.parquet"
 
 
 def subset_path(target, method):
@@ -227,8 +232,13 @@ def datamodel_size(wildcards):
     return DATAMODELS[wildcards.exp]["sizes"][wildcards.size]
 
 
-def datamodel_epochs(wildcards):
-    return DATAMODELS[wildcards.exp]["epochs"]
+def datamodel_budget(wildcards):
+    return DATAMODELS[wildcards.exp]["budget"]
+
+
+def checkpoint_subset(wildcards):
+    """What a checkpoint's training subset depends on: the experiment's seed and pool key."""
+    return {k: DATAMODELS[wildcards.exp][k] for k in ("seed", "pool_key")}
 
 
 def datamodel_training(wildcards):
@@ -294,7 +304,7 @@ def selection_data_params():
         "sources": pool_sources(),
         "pool": {"size": SELECTION["pool"]["size"]},
         "targets": SELECTION_TARGETS,
-        **{k: SELECTION[k] for k in ("n_targets", "n_holdout", "context_length", "seed")},
+        **{k: SELECTION[k] for k in ("context_length", "seed")},
         "tokenizer": config["tokenizer"],
     }
 
@@ -308,12 +318,15 @@ def select_inputs(wildcards):
 
 
 def select_params(wildcards):
-    """Only what the method reads: the fraction, plus the seed (random, DSIR) and n-gram buckets (DSIR,
-    classifier), so changing one baseline's setting re-runs that baseline alone."""
+    """Only what the method reads: the fraction (or, when it is null, the reference's size and the
+    tokens per parameter that set the selection's size), plus the seed (random, DSIR) and n-gram
+    buckets (DSIR, classifier), so changing one baseline's setting re-runs that baseline alone."""
     kind, _ = parse_method(wildcards.method)
     return {
         "kind": kind,
         "fraction": SELECTION["fraction"],
+        "reference": SELECTION["sizes"][SELECTION["reference"]] if SELECTION["fraction"] is None else None,
+        "tokens_per_param": config["model"]["tokens_per_param"] if SELECTION["fraction"] is None else None,
         "seed": SELECTION["seed"] if kind in ("random", "dsir") else None,
         "ngram_buckets": SELECTION["ngram_buckets"] if kind in ("dsir", "classifier") else None,
     }

@@ -58,6 +58,7 @@ rule correlation:
         ckpts=[checkpoint_path(d, s) for d, s in RUNS],
         curves=[curve_path(d, s) for d, s in RUNS],
         testsets=[testset_path(t) for t in TESTS],
+        reserved=[split_path(t) for t in RESERVED_TESTS],
     output:
         report=CORRELATION_REPORT,
         means=f"{CORRELATION_DIR}/mean_losses.parquet",
@@ -84,6 +85,7 @@ rule correlation:
         loss_keys=LOSS_KEYS,
         run_keys=RUNS,
         tests=TESTS,
+        reserved_tests=RESERVED_TESTS,
         reference=REFERENCE,
         bootstrap=config["report"]["bootstrap"],
         ci=config["report"]["ci"],

@@ -18,7 +18,9 @@ rule attribution_train:
         **rule_resources("attribution"),
     params:
         size=datamodel_size,
-        epochs=datamodel_epochs,
+        budget=datamodel_budget,
+        subset=checkpoint_subset,
+        max_repetition=config["model"]["max_repetition"],
         training=datamodel_training,
         device=config["device"],
     script:

@@ -1,14 +1,36 @@
-# Dataset selection across scale: a pool of windows and target tasks (split into target and holdout
-# parts) -> TRAK datamodels of every size on the pool (datamodels.smk, exp=selection) -> one subset
-# per (target, method) -> the reference retrained on each subset -> the DsDm report. A selection
+# Dataset selection across scale: a pool of windows and target tasks (each split by passage into a
+# target and a holdout part, which the correlation experiment reads to leave the target part out) ->
+# TRAK datamodels of every size on the pool (datamodels.smk, exp=selection) -> one subset per
+# (target, method) -> the reference retrained on each subset -> the DsDm report. A selection
 # listed in selection.distributions also becomes a training distribution of the correlation
 # experiment through its token stream (selection_shard).
+
+
+rule selection_split:
+    input:
+        testset_path("{target}"),
+    output:
+        split_path("{target}"),
+    log:
+        f"{LOGS}/selection/split/{{target}}.log",
+    conda:
+        conda_env("data")
+    threads: 1
+    resources:
+        **rule_resources("data"),
+    params:
+        n_targets=SELECTION["n_targets"],
+        n_holdout=SELECTION["n_holdout"],
+        seed=SELECTION["seed"],
+    script:
+        "../workflow_scripts/selection_split.py"
 
 
 rule selection_data:
     input:
         shards=[shard_path(s) for s in pool_sources()],
         targets=[testset_path(t) for t in SELECTION_TARGETS],
+        splits=[split_path(t) for t in SELECTION_TARGETS],
     output:
         dataset_path("selection"),
     log:
@@ -57,7 +79,8 @@ rule selection_retrain:
         **rule_resources("attribution"),
     params:
         size=SELECTION["sizes"][SELECTION["reference"]],
-        epochs=SELECTION["epochs"],
+        budget=DATAMODELS["selection"]["budget"],
+        max_repetition=config["model"]["max_repetition"],
         training=SELECTION["training"],
         seeds=SELECTION["retrain_seeds"],
         seed=SELECTION["seed"],
@@ -111,7 +134,6 @@ rule dsdm:
         sizes=SELECTION_SIZES,
         checkpoints=len(CHECKPOINTS["selection"]),
         reference=SELECTION["reference"],
-        fraction=SELECTION["fraction"],
         bootstrap=config["report"]["bootstrap"],
         ci=config["report"]["ci"],
     script:

@@ -106,13 +106,14 @@ def test_lds_subsets_are_fixed_by_seed_and_index_alone():
     assert subset_seed(7, 0) != subset_seed(7, 1) and subset_seed(7, 0) >= 1000
 
 
-def test_selection_dataset_splits_each_target_task_into_disjoint_target_and_holdout_parts():
-    from proxyscale.selection.dataset import selection_dataset
+def test_selection_dataset_splits_each_target_task_into_target_and_holdout_parts_sharing_no_passage():
+    from proxyscale.selection.dataset import selection_dataset, target_split
 
     def frame(n, offset):
         return pd.DataFrame(
             {
                 "example_id": np.arange(n),
+                "passage": np.arange(n) // 2,  # two questions per passage
                 "is_gold": True,
                 "context_ids": [np.arange(5) + offset] * n,
                 "continuation_ids": [np.array([offset + i % 7]) for i in range(n)],
@@ -122,13 +123,13 @@ def test_selection_dataset_splits_each_target_task_into_disjoint_target_and_hold
     streams = {"a": np.full(300, 1), "b": np.full(100, 2)}
     spec = {
         "pool": {"size": 40},
-        "n_targets": 4,
-        "n_holdout": 6,
         "context_length": 8,
         "seed": 0,
         "tokenizer": {"kind": "byte"},
     }
-    arrays, task = selection_dataset(streams, {"squad": frame(10, 100), "lambada": frame(12, 200)}, spec, 257)
+    targets = {"squad": frame(12, 100), "lambada": frame(14, 200)}
+    splits = {name: target_split(f, 4, 6, 0, name) for name, f in targets.items()}
+    arrays, task = selection_dataset(streams, targets, splits, spec, 257)
     assert task["targets"] == ["squad", "lambada"] and task["pool_sources"] == ["a", "b"]
     assert arrays["train_inputs"].shape == (40, 9)
     # the pool source of every window is the stream its tokens came from
@@ -137,7 +138,14 @@ def test_selection_dataset_splits_each_target_task_into_disjoint_target_and_hold
     for t in (0, 1):
         target_ids = set(arrays["target_origin"][arrays["target_task"] == t])
         holdout_ids = set(arrays["holdout_origin"][arrays["holdout_task"] == t])
-        assert len(target_ids) == 4 and len(holdout_ids) == 6 and not target_ids & holdout_ids
+        assert (
+            len(target_ids) == 4
+            and len(holdout_ids) == 6
+            and not {i // 2 for i in target_ids} & {i // 2 for i in holdout_ids}
+        )
+    # the windows are the split's examples: the first target example of squad is its gold tokens
+    first = splits["squad"].query("part == 'target'")["example_id"].iloc[0]
+    assert arrays["target_origin"][0] == first and arrays["target_inputs"][0, 5] == 100 + first % 7
     assert (arrays["holdout_inputs"][arrays["holdout_task"] == 1][:, :5] >= 200).all()
-    with pytest.raises(ConfigError, match="selection.n_targets \\+ n_holdout for 'squad' = 10 exceeds the 8"):
-        selection_dataset(streams, {"squad": frame(8, 100)}, spec, 257)
+    with pytest.raises(ConfigError, match="selection.n_targets \\+ n_holdout for 'squad' = 10 exceeds the 9"):
+        target_split(frame(9, 100), 4, 6, 0, "squad")

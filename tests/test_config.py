@@ -49,7 +49,10 @@ def _broken(edit):
             lambda c: c["selection"]["pool"].update(distributions=["news"]),
             "selection.pool.distributions: 'news' is not a distribution",
         ),
-        (lambda c: c["selection"].update(fraction=0.001), "selection.fraction: 0.001 of 120 pool examples keeps none"),
+        (
+            lambda c: c["selection"].update(fraction=0.0001),
+            "selection.fraction: 0.0001 of 1000 pool examples keeps none",
+        ),
         (lambda c: c["selection"].update(distributions=["lambada/dsdm-d99"]), "'dsdm-d99' is not a selection"),
         (lambda c: c["selection"].update(distributions=["c4/random"]), "'c4' is not one of selection.targets"),
         (
@@ -84,5 +87,12 @@ def test_selection_lookups():
     assert selection_distributions(config) == {"lambada-dsdm-d8": ("lambada", "dsdm-d8")}
     assert datamodel_settings(config, "selection")["sizes"] is config["selection"]["sizes"]
     assert datamodel_settings(config, "attribution")["sizes"] is config["attribution"]["vision"]["sizes"]
+    # vision keeps its epochs; language models (selection, attribution's lm setting) a Chinchilla budget
+    tokens = {"tokens_per_param": config["model"]["tokens_per_param"]}
+    assert datamodel_settings(config, "attribution")["budget"] == {"epochs": config["attribution"]["vision"]["epochs"]}
+    assert datamodel_settings(config, "selection")["budget"] == tokens
+    assert datamodel_settings(config, "selection")["pool_key"] == "selection.pool.size"
+    config["attribution"]["setting"] = "lm"
+    assert datamodel_settings(config, "attribution")["budget"] == tokens
     with pytest.raises(ConfigError, match="'lds' is not an experiment"):
         datamodel_settings(config, "lds")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from proxyscale.correlation.analysis import (
+    drop_reserved,
     largest_proxy,
     per_sample_null,
     per_sample_table,
@@ -150,3 +151,20 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
     decision = text.split("## Decision accuracy (90% CI)")[1].split("##")[0]
     assert "| t | 1.00 [1.00, 1.00] | 0.90 [" in decision  # columns: up, noisy, down (cheapest last)
     assert "0.90 (null 0.20)" in text and "0.70 (null 0.30)" in text
+
+
+def test_the_selection_target_part_and_its_passages_leave_every_evaluation_of_that_test_set():
+    testset = pd.DataFrame({"example_id": [0, 1, 2, 3, 4], "passage": [10, 10, 11, 12, 13]})
+    split = pd.DataFrame({"example_id": [0, 3], "passage": [10, 12], "part": ["target", "target"]})
+    split = pd.concat([split, pd.DataFrame({"example_id": [4], "passage": [13], "part": ["holdout"]})])
+    losses = pd.DataFrame(
+        {
+            "test": ["squad"] * 5 + ["c4"] * 2,
+            "example_id": [0, 1, 2, 3, 4, 0, 1],
+            "dist": "books",
+            "loss": np.arange(7.0),
+        }
+    )
+    kept, dropped = drop_reserved(losses, {"squad": testset, "c4": testset}, {"squad": split})
+    # example 1 shares example 0's passage; the holdout part and other test sets stay
+    assert kept["loss"].tolist() == [2.0, 4.0, 5.0, 6.0] and dropped == {"squad": 3}

@@ -84,14 +84,24 @@ def test_overlap_table_reports_top_and_bottom_against_chance():
 def test_report_summaries_of_the_attribution_run():
     metas = {"a": [{"target_accuracy": 0.5}, {"target_accuracy": 0.7}], "lm": [{"target_accuracy": None}]}
     assert mean_target_accuracy(metas) == {"a": pytest.approx(0.6), "lm": None}
-    compute = pd.DataFrame({"size": ["ref", "a"], "checkpoints": [3, 3], "proj_dim": [64, 32]})
+    compute = pd.DataFrame(
+        {
+            "size": ["ref", "a"],
+            "checkpoints": [3, 3],
+            "examples": [10, 10],
+            "repetition": [15.0, 15.0],
+            "proj_dim": [64, 32],
+        }
+    )
     arrays = {"train_inputs": np.zeros((10, 1, 4, 4)), "target_inputs": np.zeros((2, 1, 4, 4))}
     spec = {"setting": "vision", "family": "convnet", "image_shape": [1, 4, 4], "num_classes": 10}
     masks = np.array([[True] * 5 + [False] * 5, [False] * 5 + [True] * 5])
-    setup = setup_summary(spec, arrays, "ref", compute, False, masks)
+    setup = setup_summary(spec, arrays, "ref", compute, False, masks, 15.0)
     assert setup == {
         "setting": "vision", "description": "convnet on 1x4x4 images, 10 classes", "reference": "ref",
-        "n_train": 10, "n_targets": 2, "checkpoints": 3, "proj_dim": 64, "q_term": False, "subsets": 2, "alpha": 0.5,
+        "n_train": 10, "n_targets": 2, "checkpoints": 3, "checkpoint_examples": {"ref": 10, "a": 10},
+        "checkpoint_passes": 15.0, "proj_dim": 64, "q_term": False, "subsets": 2, "alpha": 0.5,
+        "subset_repetition": 15.0,
     }  # fmt: skip
 
 

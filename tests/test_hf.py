@@ -27,11 +27,16 @@ TRIVIAQA = {"question": "Capital of Italy?", "answer": {"value": "Rome", "aliase
 
 def test_record_builders_match_the_file_readers_candidates():
     assert hf.squad_candidates([SQUAD]) == [
-        Candidate(0, "Paris is in France.\nQuestion: Where is Paris?\nAnswer:", " France")
+        Candidate(
+            0, "Paris is in France.\nQuestion: Where is Paris?\nAnswer:", " France", passage="Paris is in France."
+        )
     ]
-    assert hf.lambada_candidates([{"text": "he said goodbye"}]) == [Candidate(0, "he said", " goodbye")]
+    assert hf.lambada_candidates([{"text": "he said goodbye"}]) == [
+        Candidate(0, "he said", " goodbye", passage="he said goodbye")
+    ]
     hs = hf.hellaswag_candidates([HELLASWAG])
     assert [c.is_gold for c in hs] == [False, False, True, False] and hs[0].context == "Baking: She opens the oven"
+    assert {c.passage for c in hs} == {"Baking: She opens the oven"}
     assert hf.triviaqa_candidates([TRIVIAQA]) == [Candidate(0, "Question: Capital of Italy?\nAnswer:", " Rome")]
 
 

@@ -41,7 +41,8 @@ COMPUTE = pd.DataFrame(
         "size": ["big", "small"],
         "params": [1000, 100],
         "checkpoints": [2, 2],
-        "repetition": [4.0, 4.0],
+        "examples": [500, 50],
+        "repetition": [1.0, 1.0],
         "compute_ratio": [1.0, 10.0],
         "train_flops": [2e10, 2e9],
         "trak_flops": [1e9, 1e8],
@@ -90,10 +91,19 @@ def test_setup_summary_describes_pool_targets_and_selection():
     }
     task = {"pool_sources": ["web", "books"], "targets": ["squad", "lambada"]}
     subsets = {("squad", "random"): pd.DataFrame({"selected": [True] * 10 + [False] * 40})}
-    compute = pd.DataFrame({"size": ["big", "small"], "checkpoints": [4, 4], "proj_dim": [32, 16]})
-    retrains = pd.DataFrame({"seed": [0, 0, 1]})
-    setup = setup_summary(arrays, task, retrains, subsets, compute, 0.2, "big")
+    compute = pd.DataFrame(
+        {
+            "size": ["big", "small"],
+            "checkpoints": [4, 4],
+            "examples": [20, 5],
+            "repetition": [1.0, 1.0],
+            "proj_dim": [32, 16],
+        }
+    )
+    retrains = pd.DataFrame({"seed": [0, 0, 1], "repetition": [2.0, 2.0, 2.0]})
+    setup = setup_summary(arrays, task, retrains, subsets, compute, "big")
     assert setup == {
         "n_pool": 50, "window": 9, "sources": ["web", "books"], "targets": ["squad", "lambada"], "n_targets": 3,
-        "n_holdout": 1, "checkpoints": 4, "proj_dim": 32, "fraction": 0.2, "k": 10, "reference": "big", "seeds": 2,
+        "n_holdout": 1, "checkpoints": 4, "checkpoint_windows": {"big": 20, "small": 5}, "proj_dim": 32,
+        "fraction": 0.2, "k": 10, "retrain_repetition": 2.0, "reference": "big", "seeds": 2,
     }  # fmt: skip

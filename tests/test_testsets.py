@@ -2,11 +2,13 @@
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import DATA
 from proxyscale.data import testsets
-from proxyscale.errors import DataError
+from proxyscale.errors import ConfigError, DataError
 
 
 def test_squad_prompt_and_answer(tmp_path):
@@ -68,3 +70,48 @@ def test_subsample_keeps_whole_examples():
     kept = testsets.subsample(cands, 3, seed=1)
     assert len(kept) == 12 and sorted({c.example_id for c in kept}) == [0, 1, 2]
     assert kept == testsets.subsample(cands, 3, seed=1)
+
+
+def test_squad_questions_about_one_paragraph_share_its_passage_and_split_apart_from_others():
+    cands = testsets.squad_candidates(DATA / "test/squad_v1.1_dev_part_a.json.xz")
+    by_passage = {}
+    for c in cands:
+        by_passage.setdefault(c.passage, []).append(c)
+    assert len(by_passage) < len(cands) / 3  # several questions per paragraph
+    assert all(c.context.startswith(p) for p, group in by_passage.items() for c in group)
+    frame = pd.DataFrame({"example_id": [c.example_id for c in cands], "passage": [c.passage for c in cands]})
+    first, second = testsets.split_by_passage(frame, 100, 200, 0, "split")
+    assert len(first) == 100 and len(second) == 200
+    assert not set(frame["passage"][first]) & set(frame["passage"][second])
+    again = testsets.split_by_passage(frame, 100, 200, 0, "split")
+    assert all(np.array_equal(a, b) for a, b in zip(again, (first, second)))
+
+
+def test_split_by_passage_takes_whole_passages_in_seeded_order():
+    # four passages of two examples: 3 first examples end inside the second passage, whose other
+    # example is dropped, so the second part can hold the last two passages (4 examples) but not 5
+    frame = pd.DataFrame({"passage": list("aabbccdd")})
+    orders = set()
+    for seed in range(20):
+        first, second = testsets.split_by_passage(frame, 3, 4, seed, "split")
+        p1, p2 = set(frame["passage"][first]), set(frame["passage"][second])
+        assert len(p1) == 2 and len(p2) == 2 and len(second) == 4 and not p1 & p2
+        orders.add("".join(sorted(p1)))
+    assert len(orders) > 1  # the seed chooses the passages
+    with pytest.raises(
+        ConfigError, match=r"^where = 8 exceeds the 8 test examples available in parts .* \(4 passages\)"
+    ):
+        testsets.split_by_passage(frame, 3, 5, 0, "where")
+
+
+def test_passage_keys_are_stable_and_tokenised_candidates_carry_them():
+    from proxyscale.data.prepare import tokenise_candidates
+    from proxyscale.data.tokenizer import make_tokenizer
+
+    assert testsets.passage_key("Paris is in France.") == testsets.passage_key("Paris is in France.")
+    assert testsets.passage_key("a") != testsets.passage_key("b") and testsets.passage_key("a") >= 0
+    cands = [testsets.Candidate(0, "q1", " a", passage="P"), testsets.Candidate(1, "q2", " b", passage="P")]
+    cands.append(testsets.Candidate(2, "", "doc"))
+    frame = tokenise_candidates(cands, "continuation", make_tokenizer({"kind": "byte"}))
+    key = testsets.passage_key
+    assert frame["passage"].tolist() == [key("P"), key("P"), key("doc")]

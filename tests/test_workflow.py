@@ -15,6 +15,7 @@ import yaml
 from scipy.stats import spearmanr
 
 from conftest import REPO, run_snakemake, tiny_config, write_config
+from proxyscale.training.checkpoints import checkpoint_meta
 
 pytestmark = pytest.mark.workflow
 
@@ -54,6 +55,7 @@ def test_default_graph_plans_every_experiment(tmp_path):
         build_testset=len(config["test_sets"]),
         train=runs,
         evaluate=runs,
+        selection_split=len(config["selection"]["targets"]),  # their DsDm target parts stay out of evaluation
         correlation=1,
         correlation_report=1,
     )
@@ -127,14 +129,22 @@ def test_tiny_end_to_end_run_produces_the_report(tiny_run):
     summary = pd.read_parquet(out / "summary.parquet")
     assert sorted(summary["test"]) == ["c4", "hellaswag", "lambada", "pile"]
     assert set(summary["size"]) == {"tiny"}
+    # lambada's examples that DsDm selects with (and any sharing their passage) are left out
+    testset = pd.read_parquet(tiny_run / "results/testsets/lambada.parquet")
+    split = pd.read_parquet(tiny_run / "results/selection/splits/lambada.parquet")
+    reserved = set(testset.loc[testset["passage"].isin(split.query("part == 'target'")["passage"]), "example_id"])
+    assert len(reserved) >= 8 and not set(split.query("part == 'holdout'")["example_id"]) & reserved
+    per_sample = pd.read_parquet(out / "per_sample_r2.parquet").query("test == 'lambada'")
+    assert not set(per_sample["example_id"]) & reserved and len(per_sample) == testset["example_id"].nunique() - 8
     # the summary's R^2 is that of the mean per-sample losses the evaluate jobs wrote, recomputed here
     dists = ["books", "web", "wiki", "mixture", "lambada-dsdm-d8"]
     for test, r2 in zip(summary["test"], summary["r2"]):
-        mean = {
-            (d, s): pd.read_parquet(tiny_run / f"results/losses/{d}/{s}/{test}.parquet")["loss"].mean()
-            for d in dists
-            for s in ("tiny", "ref")
-        }
+        mean = {}
+        for d in dists:
+            for s in ("tiny", "ref"):
+                losses = pd.read_parquet(tiny_run / f"results/losses/{d}/{s}/{test}.parquet")
+                kept = losses if test != "lambada" else losses[~losses["example_id"].isin(reserved)]
+                mean[d, s] = kept["loss"].mean()
         x, y = [mean[d, "tiny"] for d in dists], [mean[d, "ref"] for d in dists]
         assert r2 == pytest.approx(np.corrcoef(x, y)[0, 1] ** 2, abs=1e-9)
     compute = pd.read_parquet(out / "compute.parquet").set_index("size")
@@ -299,6 +309,7 @@ def test_default_graph_plans_the_selection_experiment(tmp_path):
     assert job_counts(result.stdout) == Counter(
         prepare_source=len(sources),
         build_testset=targets,
+        selection_split=targets,
         selection_data=1,
         attribution_train=sizes * M,
         trak_featurize=sizes * M,
@@ -329,8 +340,14 @@ def test_tiny_run_produces_the_dsdm_report(tiny_run):
     assert results["loss_delta"].drop("random").notna().all()
     cost = pd.read_parquet(out / "cost.parquet")
     assert (cost["selection_flops"] > cost["train_flops"]).all()
+    # every selection holds the reference's budget: 2 tokens per parameter of d8 (2,944) in windows of 16
     subset = pd.read_parquet(tiny_run / "results/selection/subsets/lambada/dsdm-d8.parquet")
-    assert len(subset) == 120 and subset["selected"].sum() == 30
+    assert len(subset) == 1000 and subset["selected"].sum() == 368
+    assert (pd.read_parquet(tiny_run / "results/selection/retrain/lambada/random.parquet")["repetition"] == 1).all()
+    # and each checkpoint trains one pass over its own random subset of its size's budget
+    metas = {c: checkpoint_meta(tiny_run / f"results/selection/models/d4/{c}.pt") for c in (0, 1)}
+    assert all(m["examples"] == m["examples_seen"] == 160 for m in metas.values())  # 2 x 1,280 params / 16
+    assert cost.set_index("size").loc["d4", "examples"] == 160
     for fig in ("fig8_dsdm_vs_compute", "composition"):
         assert (out / f"{fig}.png").stat().st_size > 1000 and (out / f"{fig}.svg").exists() and f"{fig}.png" in report
 
@@ -347,7 +364,7 @@ def test_a_selection_listed_as_a_distribution_is_trained_on_in_the_correlation_e
     means = pd.read_parquet(tiny_run / "results/correlation/mean_losses.parquet")
     assert "lambada-dsdm-d8" in set(means["dist"])
     shard = np.load(tiny_run / "results/selection/shards/lambada/dsdm-d8.npy")
-    assert len(shard) == 30 * 17  # the 30 selected windows of 16 + 1 tokens
+    assert len(shard) == 368 * 17  # the 368 selected windows of 16 + 1 tokens
     out = _dry_run_with(tiny_run, tmp_path, lambda c: c["selection"]["distributions"].append("lambada/random"))
     assert job_counts(out) == Counter(selection_shard=1, train=2, evaluate=2, correlation=1, all=1)
     assert sorted(planned_wildcards(out, "train")) == [

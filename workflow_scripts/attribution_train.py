@@ -1,9 +1,9 @@
-"""Snakemake entry: train checkpoint {ckpt} (its seed) of size {size} on the full training set."""
+"""Snakemake entry: train checkpoint {ckpt} (its seed) of size {size}: on its own random subset of the
+pool for its Chinchilla budget (language models), or for some epochs on the whole training set (vision)."""
 
 import logging
 
-import numpy as np
-
+from proxyscale.datamodels.budget import checkpoint_examples, passes
 from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.datamodels.tasks import accuracy, make_task, outputs, save_model
 from proxyscale.device import resolve_device
@@ -22,15 +22,20 @@ def main():
     seed = int(smk.wildcards.ckpt)
     x, y = arrays["train_inputs"], arrays["train_labels"]
     device = resolve_device(p.device)
-    desc = f"{smk.wildcards.size}/{seed}"
-    model, meta = fit(task, size, x, y, np.arange(len(x)), recipe, p.epochs, seed, device, desc=desc)
+    desc = f"{smk.wildcards.exp} {smk.wildcards.size}/{seed}"
+    indices = checkpoint_examples(task, size, len(x), p.budget, p.subset["seed"], seed, p.subset["pool_key"])
+    n_passes = passes(task, size, len(indices), p.budget, p.max_repetition, desc)
+    model, meta = fit(task, size, x, y, indices, recipe, n_passes, seed, device, desc=desc)
     xt, yt = arrays["target_inputs"], arrays["target_labels"]
     meta["target_output_mean"] = float(outputs(task, model, xt, yt, recipe.batch_size, device).mean())
     meta["target_accuracy"] = accuracy(task, model, xt, yt, recipe.batch_size, device)
     logging.info("target accuracy %s, mean target output %.3f", meta["target_accuracy"], meta["target_output_mean"])
     logging.info(
-        "params %d, FLOPs %.3g, final loss %.3f, %.1fs",
-        *(meta[k] for k in ("params", "flops", "final_loss", "wall_seconds")),
+        "params %d, %d of %d examples seen %.2f times, FLOPs %.3g, final loss %.3f, %.1fs",
+        meta["params"],
+        len(indices),
+        len(x),
+        *(meta[k] for k in ("repetition", "flops", "final_loss", "wall_seconds")),
     )
     save_model(model, task_spec, size, meta, smk.output[0])
 

@@ -12,10 +12,13 @@ from proxyscale.runner import run_job
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p, inp, out = smk.params, smk.input, smk.output
+    testsets = {t: pd.read_parquet(path) for t, path in zip(p.tests, inp.testsets)}
+    splits = {t: pd.read_parquet(path) for t, path in zip(p.reserved_tests, inp.reserved)}
     losses = analysis.read_tables(p.loss_keys, inp.losses, ("dist", "size", "test"))
+    losses, reserved = analysis.drop_reserved(losses, testsets, splits)
     curves = analysis.read_tables(p.run_keys, inp.curves, ("dist", "size"))
     runs = analysis.read_runs(inp.ckpts)
-    chance = {t: chance_accuracy(pd.read_parquet(path)) for t, path in zip(p.tests, inp.testsets)}
+    chance = {t: chance_accuracy(frame) for t, frame in testsets.items()}
 
     means = analysis.mean_losses(losses)
     compute = analysis.compute_table(runs, p.reference)
@@ -58,6 +61,7 @@ def main():
         p.reference,
         p.ci,
         links,
+        reserved,
     )
     save_text(text, out.report)
 

@@ -31,7 +31,7 @@ def main():
     figures.dsdm_vs_compute(results, p.reference, out.fig_dsdm)
     figures.composition_bars(composition, out.fig_composition)
 
-    setup = analysis.setup_summary(arrays, task, retrains, subsets, compute, p.fraction, p.reference)
+    setup = analysis.setup_summary(arrays, task, retrains, subsets, compute, p.reference)
     links = figure_links(out.report, {key: out[key] for key in ("fig_dsdm", "fig_composition")})
     save_text(report.dsdm_report(results, cost, composition, setup, p.ci, links), out.report)
 

@@ -48,7 +48,8 @@ def main():
         figures.top_examples_text(datamodels, order, texts, shown, min(k, 3), out.fig_examples)
 
     accuracy = analysis.mean_target_accuracy(metas)
-    setup = analysis.setup_summary(task_spec, arrays, p.reference, compute, p.q_term, masks)
+    repetition = max(float(b["repetition"]) for b in subsets)
+    setup = analysis.setup_summary(task_spec, arrays, p.reference, compute, p.q_term, masks, repetition)
     links = figure_links(
         out.report, {key: out[key] for key in ("fig_lds", "fig_m", "fig_overlap", "fig_rank", "fig_examples")}
     )

@@ -5,6 +5,7 @@ import logging
 import numpy as np
 
 from proxyscale.attribution.lds import subset_mask, subset_seed
+from proxyscale.datamodels.budget import passes
 from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.datamodels.tasks import make_task, outputs
 from proxyscale.device import resolve_device
@@ -26,16 +27,26 @@ def main():
     x, y = arrays["train_inputs"], arrays["train_labels"]
     seed = subset_seed(p.seed, index)
     recipe = Recipe.from_size(size, p.training)
-    model, meta = fit(task, size, x, y, np.flatnonzero(mask), recipe, p.epochs, seed, device, desc=f"subset {index}")
+    desc = f"LDS subset {index}"
+    n_passes = passes(task, size, int(mask.sum()), p.budget, p.max_repetition, desc)
+    model, meta = fit(task, size, x, y, np.flatnonzero(mask), recipe, n_passes, seed, device, desc=desc)
     out = outputs(task, model, arrays["target_inputs"], arrays["target_labels"], p.batch_size, device)
     logging.info(
-        "subset %d: %d examples, final loss %.3f, mean target output %.3f",
+        "subset %d: %d examples seen %.2f times, final loss %.3f, mean target output %.3f",
         index,
         mask.sum(),
+        meta["repetition"],
         meta["final_loss"],
         out.mean(),
     )
-    save_npz(smk.output[0], mask=mask, outputs=out, flops=meta["flops"], wall_seconds=meta["wall_seconds"])
+    save_npz(
+        smk.output[0],
+        mask=mask,
+        outputs=out,
+        flops=meta["flops"],
+        repetition=meta["repetition"],
+        wall_seconds=meta["wall_seconds"],
+    )
 
 
 run_job(snakemake, main)  # noqa: F821

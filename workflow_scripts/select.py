@@ -5,9 +5,10 @@ import logging
 import numpy as np
 
 from proxyscale.datamodels.dataset import load_dataset
+from proxyscale.datamodels.tasks import make_task
 from proxyscale.io import save_parquet
 from proxyscale.runner import run_job
-from proxyscale.selection.methods import select, subset_frame
+from proxyscale.selection.methods import select, selection_size, subset_frame
 
 
 def main():
@@ -15,7 +16,7 @@ def main():
     p, w = smk.params.spec, smk.wildcards
     arrays, task = load_dataset(smk.input.data)
     n = len(arrays["train_inputs"])
-    k = max(1, round(p["fraction"] * n))
+    k = selection_size(n, p["fraction"], make_task(task), p["reference"], p["tokens_per_param"])
     tau = np.load(smk.input.datamodel) if "datamodel" in smk.input.keys() else None
     target = task["targets"].index(w.target)
     indices, scores = select(p["kind"], arrays, target, k, p["seed"], p["ngram_buckets"], tau)

@@ -16,7 +16,9 @@ def main():
     spec = dict(smk.params.spec)
     streams = {name: np.load(path) for name, path in zip(spec["sources"], smk.input.shards)}
     targets = {name: pd.read_parquet(path) for name, path in zip(spec["targets"], smk.input.targets)}
-    arrays, task = selection_dataset(streams, targets, spec, make_tokenizer(spec["tokenizer"]).vocab_size)
+    splits = {name: pd.read_parquet(path) for name, path in zip(spec["targets"], smk.input.splits)}
+    vocab_size = make_tokenizer(spec["tokenizer"]).vocab_size
+    arrays, task = selection_dataset(streams, targets, splits, spec, vocab_size)
     counts = np.bincount(arrays["train_source"], minlength=len(streams))
     logging.info("pool %s from %s", arrays["train_inputs"].shape, dict(zip(streams, counts.tolist())))
     logging.info("targets %s, holdout %s", arrays["target_inputs"].shape, arrays["holdout_inputs"].shape)

@@ -4,7 +4,9 @@ import logging
 
 import pandas as pd
 
+from proxyscale.datamodels.budget import passes
 from proxyscale.datamodels.dataset import load_dataset
+from proxyscale.datamodels.tasks import make_task
 from proxyscale.device import resolve_device
 from proxyscale.io import save_parquet
 from proxyscale.runner import run_job
@@ -23,7 +25,8 @@ def main():
     seeds = [p.seed + r for r in range(p.seeds)]
     device = resolve_device(p.device)
     desc = f"{w.target}/{w.method}"
-    frame = retrain(arrays, task_spec, size, recipe, p.epochs, indices, seeds, p.batch_size, device, desc=desc)
+    n_passes = passes(make_task(task_spec), size, len(indices), p.budget, p.max_repetition, desc)
+    frame = retrain(arrays, task_spec, size, recipe, n_passes, indices, seeds, p.batch_size, device, desc=desc)
     own = frame[frame["holdout_task"] == w.target]
     logging.info(
         "%s: %d examples, holdout loss on %s %.4f over %d seeds",

@@ -102,9 +102,16 @@ def example_texts(arrays: dict, tokenizer) -> dict[str, list[str]]:
 
 
 def setup_summary(
-    task_spec: dict, arrays: dict, reference: str, compute: pd.DataFrame, q_term: bool, masks: np.ndarray
+    task_spec: dict,
+    arrays: dict,
+    reference: str,
+    compute: pd.DataFrame,
+    q_term: bool,
+    masks: np.ndarray,
+    subset_repetition: float,
 ) -> dict:
-    """What the report says of the run: setting, examples, checkpoints, projection, Q term, subsets."""
+    """What the report says of the run: setting, examples, checkpoints and their training examples,
+    projection, Q term, LDS subsets and the retrained reference's passes over each."""
     return {
         "setting": task_spec["setting"],
         "description": describe(task_spec),
@@ -112,8 +119,11 @@ def setup_summary(
         "n_train": len(arrays["train_inputs"]),
         "n_targets": len(arrays["target_inputs"]),
         "checkpoints": int(compute.set_index("size").loc[reference, "checkpoints"]),
+        "checkpoint_examples": {s: int(n) for s, n in zip(compute["size"], compute["examples"])},
+        "checkpoint_passes": float(compute.set_index("size").loc[reference, "repetition"]),
         "proj_dim": int(compute["proj_dim"].max()),
         "q_term": q_term,
         "subsets": len(masks),
         "alpha": float(masks.mean()),
+        "subset_repetition": subset_repetition,
     }

@@ -14,6 +14,7 @@ COST_COLUMNS = [
     "size",
     "params",
     "checkpoints",
+    "examples",
     "repetition",
     "compute_ratio",
     "train_flops",
@@ -29,15 +30,32 @@ def _introduction(setup: dict, pct: str) -> list[str]:
         "# Data attribution across scale: do proxy datamodels predict the reference?",
         "",
         f"Setting **{setup['setting']}** ({setup['description']}); {setup['n_train']} training and "
-        f"{setup['n_targets']} target examples. Every size trains {setup['checkpoints']} checkpoints "
-        f"(seeds) on the full training set; TRAK (traker, projection size up to {setup['proj_dim']}, "
+        f"{setup['n_targets']} target examples. Every size trains {setup['checkpoints']} checkpoints (seeds), "
+        + _protocol(setup)
+        + f"; TRAK (traker, projection size up to {setup['proj_dim']}, a new projection per checkpoint, "
         f"Q term {'on' if setup['q_term'] else 'off'}) gives one datamodel per size, averaged over its "
         f"checkpoints. The reference **{setup['reference']}** was retrained on {setup['subsets']} random "
-        f"subsets of {setup['alpha']:.0%} of the training set; the LDS of a datamodel is the mean over targets "
+        f"subsets of {setup['alpha']:.0%} of the training set ({setup['subset_repetition']:.3g} passes over each); "
+        "the LDS of a datamodel is the mean over targets "
         "of the Spearman correlation between its predicted outputs and the reference's actual outputs "
         f"(margins) across subsets. Intervals: {pct} bootstrap over targets.",
         "",
     ]
+
+
+def _protocol(setup: dict) -> str:
+    """How the checkpoints train: the vision setting keeps the epoch recipe; language models follow
+    the paper's Chinchilla protocol on random subsets."""
+    if setup["setting"] == "vision":
+        return (
+            f"each on the full training set for {setup['checkpoint_passes']:g} epochs (the vision setting keeps "
+            "an epoch recipe; the Chinchilla protocol is the language setting's)"
+        )
+    windows = ", ".join(f"{s}: {n}" for s, n in setup["checkpoint_examples"].items())
+    return (
+        "each Chinchilla-optimally (tokens = tokens_per_param x params) in one pass over its own random "
+        f"subset of the training windows ({windows} windows)"
+    )
 
 
 def _lds(lds: pd.DataFrame, lds_m: pd.DataFrame, compute: pd.DataFrame, accuracy: dict, pct: str, figures) -> list[str]:
@@ -100,17 +118,20 @@ def _compute(compute: pd.DataFrame) -> list[str]:
         train_seconds=compute["train_seconds"].map("{:.1f}".format),
         trak_seconds=compute["trak_seconds"].map("{:.1f}".format),
         compute_ratio=compute["compute_ratio"].map("{:.1f}x".format),
-        repetition=compute["repetition"].map("{:g}x".format),
+        repetition=compute["repetition"].map("{:.3g}x".format),
     )[COST_COLUMNS]
     return [
         "## Compute",
         "",
-        "Training FLOPs: 3 x forward FLOPs x examples x epochs per checkpoint, summed over the checkpoints; "
-        "the compute ratio compares one checkpoint with one reference checkpoint. TRAK FLOPs (cost model): per "
+        "Training FLOPs: 3 x forward FLOPs x examples seen per checkpoint (for language models 6 x params x "
+        "tokens), summed over the checkpoints; the compute ratio compares one checkpoint with one reference "
+        "checkpoint. TRAK FLOPs (cost model): per "
         "training and target example a per-example gradient (3 x forward) and its projection "
         "(2 x params x projection size), plus finalizing (4 n k^2 + k^3) and scoring (2 n k targets), per "
         "checkpoint. Seconds are measured wall time of the jobs' training and featurize + score steps. "
-        "Repetition: how many times each checkpoint sees each of its training examples (its epochs).",
+        "Examples: the training examples of one checkpoint (all of them for vision; for language models its "
+        "own random subset of its Chinchilla budget). Repetition: passes of each checkpoint over them (vision: "
+        "its epochs; language models: one).",
         "",
         md_table(cost),
         "",

@@ -19,6 +19,20 @@ def read_tables(keys: list[tuple], paths: list[str], columns: tuple[str, ...]) -
     return pd.concat(frames, ignore_index=True)
 
 
+def drop_reserved(losses: pd.DataFrame, testsets: dict[str, pd.DataFrame], splits: dict[str, pd.DataFrame]):
+    """Losses without the examples the dataset-selection experiment selects with: per test set with a
+    split (``example_id``, ``passage``, ``part``), every example whose passage lies in the split's
+    target part. Returns the kept losses and {test set: examples left out}."""
+    dropped = {}
+    for test, split in splits.items():
+        frame = testsets[test]
+        reserved = set(split.loc[split["part"] == "target", "passage"])
+        ids = set(frame.loc[frame["passage"].isin(reserved), "example_id"])
+        losses = losses[~((losses["test"] == test) & losses["example_id"].isin(ids))]
+        dropped[test] = len(ids)
+    return losses.reset_index(drop=True), dropped
+
+
 def read_runs(checkpoints: list[str]) -> pd.DataFrame:
     """One row per checkpoint: its training summary (params, tokens, FLOPs, wall time, final loss)."""
     return pd.DataFrame(checkpoint_meta(path) for path in checkpoints)

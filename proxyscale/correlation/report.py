@@ -26,9 +26,10 @@ def _proxy_labels(compute: pd.DataFrame, reference: str) -> dict[str, str]:
     return {p: f"{p} ({ratio[p]:.0f}x)" for p in compute["size"] if p != reference}
 
 
-def _introduction(means: pd.DataFrame, reference: str, proxies: list[str], pct: str) -> list[str]:
+def _introduction(means: pd.DataFrame, reference: str, proxies: list[str], reserved: dict, pct: str) -> list[str]:
     dists = sorted(means["dist"].unique())
     tests = sorted(means["test"].unique())
+    left_out = ", ".join(f"{n} of {t}" for t, n in reserved.items())
     return [
         "# Scale correlation: do proxy models see the training data the way the reference does?",
         "",
@@ -36,7 +37,13 @@ def _introduction(means: pd.DataFrame, reference: str, proxies: list[str], pct: 
         f"{len(dists)} training distributions ({', '.join(dists)}) and evaluated on {len(tests)} test sets "
         f"({', '.join(tests)}). For each test set and proxy, the points are the training distributions: "
         "the proxy's mean loss against the reference's. R^2 is that of the least-squares line; intervals are "
-        f"{pct} percentile bootstraps over distributions.",
+        f"{pct} percentile bootstraps over distributions."
+        + (
+            f" Left out of every evaluation: the examples the dataset-selection experiment selects with, and "
+            f"any that share their passage ({left_out})."
+            if reserved
+            else ""
+        ),
         "",
     ]
 
@@ -219,13 +226,15 @@ def correlation_report(
     reference: str,
     ci: float,
     figures: dict[str, str],
+    reserved: dict[str, int] | None = None,
 ) -> str:
-    """The report's markdown; ``figures`` maps figure keys to paths relative to the report."""
+    """The report's markdown; ``figures`` maps figure keys to paths relative to the report; ``reserved``
+    counts the examples of each test set left out for the dataset-selection experiment."""
     labels = _proxy_labels(compute, reference)
     proxies = list(labels)
     pct = f"{100 * ci:.0f}%"
     parts = [
-        *_introduction(means, reference, proxies, pct),
+        *_introduction(means, reference, proxies, reserved or {}, pct),
         *_verdict(verdict, thresholds, pct),
         *_headline(summary, compute, proxies),
         *_compute(compute, repeated, figures),

@@ -67,13 +67,13 @@ def documents(entry: dict) -> list[str]:
     return docs
 
 
-def _answer_candidates(records: Iterable[dict], prompt, answer) -> list[Candidate]:
-    """One candidate per record with an answer: ``prompt(record)`` then `` answer``."""
+def _answer_candidates(records: Iterable[dict], prompt, answer, passage=lambda r: "") -> list[Candidate]:
+    """One candidate per record with an answer: ``prompt(record)`` then `` answer``, about ``passage(record)``."""
     out = []
     for r in records:
         text = answer(r)
         if text:
-            out.append(Candidate(len(out), prompt(r), " " + text.strip()))
+            out.append(Candidate(len(out), prompt(r), " " + text.strip(), passage=passage(r)))
     return out
 
 
@@ -82,15 +82,17 @@ def squad_candidates(records: Iterable[dict], where: str = "squad") -> list[Cand
         records,
         lambda r: f"{_field(r, 'context', where).strip()}\nQuestion: {_field(r, 'question', where).strip()}\nAnswer:",
         lambda r: next(iter(_field(r, "answers.text", where)), None),
+        lambda r: _field(r, "context", where).strip(),
     )
 
 
 def lambada_candidates(records: Iterable[dict], where: str = "lambada") -> list[Candidate]:
     out = []
     for r in records:
-        head, sep, last = _field(r, "text", where).strip().rpartition(" ")
+        text = _field(r, "text", where).strip()
+        head, sep, last = text.rpartition(" ")
         if sep:
-            out.append(Candidate(len(out), head, " " + last))
+            out.append(Candidate(len(out), head, " " + last, passage=text))
     return out
 
 
@@ -102,7 +104,10 @@ def hellaswag_candidates(records: Iterable[dict], where: str = "hellaswag") -> l
         if label not in {"0", "1", "2", "3"} or len(endings) != 4:
             raise DataError(f"{where}: record {item} needs 4 endings and a gold label 0-3 (label '{label}')")
         context = f"{_field(r, 'activity_label', where)}: {_field(r, 'ctx', where)}"
-        out += [Candidate(item, context, " " + e.strip(), c, c == int(label)) for c, e in enumerate(endings)]
+        out += [
+            Candidate(item, context, " " + e.strip(), c, c == int(label), passage=context)
+            for c, e in enumerate(endings)
+        ]
     return out
 
 

@@ -109,7 +109,8 @@ def _hf_candidates(fmt: str, source: dict, max_chars: int) -> tuple[list, str]:
 
 
 def tokenise_candidates(candidates: list, kind: str, tokenizer) -> pd.DataFrame:
-    """One row per candidate with token ids; an empty context becomes the end-of-sequence token."""
+    """One row per candidate with token ids and its passage id (:func:`testsets.passage_key`); an empty
+    context becomes the end-of-sequence token."""
     rows = []
     for c in candidates:
         context_ids = tokenizer.encode(c.context) if c.context else [tokenizer.eos_id]
@@ -118,6 +119,7 @@ def tokenise_candidates(candidates: list, kind: str, tokenizer) -> pd.DataFrame:
                 "example_id": c.example_id,
                 "choice": c.choice,
                 "is_gold": c.is_gold,
+                "passage": testsets.passage_key(c.passage or c.context + c.continuation),
                 "kind": kind,
                 "context_ids": np.asarray(context_ids, dtype=np.int64),
                 "continuation_ids": np.asarray(tokenizer.encode(c.continuation), dtype=np.int64),

@@ -9,35 +9,75 @@ continuation given its context. The ``kind`` of a test set says how it is scored
 - ``greedy`` (LAMBADA): loss on the last word; accuracy = greedy decoding reproduces the word.
 - ``multiple_choice`` (HellaSwag): loss on the gold ending; accuracy = the gold ending has the lowest
   length-normalised loss among the choices.
+
+Every candidate also names its *passage*, the text it is about (a SQuAD paragraph, a LAMBADA passage,
+a document; for the other sets the example itself), so that examples can be split into parts that
+share no passage (:func:`split_by_passage`): the dataset-selection experiment selects with one part
+and judges with the other, and the correlation experiment leaves the selecting part out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from proxyscale.data.readers import iter_jsonl, open_text, read_jsonl_text
-from proxyscale.errors import DataError
+from proxyscale.errors import ConfigError, DataError
 
 KINDS = ("sequence", "continuation", "greedy", "multiple_choice")
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One scored string: ``continuation`` is what the loss is measured on."""
+    """One scored string: ``continuation`` is what the loss is measured on; ``passage`` the text the
+    example is about (empty: the example's own context and gold continuation)."""
 
     example_id: int
     context: str
     continuation: str
     choice: int = 0
     is_gold: bool = True
+    passage: str = ""
+
+
+def passage_key(text: str) -> int:
+    """A stable 63-bit id of a passage's text (the same in every process and run)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1
+
+
+def split_by_passage(
+    gold: pd.DataFrame, n_first: int, n_second: int, seed: int, where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted row indices of two disjoint parts of ``gold`` (one row per example, with a ``passage``
+    column) of ``n_first`` and ``n_second`` examples that share no passage.
+
+    Passages are taken in a seeded random order, all of a passage's examples together; the first part
+    is the first ``n_first`` examples in that order, the second the next ``n_second`` from passages
+    after the last one the first part touches. Too few examples is a config error naming ``where``."""
+    passages = gold["passage"].to_numpy()
+    unique, which = np.unique(passages, return_inverse=True)
+    rank = np.random.default_rng(seed).permutation(len(unique))[which]
+    rows = np.lexsort((np.arange(len(gold)), rank))
+    first = rows[:n_first]
+    later = rows[n_first:]
+    second = later[rank[later] > rank[first[-1]]][:n_second] if len(first) else later[:n_second]
+    if len(first) < n_first or len(second) < n_second:
+        raise ConfigError(
+            f"{where} = {n_first + n_second} exceeds the {len(gold)} test examples available in parts that share "
+            f"no passage ({len(unique)} passages)"
+        )
+    return np.sort(first), np.sort(second)
 
 
 def sequence_candidates(docs: list[str], max_chars: int) -> list[Candidate]:
     """Whole-text examples (start of each document, cut at ``max_chars``)."""
-    return [Candidate(i, "", doc[:max_chars]) for i, doc in enumerate(docs)]
+    return [Candidate(i, "", doc[:max_chars], passage=doc) for i, doc in enumerate(docs)]
 
 
 def squad_candidates(path: str | Path) -> list[Candidate]:
@@ -54,7 +94,8 @@ def squad_candidates(path: str | Path) -> list[Candidate]:
                 if not qa.get("answers"):
                     continue
                 prompt = f"{para['context'].strip()}\nQuestion: {qa['question'].strip()}\nAnswer:"
-                out.append(Candidate(len(out), prompt, " " + qa["answers"][0]["text"].strip()))
+                answer = " " + qa["answers"][0]["text"].strip()
+                out.append(Candidate(len(out), prompt, answer, passage=para["context"].strip()))
     return out
 
 
@@ -65,7 +106,7 @@ def lambada_candidates(path: str | Path) -> list[Candidate]:
         text = text.strip()
         head, sep, last = text.rpartition(" ")
         if sep:
-            out.append(Candidate(len(out), head, " " + last))
+            out.append(Candidate(len(out), head, " " + last, passage=text))
     return out
 
 
@@ -83,7 +124,7 @@ def hellaswag_candidates(path: str | Path) -> list[Candidate]:
         if label not in {"0", "1", "2", "3"}:
             raise DataError(f"{path}:{i + 2}: gold label '{label}' is not one of 0-3")
         for choice, ending in enumerate(lines[i + 2 : i + 6]):
-            out.append(Candidate(item, context, " " + ending.strip(), choice, choice == int(label)))
+            out.append(Candidate(item, context, " " + ending.strip(), choice, choice == int(label), passage=context))
     return out
 
 
@@ -117,7 +158,7 @@ def subsample(candidates: list[Candidate], max_examples: int, seed: int) -> list
         ids = sorted(random.Random(seed).sample(ids, max_examples))
     new_id = {old: new for new, old in enumerate(ids)}
     return [
-        Candidate(new_id[c.example_id], c.context, c.continuation, c.choice, c.is_gold)
+        Candidate(new_id[c.example_id], c.context, c.continuation, c.choice, c.is_gold, c.passage)
         for c in candidates
         if c.example_id in new_id
     ]

@@ -52,7 +52,8 @@ def size_costs(
     n_targets: int,
     reference: str,
 ) -> pd.DataFrame:
-    """Per size: parameters, training FLOPs and wall time of its M checkpoints, TRAK FLOPs (cost
+    """Per size: parameters, the training examples of one checkpoint and its passes over them
+    (repetition), training FLOPs and wall time of its M checkpoints, TRAK FLOPs (cost
     model of :func:`trak_flops`) and measured featurize + scoring time, and the
     compute ratio (the reference's training FLOPs per model over the size's)."""
     rows = []
@@ -67,6 +68,7 @@ def size_costs(
                 "size": size,
                 "params": m0["params"],
                 "checkpoints": len(ms),
+                "examples": m0["examples"],
                 "repetition": m0["repetition"],
                 "train_flops_per_model": m0["flops"],
                 "train_flops": sum(m["flops"] for m in ms),

@@ -64,9 +64,13 @@ class LMTask:
     def modelout(self):
         return LMMarginOutput()
 
-    def make_model(self, spec: dict) -> nn.Module:
+    def config(self, spec: dict) -> GPTConfig:
+        """The architecture of a size spec (``d_model``, ``n_layers``, ``n_heads``) on this task."""
         arch = {k: spec[k] for k in ("d_model", "n_layers", "n_heads")}
-        return GPT(GPTConfig(vocab_size=self.vocab_size, context_length=self.context_length, **arch))
+        return GPTConfig(vocab_size=self.vocab_size, context_length=self.context_length, **arch)
+
+    def make_model(self, spec: dict) -> nn.Module:
+        return GPT(self.config(spec))
 
     def to_batch(self, inputs: np.ndarray, labels: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(inputs).long().to(device), torch.from_numpy(labels).bool().to(device)

@@ -69,7 +69,7 @@ def results_table(retrains: pd.DataFrame, compute: pd.DataFrame, n_boot: int, ci
 
 
 def cost_table(compute: pd.DataFrame, retrains: pd.DataFrame) -> pd.DataFrame:
-    """Per size: the cost of selecting with it (training its M checkpoints on the pool, plus TRAK) next
+    """Per size: the cost of selecting with it (training its M checkpoints on their subsets of the pool, plus TRAK) next
     to the cost of training one reference model on a selection, in FLOPs and measured seconds."""
     runs = retrains.drop_duplicates(["target", "method", "seed"])
     ref_flops, ref_seconds = float(runs["train_flops"].mean()), float(runs["train_seconds"].mean())
@@ -78,6 +78,7 @@ def cost_table(compute: pd.DataFrame, retrains: pd.DataFrame) -> pd.DataFrame:
             "size",
             "params",
             "checkpoints",
+            "examples",
             "repetition",
             "compute_ratio",
             "train_flops",
@@ -115,11 +116,13 @@ def setup_summary(
     retrains: pd.DataFrame,
     subsets: dict,
     compute: pd.DataFrame,
-    fraction: float,
     reference: str,
 ) -> dict:
-    """What the report says of the run: pool, targets, checkpoints, projection, selection size, seeds."""
+    """What the report says of the run: pool, targets, checkpoints and their subsets, projection,
+    selection size (and its share of the pool), the retrained reference's repetition of it, seeds."""
     first = next(iter(subsets.values()))
+    k = int(first["selected"].sum())
+    ref = compute.set_index("size").loc[reference]
     return {
         "n_pool": len(arrays["train_inputs"]),
         "window": arrays["train_inputs"].shape[1],
@@ -127,10 +130,12 @@ def setup_summary(
         "targets": task["targets"],
         "n_targets": int((arrays["target_task"] == 0).sum()),
         "n_holdout": int((arrays["holdout_task"] == 0).sum()),
-        "checkpoints": int(compute.set_index("size").loc[reference, "checkpoints"]),
+        "checkpoints": int(ref["checkpoints"]),
+        "checkpoint_windows": {s: int(n) for s, n in zip(compute["size"], compute["examples"])},
         "proj_dim": int(compute["proj_dim"].max()),
-        "fraction": fraction,
-        "k": int(first["selected"].sum()),
+        "fraction": k / len(arrays["train_inputs"]),
+        "k": k,
+        "retrain_repetition": float(retrains["repetition"].max()),
         "reference": reference,
         "seeds": int(retrains["seed"].nunique()),
     }

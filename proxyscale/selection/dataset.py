@@ -2,8 +2,10 @@
 
 The training examples are a pool of windows cut from the sources' token shards (``train_source``
 indexes ``task["pool_sources"]``), and each target task is split into a target part (used to select)
-and a disjoint holdout part (used to judge); ``target_task`` and ``holdout_task`` index
-``task["targets"]``. The file format is the datamodel pipeline's (:mod:`proxyscale.datamodels.dataset`).
+and a holdout part (used to judge) that shares no passage with it (:func:`target_split`, its own
+artifact, which the correlation experiment also reads to leave the target part out of its evaluation);
+``target_task`` and ``holdout_task`` index ``task["targets"]``. The file format is the datamodel
+pipeline's (:mod:`proxyscale.datamodels.dataset`).
 """
 
 from __future__ import annotations
@@ -11,27 +13,45 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from proxyscale.datamodels.dataset import gold_examples, lm_examples, lm_windows, split_indices, window_labels
+from proxyscale.data.testsets import split_by_passage
+from proxyscale.datamodels.dataset import gold_examples, lm_examples, lm_windows, window_labels
+
+PARTS = ("target", "holdout")
+
+
+def target_split(frame: pd.DataFrame, n_targets: int, n_holdout: int, seed: int, name: str) -> pd.DataFrame:
+    """One row per gold example of a tokenised test set kept by the split: ``example_id``, ``passage``
+    and ``part`` (target or holdout); the parts share no passage."""
+    gold = gold_examples(frame)
+    where = f"selection.n_targets + n_holdout for '{name}'"
+    chosen = split_by_passage(gold, n_targets, n_holdout, seed, where)
+    return pd.concat(
+        [gold.loc[idx, ["example_id", "passage"]].assign(part=part) for part, idx in zip(PARTS, chosen)],
+        ignore_index=True,
+    )
 
 
 def selection_dataset(
-    streams: dict[str, np.ndarray], targets: dict[str, pd.DataFrame], spec: dict, vocab_size: int
+    streams: dict[str, np.ndarray],
+    targets: dict[str, pd.DataFrame],
+    splits: dict[str, pd.DataFrame],
+    spec: dict,
+    vocab_size: int,
 ) -> tuple[dict, dict]:
     """Arrays and task spec for the selection experiment (``spec``: ``selection`` config plus the
     tokenizer): ``pool.size`` pool windows cut from the named source streams (``train_source``
-    indexes ``task["pool_sources"]``), and per target task ``n_targets`` target and ``n_holdout``
-    disjoint holdout examples."""
+    indexes ``task["pool_sources"]``), and per target task its target and holdout examples, as
+    ``splits`` (:func:`target_split`) assigns them."""
     T, seed = spec["context_length"], spec["seed"]
     pool, pool_origin = lm_windows(list(streams.values()), spec["pool"]["size"], T + 1, seed)
     ends = np.cumsum([len(s) for s in streams.values()])
-    parts = {"target": ([], [], [], []), "holdout": ([], [], [], [])}
+    parts = {part: ([], [], [], []) for part in PARTS}
     for t, (name, frame) in enumerate(targets.items()):
         gold = gold_examples(frame)
-        where = f"selection.n_targets + n_holdout for '{name}'"
-        chosen = dict(
-            zip(parts, split_indices(len(gold), spec["n_targets"], spec["n_holdout"], seed, "test examples", where))
-        )
-        for part, idx in chosen.items():
+        row = pd.Series(np.arange(len(gold)), index=gold["example_id"])
+        split = splits[name]
+        for part in PARTS:
+            idx = row[split.loc[split["part"] == part, "example_id"]].to_numpy()
             tokens, mask = lm_examples(gold, idx, T)
             for store, value in zip(
                 parts[part], (tokens, mask, np.full(len(idx), t), gold["example_id"].to_numpy()[idx])

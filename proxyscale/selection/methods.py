@@ -11,6 +11,10 @@
   examples; keep the k pool examples it finds most target-like.
 - **Random**: k examples uniformly, seeded.
 
+Every method keeps the same number k of pool windows: by default the reference's Chinchilla budget
+(:func:`selection_size`), so the reference retrained on a selection makes one pass over it, as in the
+paper; ``selection.fraction`` overrides it with a share of the pool.
+
 Every selector returns (indices of the k selected examples, a score per pool example);
 :func:`select` runs one by name on the selection dataset (:mod:`proxyscale.selection.dataset`).
 """
@@ -19,8 +23,25 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
+from proxyscale.datamodels.budget import budget_windows, describe_budget
+from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
+
+
+def selection_size(n_pool: int, fraction: float | None, task: LMTask, reference: dict, tokens_per_param: float) -> int:
+    """Pool windows each method keeps: ``fraction`` of the pool, or (``fraction`` None) the windows of
+    the reference size's Chinchilla budget, which must fit in the pool."""
+    if fraction is not None:
+        return max(1, round(fraction * n_pool))
+    k = budget_windows(task, reference, tokens_per_param)
+    if k > n_pool:
+        raise ConfigError(
+            f"selection.pool.size: {n_pool:,} windows cannot hold a selection of the reference's budget, "
+            f"{describe_budget(task, reference, tokens_per_param)}; raise it or set selection.fraction"
+        )
+    return k
 
 
 def _check_k(n: int, k: int) -> None:
@@ -70,13 +91,14 @@ def classifier(
     pool: np.ndarray, target: np.ndarray, k: int, l2: float = 1e-4, steps: int = 500, lr: float = 5.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logistic regression (target = 1, pool = 0) on L2-normalised hashed n-gram counts, fit by
-    full-batch gradient descent with classes weighted equally; keep the k most target-like."""
+    full-batch gradient descent with classes weighted equally; keep the k most target-like. The
+    features are sparse (a window has at most two n-grams per token), so they are held as CSR."""
     _check_k(len(pool), k)
 
     def normalise(x):
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
-    x = np.vstack([normalise(pool), normalise(target)]).astype(np.float64)  # one dtype: no copy per step
+    x = sparse.csr_matrix(np.vstack([normalise(pool), normalise(target)]).astype(np.float64))
     y = np.concatenate([np.zeros(len(pool)), np.ones(len(target))])
     weight = np.where(y == 1, 0.5 / len(target), 0.5 / len(pool))
     w, b = np.zeros(x.shape[1]), 0.0

@@ -16,6 +16,7 @@ COST_COLUMNS = [
     "size",
     "params",
     "checkpoints",
+    "examples",
     "repetition",
     "compute_ratio",
     "train_flops",
@@ -59,14 +60,18 @@ def _introduction(setup: dict, pct: str) -> list[str]:
         "",
         f"Pool: {setup['n_pool']} windows of {setup['window']} tokens from {', '.join(setup['sources'])}. "
         f"Targets: {', '.join(setup['targets'])}, each split into {setup['n_targets']} target examples (used to "
-        f"select) and {setup['n_holdout']} disjoint holdout examples (used to judge). Every size trains "
-        f"{setup['checkpoints']} checkpoints on the pool; TRAK (projection size up to {setup['proj_dim']}) gives "
+        f"select) and {setup['n_holdout']} holdout examples (used to judge) that share no passage with them. "
+        f"Every size trains {setup['checkpoints']} checkpoints, each Chinchilla-optimally (tokens = tokens_per_param "
+        "x params) in one pass over its own random subset of the pool ("
+        + ", ".join(f"{s}: {n} windows" for s, n in setup["checkpoint_windows"].items())
+        + f"); TRAK (projection size up to {setup['proj_dim']}, a new projection per checkpoint) gives "
         "its datamodel of the pool for the target examples (output: mean margin of the continuation tokens). "
-        f"Each method keeps {setup['fraction']:.0%} of the pool ({setup['k']} windows): DsDm the examples with "
+        f"Each method keeps {setup['k']} windows ({setup['fraction']:.0%} of the pool): DsDm the examples with "
         "the largest mean datamodel weight over the target's examples (predicted to lower target loss most), "
         "Bot-DsDm the smallest, DSIR hashed n-gram importance resampling, Classifier a logistic regression "
         f"target vs pool, random a uniform draw. The reference **{setup['reference']}** is trained from scratch "
-        f"on each selection with {setup['seeds']} seeds and scored on the holdout examples of the selection's "
+        f"for its Chinchilla budget on each selection (passes over it: {setup['retrain_repetition']:.2g}) "
+        f"with {setup['seeds']} seeds and scored on the holdout examples of the selection's "
         "target: loss is the mean cross-entropy of the continuation tokens, token accuracy the share of them the "
         f"model predicts by argmax. Intervals: {pct} bootstrap over holdout examples of the seed-averaged "
         "values; the difference from random is paired by example.",
@@ -119,16 +124,17 @@ def _cost(cost: pd.DataFrame) -> list[str]:
         **{c: cost[c].map("{:.3g}".format) for c in flops},
         **{c: cost[c].map("{:.1f}".format) for c in ("selection_seconds", "reference_train_seconds")},
         selection_over_reference=cost["selection_over_reference"].map("{:.2f}".format),
-        repetition=cost["repetition"].map("{:g}x".format),
+        repetition=cost["repetition"].map("{:.3g}x".format),
     )[COST_COLUMNS]
     return [
         "## Cost of selecting with each size",
         "",
-        "Selection cost: training the size's checkpoints on the pool (3 x forward FLOPs x examples x epochs) "
-        "plus TRAK on the pool and the target examples (cost model of the attribution report), summed over "
-        "checkpoints. Reference training cost: one reference model trained on one selection. Seconds are "
-        "measured wall time of the jobs. Repetition: how many times each checkpoint sees each pool example "
-        "(its epochs).",
+        "Selection cost: training the size's checkpoints, each on its own random subset of the pool of "
+        "`examples` windows, its Chinchilla budget (6 x params x tokens, i.e. 3 x forward FLOPs x windows "
+        "seen), plus TRAK on the pool and the target examples (cost model of the attribution report), summed "
+        "over checkpoints. The compute ratio is the reference's training FLOPs over the size's, per model. "
+        "Reference training cost: one reference model trained on one selection. Seconds are measured wall "
+        "time of the jobs. Repetition: passes of each checkpoint over its subset.",
         "",
         md_table(shown),
         "",

@@ -1,8 +1,10 @@
 """What a selection is worth: the reference model retrained on it, scored on the held-out examples.
 
-The reference size is trained from scratch (:mod:`proxyscale.training.fit`, the proxies' recipe) on the selected
-pool examples with several seeds, and each model's per-example loss and token accuracy on every
-target task's holdout part are recorded. A selection also becomes a training distribution of the
+The reference size is trained from scratch (:mod:`proxyscale.training.fit`, the proxies' recipe) on
+the selected pool examples with several seeds, for its Chinchilla budget
+(:mod:`proxyscale.datamodels.budget`; one pass when the selection holds exactly that budget, its
+default size), and each model's per-example loss and token accuracy on every target task's holdout
+part are recorded. A selection also becomes a training distribution of the
 scale-correlation experiment as one token stream: its windows, concatenated.
 """
 
@@ -21,7 +23,7 @@ def retrain(
     task_spec: dict,
     size: dict,
     recipe: Recipe,
-    epochs: int,
+    passes: float,
     indices: np.ndarray,
     seeds: list[int],
     batch_size: int,
@@ -42,7 +44,7 @@ def retrain(
             arrays["train_labels"],
             indices,
             recipe,
-            epochs,
+            passes,
             seed,
             device,
             desc=f"{desc} seed {seed}",
@@ -59,6 +61,7 @@ def retrain(
                     "train_flops": meta["flops"],
                     "train_seconds": meta["wall_seconds"],
                     "examples": meta["examples"],
+                    "repetition": meta["repetition"],
                 }
             )
         )
