@@ -104,6 +104,6 @@ def test_setup_summary_describes_pool_targets_and_selection():
     setup = setup_summary(arrays, task, retrains, subsets, compute, "big")
     assert setup == {
         "n_pool": 50, "window": 9, "sources": ["web", "books"], "targets": ["squad", "lambada"], "n_targets": 3,
-        "n_holdout": 1, "checkpoints": 4, "checkpoint_windows": {"big": 20, "small": 5}, "proj_dim": 32,
+        "n_holdout": 1, "checkpoints": 4, "checkpoint_examples": {"big": 20, "small": 5}, "proj_dim": 32,
         "fraction": 0.2, "k": 10, "retrain_repetition": 2.0, "reference": "big", "seeds": 2,
     }  # fmt: skip

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from proxyscale.datamodels.cost import SIZE_COLUMNS
 from proxyscale.markdown import md_table, with_ci
 
 COST_COLUMNS = [
-    "size",
-    "params",
-    "checkpoints",
-    "examples",
-    "repetition",
-    "compute_ratio",
+    *SIZE_COLUMNS,
     "train_flops",
     "trak_flops",
     "train_seconds",

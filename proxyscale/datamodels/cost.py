@@ -14,6 +14,9 @@ import pandas as pd
 from proxyscale.datamodels.store import store_summary
 from proxyscale.training.checkpoints import checkpoint_meta
 
+# The columns of :func:`size_costs` that describe a size's checkpoints, first in every cost table.
+SIZE_COLUMNS = ["size", "params", "checkpoints", "examples", "repetition", "compute_ratio"]
+
 
 def trak_flops(forward_flops: float, n_params: int, proj_dim: int, n_train: int, n_targets: int) -> float:
     """Estimated FLOPs of TRAK for one checkpoint.

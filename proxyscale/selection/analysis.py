@@ -15,6 +15,7 @@ import pandas as pd
 
 from proxyscale import stats
 from proxyscale.config import parse_method
+from proxyscale.datamodels.cost import SIZE_COLUMNS
 from proxyscale.selection.methods import selected_indices
 
 
@@ -69,24 +70,12 @@ def results_table(retrains: pd.DataFrame, compute: pd.DataFrame, n_boot: int, ci
 
 
 def cost_table(compute: pd.DataFrame, retrains: pd.DataFrame) -> pd.DataFrame:
-    """Per size: the cost of selecting with it (training its M checkpoints on their subsets of the pool, plus TRAK) next
-    to the cost of training one reference model on a selection, in FLOPs and measured seconds."""
+    """Per size: the cost of selecting with it (training its M checkpoints on their subsets of the pool,
+    plus TRAK) next to the cost of training one reference model on a selection, in FLOPs and measured
+    seconds."""
     runs = retrains.drop_duplicates(["target", "method", "seed"])
     ref_flops, ref_seconds = float(runs["train_flops"].mean()), float(runs["train_seconds"].mean())
-    table = compute[
-        [
-            "size",
-            "params",
-            "checkpoints",
-            "examples",
-            "repetition",
-            "compute_ratio",
-            "train_flops",
-            "trak_flops",
-            "train_seconds",
-            "trak_seconds",
-        ]
-    ].copy()
+    table = compute[[*SIZE_COLUMNS, "train_flops", "trak_flops", "train_seconds", "trak_seconds"]].copy()
     table["selection_flops"] = table["train_flops"] + table["trak_flops"]
     table["selection_seconds"] = table["train_seconds"] + table["trak_seconds"]
     table["reference_train_flops"] = ref_flops
@@ -131,7 +120,7 @@ def setup_summary(
         "n_targets": int((arrays["target_task"] == 0).sum()),
         "n_holdout": int((arrays["holdout_task"] == 0).sum()),
         "checkpoints": int(ref["checkpoints"]),
-        "checkpoint_windows": {s: int(n) for s, n in zip(compute["size"], compute["examples"])},
+        "checkpoint_examples": {s: int(n) for s, n in zip(compute["size"], compute["examples"])},
         "proj_dim": int(compute["proj_dim"].max()),
         "fraction": k / len(arrays["train_inputs"]),
         "k": k,

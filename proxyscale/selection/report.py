@@ -10,15 +10,11 @@ import math
 
 import pandas as pd
 
+from proxyscale.datamodels.cost import SIZE_COLUMNS
 from proxyscale.markdown import md_table, with_ci
 
 COST_COLUMNS = [
-    "size",
-    "params",
-    "checkpoints",
-    "examples",
-    "repetition",
-    "compute_ratio",
+    *SIZE_COLUMNS,
     "train_flops",
     "trak_flops",
     "selection_flops",
@@ -63,7 +59,7 @@ def _introduction(setup: dict, pct: str) -> list[str]:
         f"select) and {setup['n_holdout']} holdout examples (used to judge) that share no passage with them. "
         f"Every size trains {setup['checkpoints']} checkpoints, each Chinchilla-optimally (tokens = tokens_per_param "
         "x params) in one pass over its own random subset of the pool ("
-        + ", ".join(f"{s}: {n} windows" for s, n in setup["checkpoint_windows"].items())
+        + ", ".join(f"{s}: {n} windows" for s, n in setup["checkpoint_examples"].items())
         + f"); TRAK (projection size up to {setup['proj_dim']}, a new projection per checkpoint) gives "
         "its datamodel of the pool for the target examples (output: mean margin of the continuation tokens). "
         f"Each method keeps {setup['k']} windows ({setup['fraction']:.0%} of the pool): DsDm the examples with "

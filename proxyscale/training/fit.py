@@ -44,12 +44,10 @@ def fit(
     order = np.random.default_rng(seed)
     indices = np.asarray(indices)
     seen = max(1, round(passes * len(indices)))
-    batches = [
-        perm[i : i + recipe.batch_size]
-        for start in range(0, seen, len(indices))
-        for perm in [indices[order.permutation(len(indices))][: seen - start]]
-        for i in range(0, len(perm), recipe.batch_size)
-    ]  # batches stay within a pass, as in epoch training
+    batches = []  # batches stay within a pass, as in epoch training
+    for start in range(0, seen, len(indices)):
+        perm = indices[order.permutation(len(indices))][: seen - start]
+        batches += [perm[i : i + recipe.batch_size] for i in range(0, len(perm), recipe.batch_size)]
     total = len(batches)
     opt = make_optimizer(model, recipe)
     start, losses = time.perf_counter(), []
