@@ -12,9 +12,28 @@ from pathlib import Path
 from proxyscale.errors import ConfigError
 
 RULE_GROUPS = ("data", "train", "evaluate", "attribution", "report")
+TRAINING_GROUPS = ("train", "attribution")  # groups whose training rules may run several processes
 EXPERIMENTS = ("attribution", "selection")  # the experiments that train checkpoints and build TRAK datamodels
 SELECTION_KINDS = ("dsdm", "bot_dsdm", "dsir", "classifier", "random")
-_DEFAULT_RESOURCES = {"mem_mb": 2000, "runtime": 30, "gpu": 0, "threads": 1}
+_DEFAULT_RESOURCES = {"mem_mb": 2000, "runtime": 30, "gpu": 0, "threads": 1, "processes": 1}
+
+
+def tokenizer_spec(config: dict, bpe_path: str) -> dict:
+    """The tokenizer entry rules pass to jobs: a ``bpe`` entry gains the ``path`` its training rule writes."""
+    spec = dict(config.get("tokenizer", {"kind": "byte"}))
+    if spec.get("kind") == "bpe":
+        spec["path"] = bpe_path
+    return spec
+
+
+def _check_tokenizer(spec: dict, base: Path) -> None:
+    kind = spec.get("kind", "byte")
+    if kind == "bpe" and "vocab_size" not in spec:
+        raise ConfigError("tokenizer.vocab_size: required when tokenizer.kind is 'bpe'")
+    if kind == "hf" and not (spec.get("path") or spec.get("name")):
+        raise ConfigError("tokenizer: kind 'hf' needs path (a saved tokenizer.json) or name (on the hub)")
+    if kind == "hf" and spec.get("path") and not (base / spec["path"]).is_file():
+        raise ConfigError(f"tokenizer.path: file '{spec['path']}' does not exist")
 
 
 def check_config(config: dict, base_dir: str | Path = ".") -> None:
@@ -44,11 +63,21 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
             raise ConfigError(f"test_sets.{test}.path: required for format '{spec['format']}'")
         if not (base / spec["path"]).is_file():
             raise ConfigError(f"test_sets.{test}.path: file '{spec['path']}' does not exist")
+    _check_tokenizer(config.get("tokenizer", {"kind": "byte"}), base)
     _check_attribution(config, base)
     _check_selection(config)
     for group in config.get("resources", {}):
         if group not in RULE_GROUPS:
             raise ConfigError(f"resources.{group}: not a rule group (one of: {', '.join(RULE_GROUPS)})")
+        res = resources(config, group)
+        if res["processes"] > 1 and group not in TRAINING_GROUPS:
+            raise ConfigError(
+                f"resources.{group}.processes: only {' and '.join(TRAINING_GROUPS)} rules train data-parallel"
+            )
+        if res["gpu"] and res["processes"] > res["gpu"]:
+            raise ConfigError(
+                f"resources.{group}.processes: {res['processes']} processes need as many GPUs (gpu: {res['gpu']})"
+            )
 
 
 def proxies(config: dict) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +19,12 @@ import pandas as pd
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
+
+    Only rank 0 of a data-parallel training group (torchrun sets ``RANK``) writes artifacts."""
     path = Path(path)
+    if int(os.environ.get("RANK", "0")) != 0:
+        raise RuntimeError(f"{path}: rank {os.environ['RANK']} of a training group tried to write; only rank 0 writes")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
@@ -41,6 +45,49 @@ def save_npy(array: np.ndarray, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, array)
+
+
+_NPY_HEADER_BYTES = 128  # magic, version, length and a padded header dict: room for any 1-d shape
+
+
+def _npy_header(dtype: np.dtype, length: int) -> bytes:
+    """A version 1.0 ``.npy`` header for a 1-d array, padded to :data:`_NPY_HEADER_BYTES`."""
+    text = f"{{'descr': '{np.dtype(dtype).str}', 'fortran_order': False, 'shape': ({length},), }}"
+    body = text.ljust(_NPY_HEADER_BYTES - 10 - 1) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body.encode("latin1")
+
+
+@contextlib.contextmanager
+def npy_writer(path: str | Path, dtype) -> Iterator[Callable[[np.ndarray], None]]:
+    """Write a 1-d ``.npy`` a piece at a time: yields ``append(array)``; the header gets the final length
+    when the block ends. Memory holds one piece; the file appears whole or not at all (read it back with
+    ``np.load(path, mmap_mode="r")``)."""
+    dtype = np.dtype(dtype)
+    length = 0
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(_npy_header(dtype, 0))
+
+        def append(array: np.ndarray) -> None:
+            nonlocal length
+            f.write(np.ascontiguousarray(array, dtype=dtype).tobytes())
+            length += len(array)
+
+        yield append
+        f.seek(0)
+        f.write(_npy_header(dtype, length))
+
+
+@contextlib.contextmanager
+def parquet_writer(path: str | Path, schema: dict[str, str]) -> Iterator[Callable[[dict], None]]:
+    """Write a parquet file a row group at a time: yields ``write(columns)`` for dicts of equal-length
+    lists; ``schema`` maps column names to Arrow type names. Atomic like the other writers."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.schema([(name, pa.type_for_alias(kind)) for name, kind in schema.items()])
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, arrow) as writer:
+        writer.write_table(arrow.empty_table())  # a valid file even when nothing is written
+        yield lambda columns: writer.write_table(pa.table(columns, schema=arrow))
 
 
 def save_npz(path: str | Path, **arrays) -> None:

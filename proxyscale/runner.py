@@ -1,38 +1,59 @@
 """Glue for workflow entry points: per-job log file, thread count, clear errors.
 
 ``run_job(snakemake, main)`` sends the job's stdout/stderr (progress bars included) to its ``log:``
-file and limits torch to the job's ``threads:``. Every failure ends up in that log file, where
-Snakemake sends the user: a :class:`ProxyscaleError` (bad config or input, a diverged loss) as one
-line, anything unexpected with its traceback. The console gets one line either way, naming the log,
-and the job exits non-zero.
+file and limits torch (and the tokenizers library) to the job's ``threads:``. Every failure ends up
+in that log file, where Snakemake sends the user: a :class:`ProxyscaleError` (bad config or input, a
+diverged loss) as one line, anything unexpected with its traceback. The console gets one line either way, naming the log,
+and the job exits non-zero. A job whose resources ask for several ``processes`` starts its script again
+under torchrun (:mod:`proxyscale.training.distributed`); the processes write to the same log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
 
 from proxyscale.errors import ProxyscaleError
+from proxyscale.training import distributed
 
 
 def run_job(smk, main: Callable[[], None]) -> None:
     console = sys.stderr
     log_path = smk.log[0] if len(smk.log) else None
+    processes = int(getattr(smk.resources, "processes", 1))
+    under_torchrun = distributed.launched()
     with contextlib.ExitStack() as stack:
-        if log_path:
+        if log_path and not under_torchrun:  # torchrun's processes inherit the log as stdout and stderr
             handle = stack.enter_context(open(log_path, "w", buffering=1))
             stack.enter_context(contextlib.redirect_stdout(handle))
             stack.enter_context(contextlib.redirect_stderr(handle))
+        rank = int(os.environ.get("RANK", 0))
         logging.basicConfig(
-            stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+            stream=sys.stderr,
+            level=logging.INFO if rank == 0 else logging.WARNING,
+            format=f"%(asctime)s {f'[rank {rank}] ' if under_torchrun else ''}%(levelname)s %(message)s",
+            force=True,
         )
+        if processes > 1 and not under_torchrun:
+            sys.stdout.flush()
+            status = distributed.relaunch(processes, sys.argv[0], sys.stdout, sys.stderr)
+            if status:
+                _fail(
+                    f"error in rule {smk.rule}: {processes} training processes ended with status {status}",
+                    log_path,
+                    console,
+                )
+            return
         import torch
 
-        torch.set_num_threads(max(1, int(smk.threads)))
+        threads = max(1, int(smk.threads) // (processes if under_torchrun else 1))
+        torch.set_num_threads(threads)
+        os.environ.setdefault("RAYON_NUM_THREADS", str(threads))  # the tokenizers library's batch encoding
         start = time.perf_counter()
         try:
             main()
@@ -42,6 +63,8 @@ def run_job(smk, main: Callable[[], None]) -> None:
         except Exception as exc:  # unexpected: the traceback goes to the log, one line to the console
             traceback.print_exc()
             _fail(f"error in rule {smk.rule}: unexpected {type(exc).__name__}: {exc}", log_path, console)
+        finally:
+            distributed.leave()
 
 
 def _fail(message: str, log_path: str | None, console) -> None:

@@ -34,7 +34,7 @@ rule lds_subset:
         conda_env("attribution")
     threads: rule_threads("attribution")
     resources:
-        **rule_resources("attribution"),
+        **training_resources("attribution"),
     params:
         size=ATTRIBUTION_SETTING["sizes"][ATTRIBUTION_REFERENCE],
         budget=DATAMODELS["attribution"]["budget"],

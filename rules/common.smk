@@ -15,6 +15,7 @@ from proxyscale.config import (
     resources,
     selection_distributions,
     selection_methods,
+    tokenizer_spec,
 )
 from proxyscale.errors import ConfigError
 
@@ -38,6 +39,8 @@ TESTS = list(config["test_sets"])
 PROXIES = proxies(config)
 REFERENCE = config["reference"]
 RUNS = [(d, s) for d in DISTRIBUTIONS for s in SIZES]
+TOKENIZER = tokenizer_spec(config, f"{RESULTS}/tokenizer/bpe.json")  # a trained BPE's entry names its file
+TOKENIZER_FILES = [TOKENIZER["path"]] if "path" in TOKENIZER else []  # what tokenised artifacts depend on
 LOSS_KEYS = [(d, s, t) for d, s in RUNS for t in TESTS]
 RESERVED_TESTS = [t for t in config["selection"]["targets"] if t in TESTS]  # their DsDm target parts stay out
 CORRELATION_REPORT = f"{CORRELATION_DIR}/report.md"
@@ -153,7 +156,12 @@ def checkpoint_artifacts(exp, sizes, path):
 def rule_resources(group):
     """resources: of a rule group, from config (mem_mb, runtime in minutes, gpu)."""
     res = resources(config, group)
-    return {"mem_mb": res["mem_mb"], "runtime": res["runtime"], "gpu": res["gpu"]}
+    return {k: res[k] for k in ("mem_mb", "runtime", "gpu")}
+
+
+def training_resources(group):
+    """resources: of a rule that trains: its group's, plus the data-parallel process count (torchrun)."""
+    return {**rule_resources(group), "processes": resources(config, group)["processes"]}
 
 
 # One conda environment per rule group (envs/*.yaml), for --software-deployment-method conda.
@@ -171,9 +179,13 @@ def rule_threads(group):
 # Data preparation.
 
 
-def source_files(wildcards):
+def source_files_of(source):
     """The local files a source reads (Hugging Face entries have none)."""
-    return [e["path"] for e in config["sources"][wildcards.source] if "path" in e]
+    return [e["path"] for e in config["sources"][source] if "path" in e]
+
+
+def source_files(wildcards):
+    return source_files_of(wildcards.source)
 
 
 def source_entries(wildcards):
@@ -287,7 +299,7 @@ def attribution_data_params():
         "setting": "lm",
         "shards": sorted(config["distributions"][ATTRIBUTION_SETTING["distribution"]]),
         "context_length": ATTRIBUTION_SETTING["context_length"],
-        "tokenizer": config["tokenizer"],
+        "tokenizer": TOKENIZER,
         **common,
     }
 
@@ -305,7 +317,7 @@ def selection_data_params():
         "pool": {"size": SELECTION["pool"]["size"]},
         "targets": SELECTION_TARGETS,
         **{k: SELECTION[k] for k in ("context_length", "seed")},
-        "tokenizer": config["tokenizer"],
+        "tokenizer": TOKENIZER,
     }
 
 

@@ -8,6 +8,7 @@
 rule train:
     input:
         shards=distribution_shards,
+        tokenizer=TOKENIZER_FILES,
     output:
         ckpt=checkpoint_path("{dist}", "{size}"),
         curve=curve_path("{dist}", "{size}"),
@@ -17,14 +18,14 @@ rule train:
         conda_env("train")
     threads: rule_threads("train")
     resources:
-        **rule_resources("train"),
+        **training_resources("train"),
     params:
         shards=distribution_shard_names,
         weights=distribution_weights,
         size=size_spec,
         model=config["model"],
         training=config["training"],
-        tokenizer=config["tokenizer"],
+        tokenizer=TOKENIZER,
         seed=config["seed"],
         device=config["device"],
     script:

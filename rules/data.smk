@@ -1,9 +1,32 @@
 # Raw files -> per-source training token streams and holdout documents; test sets -> tokenised candidates.
+# With tokenizer.kind bpe, a byte-level BPE is trained first on every source's train documents, and all
+# tokenised artifacts depend on its file (so changing vocab_size re-runs exactly those).
+
+
+rule train_tokenizer:
+    input:
+        [f for s in SOURCES for f in source_files_of(s)],
+    output:
+        TOKENIZER.get("path", f"{RESULTS}/tokenizer/bpe.json"),
+    log:
+        f"{LOGS}/train_tokenizer.log",
+    conda:
+        conda_env("data")
+    threads: rule_threads("data")
+    resources:
+        **rule_resources("data"),
+    params:
+        sources=config["sources"],
+        holdout_fraction=config["holdout_fraction"],
+        tokenizer=config["tokenizer"],
+    script:
+        "../workflow_scripts/train_tokenizer.py"
 
 
 rule prepare_source:
     input:
-        source_files,
+        files=source_files,
+        tokenizer=TOKENIZER_FILES,
     output:
         shard=shard_path("{source}"),
         holdout=holdout_path("{source}"),
@@ -17,7 +40,7 @@ rule prepare_source:
     params:
         files=source_entries,
         holdout_fraction=config["holdout_fraction"],
-        tokenizer=config["tokenizer"],
+        tokenizer=TOKENIZER,
     script:
         "../workflow_scripts/prepare_source.py"
 
@@ -26,6 +49,7 @@ rule build_testset:
     input:
         files=testset_files,
         holdouts=pile_holdouts,
+        tokenizer=TOKENIZER_FILES,
     output:
         testset_path("{test}"),
     log:
@@ -40,7 +64,7 @@ rule build_testset:
         holdout_sources=pile_sources,
         max_examples=config["evaluation"]["max_examples"],
         max_chars=config["evaluation"]["max_chars"],
-        tokenizer=config["tokenizer"],
+        tokenizer=TOKENIZER,
         seed=config["seed"],
     script:
         "../workflow_scripts/build_testset.py"

@@ -15,7 +15,7 @@ rule attribution_train:
         conda_env("attribution")
     threads: rule_threads("attribution")
     resources:
-        **rule_resources("attribution"),
+        **training_resources("attribution"),
     params:
         size=datamodel_size,
         budget=datamodel_budget,

@@ -76,7 +76,7 @@ rule selection_retrain:
         conda_env("attribution")
     threads: rule_threads("attribution")
     resources:
-        **rule_resources("attribution"),
+        **training_resources("attribution"),
     params:
         size=SELECTION["sizes"][SELECTION["reference"]],
         budget=DATAMODELS["selection"]["budget"],

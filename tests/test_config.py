@@ -35,6 +35,20 @@ def _broken(edit):
         (lambda c: c["test_sets"]["c4"].pop("path"), "test_sets.c4.path: required"),
         (lambda c: c["sizes"]["tiny"].update(n_heads=3), "sizes.tiny: d_model=8 is not divisible by n_heads=3"),
         (lambda c: c.update(resources={"training": {"mem_mb": 1}}), "resources.training: not a rule group"),
+        (
+            lambda c: c.update(resources={"data": {"processes": 2}}),
+            "resources.data.processes: only train and attribution rules train data-parallel",
+        ),
+        (
+            lambda c: c.update(resources={"train": {"processes": 4, "gpu": 2}}),
+            r"resources.train.processes: 4 processes need as many GPUs \(gpu: 2\)",
+        ),
+        (lambda c: c.update(tokenizer={"kind": "bpe"}), "tokenizer.vocab_size: required when tokenizer.kind is 'bpe'"),
+        (lambda c: c.update(tokenizer={"kind": "hf"}), "tokenizer: kind 'hf' needs path"),
+        (
+            lambda c: c.update(tokenizer={"kind": "hf", "path": "no.json"}),
+            "tokenizer.path: file 'no.json' does not exist",
+        ),
         (lambda c: c["sources"]["web"].append({"format": "hf"}), r"sources.web\[1\].dataset: required for format 'hf'"),
         (
             lambda c: c["sources"]["web"].append({"format": "jsonl"}),
@@ -70,7 +84,7 @@ def test_good_config_and_lookups():
     config = validated(tiny_config())
     check_config(config)
     assert proxies(config) == ["tiny"]
-    assert resources(config, "train") == {"mem_mb": 2000, "runtime": 30, "gpu": 0, "threads": 1}
+    assert resources(config, "train") == {"mem_mb": 2000, "runtime": 30, "gpu": 0, "threads": 1, "processes": 1}
 
 
 def test_selection_lookups():

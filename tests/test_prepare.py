@@ -1,6 +1,7 @@
 """Document-level splits, training streams and tokenised candidates."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from proxyscale.data import prepare
@@ -59,7 +60,38 @@ def test_pile_needs_holdouts_and_unknown_formats_fail():
 
 
 def test_tokenizer_config_errors():
-    with pytest.raises(ConfigError, match="tokenizer.kind 'bpe'"):
+    with pytest.raises(ConfigError, match="tokenizer.kind 'bpe' is trained by the workflow"):
         make_tokenizer({"kind": "bpe"})
-    with pytest.raises(ConfigError, match="tokenizer.name"):
+    with pytest.raises(ConfigError, match="tokenizer.kind 'hf' needs tokenizer.path"):
         make_tokenizer({"kind": "hf"})
+    with pytest.raises(ConfigError, match="tokenizer.kind 'sentencepiece' is not one of"):
+        make_tokenizer({"kind": "sentencepiece"})
+
+
+def test_streamed_preparation_equals_tokenising_everything_at_once(tmp_path):
+    docs = [f"document {i}: " + "word " * (i % 7) for i in range(300)]
+    tok = ByteTokenizer()
+    shard, holdout = tmp_path / "shard.npy", tmp_path / "holdout.parquet"
+    stats = prepare.prepare_source(iter(docs), tok, 0.2, shard, holdout, batch_docs=16)
+    train, held = prepare.split_documents(docs, 0.2)
+    stream = np.load(shard, mmap_mode="r")
+    assert isinstance(stream, np.memmap) and stream.dtype == np.uint16
+    assert np.array_equal(stream, prepare.token_stream(train, tok))
+    assert pd.read_parquet(holdout)["text"].tolist() == held
+    assert stats == {
+        "documents": 300,
+        "train_documents": len(train),
+        "tokens": len(stream),
+        "holdout_documents": len(held),
+        "characters": sum(map(len, docs)),
+    }
+
+
+def test_a_failed_preparation_leaves_no_files(tmp_path):
+    def docs():
+        yield "one document"
+        raise RuntimeError("the source broke")
+
+    with pytest.raises(RuntimeError, match="the source broke"):
+        prepare.prepare_source(docs(), ByteTokenizer(), 0.1, tmp_path / "s.npy", tmp_path / "h.parquet", batch_docs=1)
+    assert not list(tmp_path.iterdir())

@@ -27,7 +27,7 @@ from proxyscale.errors import DataError
     ],
 )
 def test_shipped_samples_read(name, fmt, at_least):
-    docs = readers.read_documents(DATA / name, fmt)
+    docs = list(readers.read_documents(DATA / name, fmt))
     assert len(docs) >= at_least
     assert all(isinstance(d, str) and d.strip() for d in docs)
     assert not any("\r" in d for d in docs if fmt in ("plain_text", "gutenberg", "wikitext"))
@@ -71,11 +71,11 @@ def test_wikitext_splits_articles_not_sections(tmp_path):
 def test_arxiv_csv_joins_title_and_abstract(tmp_path):
     path = tmp_path / "a.csv"
     path.write_text('id,title,abstract\n1,"A\n  title","  line one\nline two"\n2,empty,\n')
-    assert readers.read_arxiv_csv(path) == ["A title\n\nline one line two"]
+    assert list(readers.iter_arxiv_csv(path)) == ["A title\n\nline one line two"]
     bad = tmp_path / "b.csv"
     bad.write_text("id,title\n1,x\n")
     with pytest.raises(DataError, match="lacks column"):
-        readers.read_arxiv_csv(bad)
+        list(readers.iter_arxiv_csv(bad))
 
 
 def test_s2orc_full_text_then_abstract(tmp_path):
@@ -86,7 +86,7 @@ def test_s2orc_full_text_then_abstract(tmp_path):
         {"title": "No abstract", "abstract": None},
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    assert readers.read_s2orc_jsonl(path) == ["Full paper", "T\n\nAn abstract."]
+    assert list(readers.iter_s2orc_jsonl(path)) == ["Full paper", "T\n\nAn abstract."]
 
 
 def test_jsonl_errors_name_file_and_record(tmp_path):
@@ -101,7 +101,10 @@ def test_jsonl_errors_name_file_and_record(tmp_path):
 
 def test_missing_file_and_unknown_format(tmp_path):
     with pytest.raises(DataError, match="no such file"):
-        readers.read_documents(tmp_path / "nope.jsonl", "jsonl")
+        list(readers.read_documents(tmp_path / "nope.jsonl", "jsonl"))
     (tmp_path / "f.txt").write_text("x")
     with pytest.raises(DataError, match="unknown format 'pdf'"):
-        readers.read_documents(tmp_path / "f.txt", "pdf")
+        list(readers.read_documents(tmp_path / "f.txt", "pdf"))
+    (tmp_path / "empty.jsonl").write_text('{"text": ""}\n')
+    with pytest.raises(DataError, match="no documents read as format 'jsonl'"):
+        list(readers.read_documents(tmp_path / "empty.jsonl", "jsonl"))

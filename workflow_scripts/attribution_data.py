@@ -18,7 +18,7 @@ def main():
     if spec["setting"] == "vision":
         arrays, task = vision_dataset(spec, n_train, n_targets, seed)
     else:
-        streams = [np.load(path) for path in smk.input[:-1]]
+        streams = [np.load(path, mmap_mode="r") for path in smk.input[:-1]]
         targets = pd.read_parquet(smk.input[-1])
         vocab = make_tokenizer(spec["tokenizer"]).vocab_size
         arrays, task = lm_dataset(streams, targets, spec, vocab, n_train, n_targets, seed)

@@ -8,6 +8,7 @@ from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.datamodels.tasks import accuracy, make_task, outputs, save_model
 from proxyscale.device import resolve_device
 from proxyscale.runner import run_job
+from proxyscale.training.distributed import join
 from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
 
@@ -21,11 +22,11 @@ def main():
     recipe = Recipe.from_size(size, p.training)
     seed = int(smk.wildcards.ckpt)
     x, y = arrays["train_inputs"], arrays["train_labels"]
-    device = resolve_device(p.device)
+    group, device = join(resolve_device(p.device))
     desc = f"{smk.wildcards.exp} {smk.wildcards.size}/{seed}"
     indices = checkpoint_examples(task, size, len(x), p.budget, p.subset["seed"], seed, p.subset["pool_key"])
     n_passes = passes(task, size, len(indices), p.budget, p.max_repetition, desc)
-    model, meta = fit(task, size, x, y, indices, recipe, n_passes, seed, device, desc=desc)
+    model, meta = fit(task, size, x, y, indices, recipe, n_passes, seed, device, desc=desc, group=group)
     xt, yt = arrays["target_inputs"], arrays["target_labels"]
     meta["target_output_mean"] = float(outputs(task, model, xt, yt, recipe.batch_size, device).mean())
     meta["target_accuracy"] = accuracy(task, model, xt, yt, recipe.batch_size, device)
@@ -37,7 +38,8 @@ def main():
         len(x),
         *(meta[k] for k in ("repetition", "flops", "final_loss", "wall_seconds")),
     )
-    save_model(model, task_spec, size, meta, smk.output[0])
+    if group.is_main:
+        save_model(model, task_spec, size, meta, smk.output[0])
 
 
 run_job(snakemake, main)  # noqa: F821

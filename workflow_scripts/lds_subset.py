@@ -11,6 +11,7 @@ from proxyscale.datamodels.tasks import make_task, outputs
 from proxyscale.device import resolve_device
 from proxyscale.io import save_npz
 from proxyscale.runner import run_job
+from proxyscale.training.distributed import join
 from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
 
@@ -19,7 +20,7 @@ def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p = smk.params
     index = int(smk.wildcards.subset)
-    device = resolve_device(p.device)
+    group, device = join(resolve_device(p.device))
     arrays, task_spec = load_dataset(smk.input[0])
     task = make_task(task_spec)
     mask = subset_mask(len(arrays["train_inputs"]), p.alpha, p.seed, index)
@@ -29,7 +30,7 @@ def main():
     recipe = Recipe.from_size(size, p.training)
     desc = f"LDS subset {index}"
     n_passes = passes(task, size, int(mask.sum()), p.budget, p.max_repetition, desc)
-    model, meta = fit(task, size, x, y, np.flatnonzero(mask), recipe, n_passes, seed, device, desc=desc)
+    model, meta = fit(task, size, x, y, np.flatnonzero(mask), recipe, n_passes, seed, device, desc=desc, group=group)
     out = outputs(task, model, arrays["target_inputs"], arrays["target_labels"], p.batch_size, device)
     logging.info(
         "subset %d: %d examples seen %.2f times, final loss %.3f, mean target output %.3f",
@@ -39,14 +40,15 @@ def main():
         meta["final_loss"],
         out.mean(),
     )
-    save_npz(
-        smk.output[0],
-        mask=mask,
-        outputs=out,
-        flops=meta["flops"],
-        repetition=meta["repetition"],
-        wall_seconds=meta["wall_seconds"],
-    )
+    if group.is_main:
+        save_npz(
+            smk.output[0],
+            mask=mask,
+            outputs=out,
+            flops=meta["flops"],
+            repetition=meta["repetition"],
+            wall_seconds=meta["wall_seconds"],
+        )
 
 
 run_job(snakemake, main)  # noqa: F821

@@ -1,24 +1,30 @@
-"""Snakemake entry: one source's documents -> train token stream (.npy) and holdout documents (parquet)."""
+"""Snakemake entry: one source's documents -> train token stream (.npy) and holdout documents (parquet),
+streamed a batch of documents at a time."""
 
 import logging
 
-import pandas as pd
-
-from proxyscale.data.prepare import load_source, split_documents, token_stream
+from proxyscale.data.prepare import iter_source, prepare_source
 from proxyscale.data.tokenizer import make_tokenizer
-from proxyscale.io import save_npy, save_parquet
 from proxyscale.runner import run_job
 
 
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p = smk.params
-    docs = load_source(p.files)
-    train, holdout = split_documents(docs, p.holdout_fraction)
-    stream = token_stream(train, make_tokenizer(p.tokenizer))
-    logging.info("%d documents: %d train (%d tokens), %d holdout", len(docs), len(train), len(stream), len(holdout))
-    save_npy(stream, smk.output.shard)
-    save_parquet(pd.DataFrame({"text": holdout}), smk.output.holdout)
+    tokenizer = make_tokenizer(p.tokenizer)
+    stats = prepare_source(
+        iter_source(p.files),
+        tokenizer,
+        p.holdout_fraction,
+        smk.output.shard,
+        smk.output.holdout,
+        desc=smk.wildcards.source,
+    )
+    logging.info(
+        "%(documents)d documents (%(characters)d characters): %(train_documents)d train (%(tokens)d tokens), "
+        "%(holdout_documents)d holdout",
+        stats,
+    )
 
 
 run_job(snakemake, main)  # noqa: F821

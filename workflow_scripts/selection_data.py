@@ -14,7 +14,7 @@ from proxyscale.selection.dataset import selection_dataset
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     spec = dict(smk.params.spec)
-    streams = {name: np.load(path) for name, path in zip(spec["sources"], smk.input.shards)}
+    streams = {name: np.load(path, mmap_mode="r") for name, path in zip(spec["sources"], smk.input.shards)}
     targets = {name: pd.read_parquet(path) for name, path in zip(spec["targets"], smk.input.targets)}
     splits = {name: pd.read_parquet(path) for name, path in zip(spec["targets"], smk.input.splits)}
     vocab_size = make_tokenizer(spec["tokenizer"]).vocab_size

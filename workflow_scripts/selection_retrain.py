@@ -12,6 +12,7 @@ from proxyscale.io import save_parquet
 from proxyscale.runner import run_job
 from proxyscale.selection.methods import selected_indices
 from proxyscale.selection.retrain import retrain
+from proxyscale.training.distributed import join
 from proxyscale.training.recipe import Recipe
 
 
@@ -23,10 +24,12 @@ def main():
     size = dict(p.size)
     recipe = Recipe.from_size(size, p.training)
     seeds = [p.seed + r for r in range(p.seeds)]
-    device = resolve_device(p.device)
+    group, device = join(resolve_device(p.device))
     desc = f"{w.target}/{w.method}"
     n_passes = passes(make_task(task_spec), size, len(indices), p.budget, p.max_repetition, desc)
-    frame = retrain(arrays, task_spec, size, recipe, n_passes, indices, seeds, p.batch_size, device, desc=desc)
+    frame = retrain(
+        arrays, task_spec, size, recipe, n_passes, indices, seeds, p.batch_size, device, desc=desc, group=group
+    )
     own = frame[frame["holdout_task"] == w.target]
     logging.info(
         "%s: %d examples, holdout loss on %s %.4f over %d seeds",
@@ -36,7 +39,8 @@ def main():
         own["loss"].mean(),
         len(seeds),
     )
-    save_parquet(frame, smk.output[0])
+    if group.is_main:
+        save_parquet(frame, smk.output[0])
 
 
 run_job(snakemake, main)  # noqa: F821

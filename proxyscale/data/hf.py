@@ -28,7 +28,9 @@ from proxyscale.errors import ConfigError, DataError
 
 
 def load_records(spec: dict, limit: int | None = None) -> Iterator[dict]:
-    """Records of ``spec`` = ``{dataset, config?, split?, data_files?, streaming?}``, at most ``limit``."""
+    """Records of ``spec`` = ``{dataset, config?, split?, data_files?, streaming?}``, at most ``limit``,
+    as they stream in. A dataset that cannot be reached (no network, not in the cache) or read is one
+    :class:`DataError` naming it and how to provide it locally."""
     try:
         import datasets
     except ImportError:
@@ -43,9 +45,21 @@ def load_records(spec: dict, limit: int | None = None) -> Iterator[dict]:
             data_files=spec.get("data_files"),
             streaming=spec.get("streaming", True),
         )
-    except (FileNotFoundError, ValueError, ConnectionError) as exc:
-        raise DataError(f"dataset '{spec['dataset']}': cannot be loaded ({exc})") from None
-    return islice(iter(ds), limit)
+        yield from islice(iter(ds), limit)
+    except (OSError, ValueError) as exc:  # ConnectionError and FileNotFoundError are OSErrors
+        raise DataError(_unreachable(spec, exc)) from None
+
+
+def _unreachable(spec: dict, exc: Exception) -> str:
+    what = f"dataset '{spec['dataset']}'" + (f" ({spec['config']})" if spec.get("config") else "")
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if spec.get("data_files"):
+        return f"{what}: cannot read {spec['data_files']} ({reason})"
+    return (
+        f"{what}: cannot be loaded ({reason}); without network, download it where there is one and point "
+        "HF_DATASETS_CACHE at that cache, or save its records as JSON lines or parquet and set "
+        "dataset: json (or parquet) with data_files: <files> in this entry"
+    )
 
 
 def _field(record: dict, path: str, where: str):
@@ -57,14 +71,17 @@ def _field(record: dict, path: str, where: str):
     return value
 
 
-def documents(entry: dict) -> list[str]:
-    """Non-empty text documents of a ``format: hf`` source entry."""
+def iter_documents(entry: dict) -> Iterator[str]:
+    """Non-empty text documents of a ``format: hf`` source entry, as they stream in."""
     field = entry.get("field", "text")
-    records = load_records(entry, entry.get("max_documents"))
-    docs = [text for text in (_field(r, field, entry["dataset"]) for r in records) if text]
-    if not docs:
+    count = 0
+    for record in load_records(entry, entry.get("max_documents")):
+        text = _field(record, field, entry["dataset"])
+        if text:
+            count += 1
+            yield text
+    if not count:
         raise DataError(f"dataset '{entry['dataset']}': no documents in field '{field}'")
-    return docs
 
 
 def _answer_candidates(records: Iterable[dict], prompt, answer, passage=lambda r: "") -> list[Candidate]:

@@ -4,7 +4,9 @@
   hash of the document text, so the split is deterministic, independent of file order, and no
   holdout document (nor an exact duplicate of one) is ever in a training stream.
 - Training streams ("shards"): a source's train documents tokenised and concatenated, each followed by
-  the end-of-sequence token.
+  the end-of-sequence token. Preparation streams (:func:`prepare_source`): documents are read, split,
+  batch-tokenised and appended to the shard a batch at a time, so a source of hundreds of GB needs
+  the memory of one batch; training reads the shard memory-mapped.
 - Test sets: candidates (see :mod:`proxyscale.data.testsets`) with tokenised context and continuation.
   The Pile-like test set is a held-out mixture: documents drawn in turn from every source's holdout.
 """
@@ -13,14 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterable, Iterator
+from itertools import islice
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from proxyscale.data import hf, testsets
 from proxyscale.data.readers import read_documents, read_jsonl_text
 from proxyscale.data.tokenizer import token_dtype
 from proxyscale.errors import ConfigError
+from proxyscale.io import npy_writer, parquet_writer
 
 
 def is_holdout(doc: str, fraction: float) -> bool:
@@ -41,25 +47,71 @@ def split_documents(docs: list[str], fraction: float) -> tuple[list[str], list[s
     return train, holdout
 
 
-def load_source(files: list[dict]) -> list[str]:
-    """All documents of a source given its file entries ``{path, format, **reader options}``."""
-    docs = []
+def iter_source(files: list[dict]) -> Iterator[str]:
+    """Documents of a source, given its file entries ``{path, format, **reader options}``, as they are read."""
     for entry in files:
         if entry["format"] == "hf":
-            docs.extend(hf.documents(entry))
+            yield from hf.iter_documents(entry)
             continue
         options = {k: v for k, v in entry.items() if k not in ("path", "format")}
-        docs.extend(read_documents(entry["path"], entry["format"], **options))
-    return docs
+        yield from read_documents(entry["path"], entry["format"], **options)
+
+
+def load_source(files: list[dict]) -> list[str]:
+    """All documents of a source (small sources only: tests and samples)."""
+    return list(iter_source(files))
+
+
+def train_documents(files: list[dict], fraction: float, limit: int | None = None) -> Iterator[str]:
+    """The train documents of a source (holdout documents skipped), at most ``limit``: what a tokenizer
+    may be trained on."""
+    train = (doc for doc in iter_source(files) if not is_holdout(doc, fraction))
+    return islice(train, limit)
 
 
 def token_stream(docs: list[str], tokenizer) -> np.ndarray:
-    """Documents tokenised and concatenated, each followed by the end-of-sequence token."""
-    ids: list[int] = []
-    for doc in docs:
-        ids.extend(tokenizer.encode(doc))
-        ids.append(tokenizer.eos_id)
-    return np.asarray(ids, dtype=token_dtype(tokenizer.vocab_size))
+    """Documents tokenised (one batch call) and concatenated, each followed by the end-of-sequence token."""
+    dtype = token_dtype(tokenizer.vocab_size)
+    eos = np.asarray([tokenizer.eos_id], dtype=dtype)
+    parts = []
+    for ids in tokenizer.encode_batch(list(docs)):
+        parts += [np.asarray(ids, dtype=dtype), eos]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+
+def prepare_source(
+    docs: Iterable[str], tokenizer, fraction: float, shard: str, holdout: str, batch_docs: int = 1024, desc: str = ""
+) -> dict:
+    """Stream a source's documents into its train token shard (``.npy``, written incrementally) and its
+    holdout documents (parquet, written in row groups), a batch of ``batch_docs`` documents at a time.
+
+    Memory stays bounded by one batch whatever the source's size; both files appear whole or not at all.
+    Returns counts: documents, train documents, tokens, holdout documents, characters.
+    """
+    stats = dict.fromkeys(("documents", "train_documents", "tokens", "holdout_documents", "characters"), 0)
+    dtype = token_dtype(tokenizer.vocab_size)
+    progress = tqdm(desc=desc or "documents", unit="doc", mininterval=5, ascii=True)
+    with npy_writer(shard, dtype) as append, parquet_writer(holdout, {"text": "string"}) as write_rows:
+        for batch in _batched(docs, batch_docs):
+            train, held = split_documents(batch, fraction)
+            tokens = token_stream(train, tokenizer)
+            append(tokens)
+            if held:
+                write_rows({"text": held})
+            stats["documents"] += len(batch)
+            stats["train_documents"] += len(train)
+            stats["holdout_documents"] += len(held)
+            stats["tokens"] += len(tokens)
+            stats["characters"] += sum(map(len, batch))
+            progress.update(len(batch))
+    progress.close()
+    return stats
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def interleave(doc_lists: dict[str, list[str]], seed: int) -> list[str]:
@@ -97,7 +149,7 @@ def test_candidates(spec: dict, holdouts: dict[str, list[str]], max_chars: int) 
 def _hf_candidates(fmt: str, source: dict, max_chars: int) -> tuple[list, str]:
     """A test set read with Hugging Face ``datasets`` (:mod:`proxyscale.data.hf`)."""
     if fmt == "c4":
-        docs = hf.documents({**source, "max_documents": source.get("max_records")})
+        docs = list(hf.iter_documents({**source, "max_documents": source.get("max_records")}))
         return testsets.sequence_candidates(docs, max_chars), "sequence"
     if fmt not in hf.RECORD_BUILDERS:
         raise ConfigError(

@@ -1,8 +1,9 @@
 """Readers that turn the public corpora's file formats into lists of plain-text documents.
 
-Each reader takes a path (plain, ``.xz``, ``.bz2`` or ``.gz``) and returns ``list[str]``. They read the
-full-size public files as well as the small samples under ``data/``: nothing here depends on the
-sample's size. Formats that hold one long text (a book, a WikiText dump) are cut into documents at
+Each reader takes a path (plain, ``.xz``, ``.bz2`` or ``.gz``) and yields plain-text documents. They
+read the full-size public files as well as the small samples under ``data/``: nothing here depends on
+the sample's size, and the record-per-line formats (JSON lines, CSV) stream, so a multi-GB file is
+never held in memory. Formats that hold one long text (a book, a WikiText dump) are cut into documents at
 natural boundaries (paragraph groups, article headings) so that the train/holdout split can be made at
 the document level.
 """
@@ -16,7 +17,7 @@ import io
 import json
 import lzma
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from proxyscale.errors import DataError
@@ -111,54 +112,62 @@ def _squash(s: str) -> str:
     return " ".join(s.split())
 
 
-def read_arxiv_csv(path: str | Path) -> list[str]:
+def iter_arxiv_csv(path: str | Path) -> Iterator[str]:
     """arXiv metadata CSV: one document per paper, ``title`` then ``abstract``."""
     with open_text(path) as f:
         reader = csv.DictReader(f)
         missing = {"title", "abstract"} - set(reader.fieldnames or [])
         if missing:
             raise DataError(f"{path}: CSV lacks column(s) {sorted(missing)}")
-        return [f"{_squash(r['title'])}\n\n{_squash(r['abstract'])}" for r in reader if r["abstract"]]
+        for r in reader:
+            if r["abstract"]:
+                yield f"{_squash(r['title'])}\n\n{_squash(r['abstract'])}"
 
 
-def read_s2orc_jsonl(path: str | Path) -> list[str]:
+def iter_s2orc_jsonl(path: str | Path) -> Iterator[str]:
     """S2ORC JSON lines: full text at ``content.text``, else ``title`` + ``abstract`` (rows without skipped)."""
-    docs = []
     for row in iter_jsonl(path):
         content = row.get("content")
         if isinstance(content, dict) and content.get("text"):
-            docs.append(content["text"].strip())
+            yield content["text"].strip()
         elif row.get("abstract"):
-            docs.append(f"{_squash(row.get('title') or '')}\n\n{_squash(row['abstract'])}".strip())
-    return docs
+            yield f"{_squash(row.get('title') or '')}\n\n{_squash(row['abstract'])}".strip()
 
 
-def read_jsonl_text(path: str | Path, field: str = "text") -> list[str]:
+def iter_jsonl_text(path: str | Path, field: str = "text") -> Iterator[str]:
     """JSON lines with the document at ``field`` (web text, C4, markdown READMEs, LAMBADA)."""
-    docs = []
     for i, row in enumerate(iter_jsonl(path), 1):
         if field not in row:
             raise DataError(f"{path}: record {i} has no field '{field}'")
         if row[field]:
-            docs.append(row[field])
-    return docs
+            yield row[field]
 
 
-READERS: dict[str, Callable[..., list[str]]] = {
+def read_jsonl_text(path: str | Path, field: str = "text") -> list[str]:
+    """All documents of :func:`iter_jsonl_text`, for the test sets (which are small)."""
+    return list(iter_jsonl_text(path, field))
+
+
+READERS: dict[str, Callable[..., Iterable[str]]] = {
     "plain_text": read_plain_text,
     "gutenberg": read_gutenberg,
     "wikitext": read_wikitext,
-    "arxiv_csv": read_arxiv_csv,
-    "s2orc_jsonl": read_s2orc_jsonl,
-    "jsonl": read_jsonl_text,
+    "arxiv_csv": iter_arxiv_csv,
+    "s2orc_jsonl": iter_s2orc_jsonl,
+    "jsonl": iter_jsonl_text,
 }
 
 
-def read_documents(path: str | Path, fmt: str, **options) -> list[str]:
-    """Documents of one source file in format ``fmt`` (a key of :data:`READERS`)."""
+def read_documents(path: str | Path, fmt: str, **options) -> Iterator[str]:
+    """Documents of one source file in format ``fmt`` (a key of :data:`READERS`), as they are read;
+    a file that yields none is an error (raised once it is exhausted)."""
     if fmt not in READERS:
         raise DataError(f"{path}: unknown format '{fmt}' (known: {', '.join(sorted(READERS))})")
-    docs = READERS[fmt](path, **options)
-    if not docs:
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such file")
+    count = 0
+    for doc in READERS[fmt](path, **options):
+        count += 1
+        yield doc
+    if not count:
         raise DataError(f"{path}: no documents read as format '{fmt}'")
-    return docs

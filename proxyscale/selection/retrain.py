@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from proxyscale.datamodels.tasks import make_task, token_metrics
+from proxyscale.training.distributed import SINGLE, Group
 from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
 
@@ -29,6 +30,7 @@ def retrain(
     batch_size: int,
     device,
     desc: str = "retrain",
+    group: Group = SINGLE,
 ) -> pd.DataFrame:
     """One row per (seed, holdout example): its target task, example id, loss and token accuracy,
     with the run's training FLOPs and wall time."""
@@ -48,6 +50,7 @@ def retrain(
             seed,
             device,
             desc=f"{desc} seed {seed}",
+            group=group,
         )
         loss, accuracy = token_metrics(task, model, x, y, batch_size, device)
         frames.append(

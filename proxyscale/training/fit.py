@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from proxyscale.device import autocast
 from proxyscale.models import count_params
+from proxyscale.training.distributed import SINGLE, Group
 from proxyscale.training.recipe import Recipe, lr_at, make_optimizer, optimizer_step
 
 
@@ -36,11 +37,15 @@ def fit(
     seed: int,
     device: torch.device,
     desc: str = "fit",
+    group: Group = SINGLE,
 ) -> tuple[nn.Module, dict]:
     """Train a fresh ``task.make_model(spec)`` on ``round(passes x len(indices))`` examples of
-    ``inputs[indices]``, taken from successive seeded permutations; return it (eval mode) and a summary."""
+    ``inputs[indices]``, taken from successive seeded permutations; return it (eval mode) and a summary.
+    In a group of processes (:mod:`proxyscale.training.distributed`) each trains on its share of every
+    batch's examples (exact for losses that are means over examples)."""
     torch.manual_seed(seed)
     model = task.make_model(spec).to(device)
+    trained = group.wrap(model, device)
     order = np.random.default_rng(seed)
     indices = np.asarray(indices)
     seen = max(1, round(passes * len(indices)))
@@ -52,11 +57,14 @@ def fit(
     opt = make_optimizer(model, recipe)
     start, losses = time.perf_counter(), []
     model.train()
-    for step, idx in enumerate(tqdm(batches, desc=desc, mininterval=5, ascii=True)):
-        batch = task.to_batch(inputs[idx], labels[idx], device)
+    for step, idx in enumerate(tqdm(batches, desc=desc, mininterval=5, ascii=True, disable=not group.is_main)):
+        local, weight = idx[group.share(len(idx))], group.loss_weight(len(idx))
+        if not len(local):  # a last batch smaller than the group: this rank still joins the gradient average
+            local = idx[:1]
+        batch = task.to_batch(inputs[local], labels[local], device)
         with autocast(device):
-            loss = task.loss(model, batch)
-        optimizer_step(model, opt, loss, lr_at(step, total, recipe), recipe.grad_clip, f"{desc} step {step}")
+            loss = task.loss(trained, batch) * weight
+        optimizer_step(trained, opt, loss, lr_at(step, total, recipe), recipe.grad_clip, f"{desc} step {step}")
         losses.append(loss.item())
     flops_forward = task.flops_per_example(model.cpu())
     model.to(device)
@@ -69,8 +77,9 @@ def fit(
         "seed": seed,
         "forward_flops_per_example": flops_forward,
         "flops": 3.0 * flops_forward * seen,  # forward + backward (2x forward)
-        "final_loss": float(np.mean(losses[-math.ceil(len(indices) / recipe.batch_size) :])),
+        "final_loss": group.mean(float(np.mean(losses[-math.ceil(len(indices) / recipe.batch_size) :]))),
         "wall_seconds": time.perf_counter() - start,
         "device": str(device),
+        "processes": group.world,
     }
     return model.eval(), summary

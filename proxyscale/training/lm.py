@@ -20,6 +20,7 @@ from proxyscale.device import autocast
 from proxyscale.errors import ConfigError
 from proxyscale.models.gpt import GPT, GPTConfig, count_parameters, training_flops
 from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
+from proxyscale.training.distributed import SINGLE, Group
 from proxyscale.training.losses import token_nll
 from proxyscale.training.recipe import Recipe, lr_at, make_optimizer, optimizer_step
 
@@ -97,9 +98,12 @@ def train_lm(
     device: torch.device,
     desc: str = "train",
     max_repetition: float = math.inf,
+    group: Group = SINGLE,
 ) -> tuple[GPT, pd.DataFrame, dict]:
     """Train a fresh model; return it, its loss curve and a summary (params, tokens, FLOPs, repetition,
-    time). A run that would repeat a shard more than ``max_repetition`` times is refused before training."""
+    time). A run that would repeat a shard more than ``max_repetition`` times is refused before training.
+    In a group of processes (:mod:`proxyscale.training.distributed`) every process draws the same global
+    batches and trains on its share of their rows."""
     n_params = count_parameters(cfg)
     tokens_per_step = recipe.batch_size * cfg.context_length
     steps = math.ceil(token_budget(cfg, tokens_per_param) / tokens_per_step)
@@ -108,24 +112,26 @@ def train_lm(
     check_repetition(repeats, streams, n_tokens, max_repetition, desc)
     torch.manual_seed(seed)
     model = GPT(cfg).to(device)
+    trained = group.wrap(model, device)
     sampler = WindowSampler(streams, weights, cfg.context_length, seed)
+    rows, weight = group.share(recipe.batch_size), group.loss_weight(recipe.batch_size)
     opt = make_optimizer(model, recipe)
     curve, start, running = [], time.perf_counter(), []
     model.train()
-    for step in tqdm(range(steps), desc=desc, mininterval=5, ascii=True):
+    for step in tqdm(range(steps), desc=desc, mininterval=5, ascii=True, disable=not group.is_main):
         lr = lr_at(step, steps, recipe)
-        batch = sampler.batch(recipe.batch_size).to(device)
+        batch = sampler.batch(recipe.batch_size)[rows].to(device)
         with autocast(device):
-            logits = model(batch[:, :-1])
-        loss = token_nll(logits.float(), batch[:, 1:]).mean()
-        optimizer_step(model, opt, loss, lr, recipe.grad_clip, f"{desc} step {step}")
+            logits = trained(batch[:, :-1])
+        loss = token_nll(logits.float(), batch[:, 1:]).mean() * weight
+        optimizer_step(trained, opt, loss, lr, recipe.grad_clip, f"{desc} step {step}")
         running.append(loss.item())
         if (step + 1) % recipe.log_every == 0 or step + 1 == steps:
             curve.append(
                 {
                     "step": step + 1,
                     "tokens": (step + 1) * tokens_per_step,
-                    "loss": float(np.mean(running)),
+                    "loss": group.mean(float(np.mean(running))),
                     "lr": lr,
                     "seconds": time.perf_counter() - start,
                 }
@@ -142,6 +148,7 @@ def train_lm(
         "final_loss": curve[-1]["loss"],
         "seed": seed,
         "device": str(device),
+        "processes": group.world,
         "model_config": asdict(cfg),
         "recipe": asdict(recipe),
     }
