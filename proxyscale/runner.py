@@ -3,9 +3,9 @@
 ``run_job(snakemake, main)`` sends the job's stdout/stderr (progress bars included) to its ``log:``
 file and limits torch (and the tokenizers library) to the job's ``threads:``. Every failure ends up
 in that log file, where Snakemake sends the user: a :class:`ProxyscaleError` (bad config or input, a
-diverged loss) as one line, anything unexpected with its traceback. The console gets one line either way, naming the log,
-and the job exits non-zero. A job whose resources ask for several ``processes`` starts its script again
-under torchrun (:mod:`proxyscale.training.distributed`); the processes write to the same log.
+diverged loss) as one line, anything unexpected with its traceback. The console gets one line either
+way, naming the log, and the job exits non-zero. A job whose resources ask for several ``processes``
+starts its script again under torchrun (:mod:`proxyscale.training.distributed`); the processes write to the same log.
 """
 
 from __future__ import annotations
