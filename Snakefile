@@ -1,6 +1,12 @@
 # proxyscale: does a small proxy model see the training data the way a large model does?
 # Stages live in rules/*.smk; all logic lives in the proxyscale package.
+import sys
+
 from snakemake.utils import min_version, validate
+
+sys.path.insert(0, workflow.basedir)  # the proxyscale package beside this Snakefile, installed or not
+from proxyscale.config import drop_keys
+from proxyscale.errors import ConfigError
 
 min_version("9.0")
 
@@ -8,6 +14,10 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+try:
+    drop_keys(config)  # an overlay's `drop:` list removes what merging config files cannot
+except ConfigError as exc:
+    raise WorkflowError(f"invalid config: {exc}") from None
 validate(config, "schemas/config.schema.yaml")
 
 

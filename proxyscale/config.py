@@ -18,6 +18,21 @@ SELECTION_KINDS = ("dsdm", "bot_dsdm", "dsir", "classifier", "random")
 _DEFAULT_RESOURCES = {"mem_mb": 2000, "runtime": 30, "gpu": 0, "threads": 1, "processes": 1}
 
 
+def drop_keys(config: dict) -> None:
+    """Remove, in place, the keys named by dotted paths under ``drop:`` (then ``drop`` itself).
+
+    Snakemake merges config files key by key, so an overlay can add and change entries but not remove
+    them; ``drop: [sizes.71m, attribution.vision.sizes.k8]`` lets an overlay keep fewer sizes."""
+    for path in config.pop("drop", None) or []:
+        *parents, last = path.split(".")
+        node = config
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or last not in node:
+            raise ConfigError(f"drop: '{path}' is not a key of the config")
+        del node[last]
+
+
 def tokenizer_spec(config: dict, bpe_path: str) -> dict:
     """The tokenizer entry rules pass to jobs: a ``bpe`` entry gains the ``path`` its training rule writes."""
     spec = dict(config.get("tokenizer", {"kind": "byte"}))

@@ -1,10 +1,6 @@
 # Paths, config lookups, rule resources, and the input and params functions of every stage (rule
 # files hold rules only). Each params function returns only the config slice its rule depends on,
 # which is what keeps reruns exact.
-import sys
-
-sys.path.insert(0, workflow.basedir)  # the proxyscale package beside this Snakefile, installed or not
-
 from proxyscale.config import (
     EXPERIMENTS,
     attribution_setting,

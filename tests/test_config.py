@@ -110,3 +110,16 @@ def test_selection_lookups():
     assert datamodel_settings(config, "attribution")["budget"] == tokens
     with pytest.raises(ConfigError, match="'lds' is not an experiment"):
         datamodel_settings(config, "lds")
+
+
+def test_drop_removes_what_an_overlay_names():
+    from proxyscale.config import drop_keys
+
+    config = copy.deepcopy(tiny_config())
+    config["drop"] = ["sizes.tiny", "attribution.vision.sizes.w2"]
+    drop_keys(config)
+    assert "drop" not in config and list(config["sizes"]) == ["ref"]
+    assert list(config["attribution"]["vision"]["sizes"]) == ["w4"]
+    config["drop"] = ["sizes.huge"]
+    with pytest.raises(ConfigError, match="drop: 'sizes.huge' is not a key of the config"):
+        drop_keys(config)

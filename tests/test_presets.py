@@ -1,10 +1,15 @@
-"""Paper-scale presets: `snakemake -n` plans the full graph, with the job counts the README states."""
+"""Paper-scale presets: `snakemake -n` plans the full graph, with the job counts the README states; their
+shrunk overlays (configs/smoke/) keep every rule and run end to end on local samples in the hub's
+schemas; without network a preset stops with one line naming the dataset or tokenizer."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from test_workflow import job_counts
@@ -28,22 +33,23 @@ def _readme_count(name: str) -> int:
     return int(re.findall(r"\| (\d+) \|", row)[-1])
 
 
+SMOKE = {
+    "lm": ["configs/paper_lm.yaml", "configs/smoke/paper_lm.yaml"],
+    "vision": ["configs/paper_lm.yaml", "configs/paper_vision.yaml", "configs/smoke/paper_vision.yaml"],
+}
+
+
+def _snakemake(workdir: Path, files: list[str], *args: str, env=None, timeout=300) -> subprocess.CompletedProcess:
+    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile"]
+    cmd += [str(REPO / f) for f in files] + ["--replace-workflow-config", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
 @pytest.mark.parametrize("name", PRESETS)
 def test_paper_preset_plans_the_full_graph(tmp_path, name):
     (tmp_path / "data/cifar10").mkdir(parents=True)  # the vision preset's CIFAR-10 root must exist
     files = [str(REPO / f) for f in PRESETS[name]]
-    cmd = [
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        *files,
-        "--replace-workflow-config",
-        "-n",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    result = _snakemake(tmp_path, PRESETS[name], "-n")
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout)
     config = {}
@@ -60,3 +66,69 @@ def test_paper_preset_plans_the_full_graph(tmp_path, name):
     )
     assert counts["lds_subset"] == config["attribution"]["lds"]["subsets"]
     assert sum(counts.values()) == _readme_count(name)
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory) -> Path:
+    """A working directory holding the smoke overlays' samples under data/smoke (as the script writes them)."""
+    from proxyscale.data.samples import write_samples
+
+    work = tmp_path_factory.mktemp("smoke")
+    write_samples(REPO / "data", work / "data/smoke")
+    return work
+
+
+def test_smoke_lm_overlay_keeps_every_rule_of_the_preset(samples, tmp_path):
+    (tmp_path / "data").mkdir()
+    planned = {}
+    for name, files, where in (("preset", PRESETS["configs/paper_lm.yaml"], tmp_path), ("smoke", SMOKE["lm"], samples)):
+        result = _snakemake(where, files, "-n")
+        assert result.returncode == 0, result.stderr[-3000:]
+        planned[name] = job_counts(result.stdout)
+    # the trained BPE stands in for the hub's GPT-NeoX tokenizer; nothing else changes kind
+    assert set(planned["smoke"]) == set(planned["preset"]) | {"train_tokenizer"}
+    assert planned["smoke"]["build_testset"] == planned["preset"]["build_testset"] == 6
+    assert planned["smoke"]["prepare_source"] == planned["preset"]["prepare_source"] == 7
+    assert sum(planned["smoke"].values()) < sum(planned["preset"].values()) / 2
+
+
+def test_without_network_a_hub_preset_stops_with_one_line_naming_what_to_provide(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    targets = ["results/testsets/squad.parquet", "results/shards/books.npy"]
+    result = _snakemake(tmp_path, PRESETS["configs/paper_lm.yaml"], "--cores", "2", "-k", *targets, env=env)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error in rule")]
+    assert len(errors) == 2, result.stderr[-3000:]
+    squad = next(e for e in errors if "build_testset" in e)
+    assert "dataset 'rajpurkar/squad': cannot be loaded" in squad and "data_files" in squad
+    books = next(e for e in errors if "prepare_source" in e)
+    assert "tokenizer 'EleutherAI/gpt-neox-20b' cannot be fetched" in books and "kind: hf, path:" in books
+    assert "Traceback" not in (tmp_path / "results/logs/build_testset/squad.log").read_text()
+
+
+def _headline(report: str, heading: str) -> str:
+    return report.split(heading, 1)[1].split("\n##", 1)[0]
+
+
+@pytest.mark.smoke
+def test_smoke_lm_overlay_runs_end_to_end(samples):
+    result = _snakemake(samples, SMOKE["lm"], "--cores", "2", timeout=3000)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = samples / "results"
+    for report in ("correlation/report.md", "attribution/report/report.md", "selection/report/report.md"):
+        assert (results / report).stat().st_size > 1000, report
+    assert (results / "tokenizer/bpe.json").exists()
+    # every test set of the preset went through its hub schema and the trained tokenizer
+    for test in ("c4", "pile", "squad", "lambada", "hellaswag", "triviaqa"):
+        assert len(pd.read_parquet(results / f"testsets/{test}.parquet")) > 50, test
+    assert not list(results.rglob("*.tmp*"))
+
+
+@pytest.mark.smoke
+def test_smoke_vision_overlay_runs_resnet18_on_cifar_format_batches(samples, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/smoke").symlink_to(samples / "data/smoke")
+    result = _snakemake(tmp_path, SMOKE["vision"], "--cores", "2", "lds_report", timeout=3000)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (tmp_path / "results/attribution/report/report.md").read_text()
+    assert "k1_16" in report and "k1_8" in report and "resnet18" in report

@@ -1,6 +1,6 @@
 """The attribution experiment's dataset: training examples and target examples, and its description.
 
-Vision: images and labels from MNIST IDX files (the embedded default) or CIFAR-10 (torchvision),
+Vision: images and labels from MNIST IDX files (the embedded default) or CIFAR-10 (its python batches),
 optionally downsampled, split by a seeded permutation into ``n_train`` training and ``n_targets``
 disjoint target examples. Language: ``n_train`` non-overlapping windows of ``context_length + 1``
 tokens drawn from a distribution's token shards (every position scored), and ``n_targets`` gold

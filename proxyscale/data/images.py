@@ -1,5 +1,5 @@
 """Image readers for the vision attribution setting: MNIST in its official IDX format (gzip or not)
-and CIFAR-10 through torchvision (the paper's setting; torchvision is only imported when asked for).
+and CIFAR-10 in its python-pickle batches (the paper's setting).
 
 Images come back as uint8 arrays of shape (n, channels, height, width) and labels as int64 arrays.
 """
@@ -7,11 +7,13 @@ Images come back as uint8 arrays of shape (n, channels, height, width) and label
 from __future__ import annotations
 
 import gzip
+import pickle
 from pathlib import Path
 
 import numpy as np
 
 from proxyscale.errors import ConfigError, DataError
+from proxyscale.io import atomic_path
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -47,17 +49,51 @@ def load_mnist(images: str | Path, labels: str | Path) -> tuple[np.ndarray, np.n
     return x[:, None].astype(np.uint8), y.astype(np.int64)
 
 
+CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
 def load_cifar10(root: str | Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
-    """CIFAR-10 (n, 3, 32, 32) uint8 and labels through torchvision (python-pickle batches under root)."""
-    try:
-        from torchvision.datasets import CIFAR10
-    except ImportError:
-        raise ConfigError("the cifar10 dataset needs torchvision (pip install torchvision)") from None
-    try:
-        ds = CIFAR10(str(root), train=train, download=False)
-    except RuntimeError as exc:
-        raise DataError(f"{root}: {exc}") from None
-    return np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)), np.asarray(ds.targets, dtype=np.int64)
+    """CIFAR-10 (n, 3, 32, 32) uint8 and labels from the python-pickle batches under
+    ``root/cifar-10-batches-py`` (the official archive, as torchvision's ``CIFAR10`` reads it, giving the
+    same arrays; read here directly so that no checksum of the official files is required)."""
+    folder = Path(root) / "cifar-10-batches-py"
+    images, labels = [], []
+    for name in CIFAR10_FILES["train" if train else "test"]:
+        path = folder / name
+        try:
+            with open(path, "rb") as f:
+                batch = pickle.load(f, encoding="latin1")
+            data, targets = np.asarray(batch["data"], dtype=np.uint8), batch["labels"]
+        except FileNotFoundError:
+            raise DataError(
+                f"{path}: no such CIFAR-10 batch (expected the cifar-10-batches-py folder under {root})"
+            ) from None
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{path}: not a CIFAR-10 python batch ({type(exc).__name__}: {exc})") from None
+        if data.ndim != 2 or data.shape[1] != 3072 or len(targets) != len(data):
+            raise DataError(f"{path}: expected n x 3072 pixels and n labels, got {data.shape} and {len(targets)}")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(targets, dtype=np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def write_cifar10(root: str | Path, split_arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Write ``{"train": (images, labels), "test": ...}`` as CIFAR-10 python batches under
+    ``root/cifar-10-batches-py`` (train split over the five ``data_batch`` files): how small samples
+    in the paper's format are made, e.g. from other images padded to 3x32x32."""
+    folder = Path(root) / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, (images, labels) in split_arrays.items():
+        if images.shape[1:] != (3, 32, 32):
+            raise ValueError(f"CIFAR-10 images are 3x32x32, not {images.shape[1:]}")
+        names = CIFAR10_FILES[split]
+        for name, idx in zip(names, np.array_split(np.arange(len(images)), len(names))):
+            batch = {"batch_label": name, "data": images[idx].reshape(len(idx), -1), "labels": labels[idx].tolist()}
+            with atomic_path(folder / name) as tmp, open(tmp, "wb") as f:
+                pickle.dump(batch, f)
+    meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}
+    with atomic_path(folder / "batches.meta") as tmp, open(tmp, "wb") as f:
+        pickle.dump(meta, f)
 
 
 def downsample(images: np.ndarray, factor: int) -> np.ndarray:

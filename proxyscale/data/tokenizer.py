@@ -2,7 +2,7 @@
 hub Hugging Face tokenizer.
 
 A tokenizer here is anything with ``vocab_size``, ``eos_id``, ``encode(text) -> list[int]`` and
-``encode_batch(texts) -> list[list[int]]``. The end-of-sequence id separates documents in training
+``encode_batch(texts)`` (a sequence of token ids per text). The end-of-sequence id separates documents in training
 streams and stands in for an empty context. Config entries:
 
 - ``{kind: byte}``: UTF-8 bytes and one end-of-sequence token, nothing to train or fetch.
@@ -37,8 +37,8 @@ class ByteTokenizer:
     def encode(self, text: str) -> list[int]:
         return list(text.encode("utf-8"))
 
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [self.encode(t) for t in texts]
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        return [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in texts]
 
     def decode(self, ids: list[int]) -> str:
         return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
