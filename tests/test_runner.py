@@ -11,7 +11,7 @@ from proxyscale.runner import run_job
 
 
 def _job(tmp_path):
-    return SimpleNamespace(log=[str(tmp_path / "job.log")], threads=1, rule="train")
+    return SimpleNamespace(log=[str(tmp_path / "job.log")], threads=1, rule="train", resources=SimpleNamespace())
 
 
 def _run(job, main, capsys) -> str:
