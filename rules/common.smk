@@ -156,7 +156,7 @@ def rule_resources(group):
 
 
 def training_resources(group):
-    """resources: of a rule that trains: its group's, plus the data-parallel process count (torchrun)."""
+    """resources: of the rules that train, their group's plus the data-parallel process count (torchrun)."""
     return {**rule_resources(group), "processes": resources(config, group)["processes"]}
 
 
