@@ -57,7 +57,7 @@ def test_sources_and_test_sets_load_through_datasets(tmp_path):
     web = _jsonl(
         tmp_path / "c4.jsonl", [{"text": f"document {i}", "url": "u"} for i in range(5)] + [{"text": "", "url": "u"}]
     )
-    docs = prepare.load_source([{"format": "hf", "dataset": "json", "data_files": web, "max_documents": 4}])
+    docs = list(prepare.iter_source([{"format": "hf", "dataset": "json", "data_files": web, "max_documents": 4}]))
     assert docs == [f"document {i}" for i in range(4)]
     cases = {
         "squad": ([SQUAD, SQUAD], "continuation", 2),
@@ -79,7 +79,7 @@ def test_sources_and_test_sets_load_through_datasets(tmp_path):
     with pytest.raises(DataError, match="json: record has no field 'answer.value'"):
         prepare.test_candidates({"format": "triviaqa", "hf": {"dataset": "json", "data_files": web}}, {}, 20)
     with pytest.raises(DataError, match="dataset 'json': cannot read .*missing.jsonl"):
-        prepare.load_source([{"format": "hf", "dataset": "json", "data_files": str(tmp_path / "missing.jsonl")}])
+        list(prepare.iter_source([{"format": "hf", "dataset": "json", "data_files": str(tmp_path / "missing.jsonl")}]))
 
 
 def test_without_datasets_installed_the_error_says_what_to_install(monkeypatch):

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import DATA
-from proxyscale.data.prepare import load_source, token_stream
+from proxyscale.data.prepare import iter_source, token_stream
 from proxyscale.data.tokenizer import EOS_TOKEN, ByteTokenizer, make_tokenizer, train_bpe
 from proxyscale.errors import ConfigError, DataError
 
@@ -18,7 +18,7 @@ WIKI = [{"path": str(DATA / "train/wiki_wikitext2_raw_test.txt.xz"), "format": "
 @pytest.fixture(scope="module")
 def bpe_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("bpe") / "bpe.json"
-    train_bpe(load_source(WIKI), 400).save(str(path))
+    train_bpe(iter_source(WIKI), 400).save(str(path))
     return path
 
 
@@ -30,13 +30,13 @@ def test_trained_bpe_has_its_size_an_eos_and_round_trips(bpe_file):
     assert tok.decode(ids) == text and tok.eos_id not in ids
     assert tok.encode_batch([text, "the"]) == [ids, tok.encode("the")]
     # 143 merges learned from the corpus already save over 40% of the tokens on its common English
-    sample = " ".join(load_source(WIKI)[:20])
+    sample = " ".join(list(iter_source(WIKI))[:20])
     assert len(tok.encode(sample)) < 0.6 * len(sample.encode())
 
 
 def test_bpe_training_is_deterministic_and_saved_files_load_as_hf(bpe_file, tmp_path):
     again = tmp_path / "again.json"
-    train_bpe(load_source(WIKI), 400).save(str(again))
+    train_bpe(iter_source(WIKI), 400).save(str(again))
     assert again.read_text() == bpe_file.read_text()
     tok = make_tokenizer({"kind": "hf", "path": str(again)})
     stream = token_stream(["a b", "c"], tok)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import DATA
-from proxyscale.data.prepare import load_source, token_stream
+from proxyscale.data.prepare import iter_source, token_stream
 from proxyscale.data.tokenizer import ByteTokenizer
 from proxyscale.errors import ConfigError, TrainingError
 from proxyscale.models.gpt import GPTConfig, count_parameters
@@ -42,7 +42,7 @@ def test_sampler_rejects_a_shard_shorter_than_a_window():
 
 @pytest.fixture(scope="module")
 def wiki_stream():
-    docs = load_source([{"path": str(DATA / "train/wiki_wikitext2_raw_test.txt.xz"), "format": "wikitext"}])
+    docs = list(iter_source([{"path": str(DATA / "train/wiki_wikitext2_raw_test.txt.xz"), "format": "wikitext"}]))
     return token_stream(docs, ByteTokenizer())
 
 

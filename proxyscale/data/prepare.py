@@ -57,11 +57,6 @@ def iter_source(files: list[dict]) -> Iterator[str]:
         yield from read_documents(entry["path"], entry["format"], **options)
 
 
-def load_source(files: list[dict]) -> list[str]:
-    """All documents of a source (small sources only: tests and samples)."""
-    return list(iter_source(files))
-
-
 def train_documents(files: list[dict], fraction: float, limit: int | None = None) -> Iterator[str]:
     """The train documents of a source (holdout documents skipped), at most ``limit``: what a tokenizer
     may be trained on."""
