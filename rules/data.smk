@@ -7,7 +7,7 @@ rule train_tokenizer:
     input:
         [f for s in SOURCES for f in source_files_of(s)],
     output:
-        TOKENIZER.get("path", f"{RESULTS}/tokenizer/bpe.json"),
+        BPE_PATH,
     log:
         f"{LOGS}/train_tokenizer.log",
     conda:
