@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from proxyscale.data import hf, testsets
 from proxyscale.data.readers import read_documents, read_jsonl_text
-from proxyscale.data.tokenizer import token_dtype
+from proxyscale.data.tokenizer import batched, token_dtype
 from proxyscale.errors import ConfigError
 from proxyscale.io import npy_writer, parquet_writer
 
@@ -87,7 +87,7 @@ def prepare_source(
     dtype = token_dtype(tokenizer.vocab_size)
     progress = tqdm(desc=desc or "documents", unit="doc", mininterval=5, ascii=True)
     with npy_writer(shard, dtype) as append, parquet_writer(holdout, {"text": "string"}) as write_rows:
-        for batch in _batched(docs, batch_docs):
+        for batch in batched(docs, batch_docs):
             train, held = split_documents(batch, fraction)
             tokens = token_stream(train, tokenizer)
             append(tokens)
@@ -101,12 +101,6 @@ def prepare_source(
             progress.update(len(batch))
     progress.close()
     return stats
-
-
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch
 
 
 def interleave(doc_lists: dict[str, list[str]], seed: int) -> list[str]:

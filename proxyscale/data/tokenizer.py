@@ -17,7 +17,8 @@ job's threads (``RAYON_NUM_THREADS``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -125,18 +126,14 @@ def train_bpe(docs: Iterable[str], vocab_size: int, batch_size: int = 1000):
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=[EOS_TOKEN], initial_alphabet=alphabet, show_progress=False
     )
-    tok.train_from_iterator(_batches(docs, batch_size), trainer=trainer)
+    tok.train_from_iterator(batched(docs, batch_size), trainer=trainer)
     return tok
 
 
-def _batches(docs: Iterable[str], size: int):
-    batch = []
-    for doc in docs:
-        batch.append(doc)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    """Successive lists of ``size`` items (the last may be shorter): the unit of batch encoding."""
+    it = iter(items)
+    while batch := list(islice(it, size)):
         yield batch
 
 
