@@ -263,10 +263,6 @@ def trak_work_dir(wildcards):
     return f"{RESULTS}/{wildcards.exp}/trak_work/{wildcards.size}/{wildcards.ckpt}"
 
 
-def scoring_batch_size(wildcards):
-    return DATAMODELS[wildcards.exp]["trak"]["batch_size"]
-
-
 def checkpoint_scores(wildcards):
     return [trak_scores_path(wildcards.exp, wildcards.size, c) for c in CHECKPOINTS[wildcards.exp]]
 

@@ -1,6 +1,7 @@
 # TRAK datamodels, shared by the attribution and selection experiments through {exp}: a dataset
 # (attribution.smk, selection.smk) -> M checkpoints per size -> one TRAK store per checkpoint
-# (featurize + finalize) -> per-checkpoint scores for the targets -> one datamodel matrix per size.
+# and its scores for the targets (featurize, finalize and score in one job: the same inputs and
+# settings, one model load) -> one datamodel matrix per size.
 # Each rule's params hold only the config it depends on, so editing one size re-runs that size.
 
 
@@ -27,14 +28,15 @@ rule attribution_train:
         "../workflow_scripts/attribution_train.py"
 
 
-rule trak_featurize:
+rule trak:
     input:
         model=model_path("{exp}", "{size}", "{ckpt}"),
         data=dataset_path("{exp}"),
     output:
-        directory(trak_store_path("{exp}", "{size}", "{ckpt}")),
+        store=directory(trak_store_path("{exp}", "{size}", "{ckpt}")),
+        scores=trak_scores_path("{exp}", "{size}", "{ckpt}"),
     log:
-        f"{LOGS}/{{exp}}/trak_featurize/{{size}}/{{ckpt}}.log",
+        f"{LOGS}/{{exp}}/trak/{{size}}/{{ckpt}}.log",
     conda:
         conda_env("attribution")
     threads: rule_threads("attribution")
@@ -45,28 +47,7 @@ rule trak_featurize:
         work_dir=trak_work_dir,
         device=config["device"],
     script:
-        "../workflow_scripts/trak_featurize.py"
-
-
-rule trak_score:
-    input:
-        store=trak_store_path("{exp}", "{size}", "{ckpt}"),
-        model=model_path("{exp}", "{size}", "{ckpt}"),
-        data=dataset_path("{exp}"),
-    output:
-        trak_scores_path("{exp}", "{size}", "{ckpt}"),
-    log:
-        f"{LOGS}/{{exp}}/trak_score/{{size}}/{{ckpt}}.log",
-    conda:
-        conda_env("attribution")
-    threads: rule_threads("attribution")
-    resources:
-        **rule_resources("attribution"),
-    params:
-        batch_size=scoring_batch_size,
-        device=config["device"],
-    script:
-        "../workflow_scripts/trak_score.py"
+        "../workflow_scripts/trak.py"
 
 
 rule datamodel:

@@ -1,11 +1,12 @@
 """Check the CUDA paths of TRAK on a machine with a GPU and traker's fast_jl (none runs in CI).
 
-1. The projector choice: traker's ``CudaProjector`` while parameters x batch stays below 2^32, its
-   ``ChunkedCudaProjector`` past that (:func:`proxyscale.datamodels.projectors.make_projector`).
-2. Both are random projections that keep inner products: for random per-example gradients G and
+1. The projector choice for ``trak.projector: dense``: traker's ``CudaProjector`` while parameters x
+   batch stays below 2^32, its ``ChunkedCudaProjector`` past that
+   (:func:`proxyscale.datamodels.projectors.make_projector`); for ``sjlt``, the sparse projector on the GPU.
+2. All three are random projections that keep inner products: for random per-example gradients G and
    projection size k, (PG)(PG)^T / k estimates G G^T with a relative (Frobenius) error near
    sqrt((n + 1) / k) for n rows; the same seed gives the same projection, checkpoint seeds differ.
-3. A small language model featurized and scored on the GPU (CUDA projector) gives TRAK scores that
+3. A small language model featurized and scored on the GPU (CUDA projector, ``dense``) gives TRAK scores that
    rank the training examples like the CPU path's (Gaussian projector) on the same checkpoint: a
    mismatch between the featurizing and the scoring projection would give no agreement at all. The
    agreement is lower than between two CPU projections (0.19 against 0.41 on an H200, with 0.28
@@ -42,9 +43,9 @@ def check(name: str, ok: bool, detail: str) -> None:
         FAILED.append(name)
 
 
-def gram_check(name: str, model: torch.nn.Module, rows: int, proj_dim: int, expected: str) -> None:
+def gram_check(name: str, model: torch.nn.Module, rows: int, proj_dim: int, expected: str, choice: str) -> None:
     """Project random per-parameter gradients of ``rows`` examples; compare Gram matrices."""
-    proj = projectors.make_projector(model, proj_dim, projectors.checkpoint_seed(0, 0), GPU, rows)
+    proj = projectors.make_projector(model, proj_dim, projectors.checkpoint_seed(0, 0), GPU, rows, choice)
     check(f"{name} projector", type(proj).__name__ == expected, f"{type(proj).__name__} for {count_params(model):,} "
           f"params x {rows} rows (2^32 = {2**32:,})")  # fmt: skip
     gen = torch.Generator(device=GPU).manual_seed(0)
@@ -62,7 +63,7 @@ def gram_check(name: str, model: torch.nn.Module, rows: int, proj_dim: int, expe
     check(f"{name} inner products", error < bound, f"relative error {error:.3f} (expected about "
           f"{bound / 2:.3f}, bound {bound:.3f}); projected in {seconds:.2f}s")  # fmt: skip
     again = proj.project(grads, model_id=0).float()
-    other = projectors.make_projector(model, proj_dim, projectors.checkpoint_seed(0, 1), GPU, rows)
+    other = projectors.make_projector(model, proj_dim, projectors.checkpoint_seed(0, 1), GPU, rows, choice)
     check(f"{name} seeds", torch.equal(out, again) and not torch.equal(out, other.project(grads, model_id=0).float()),
           "same seed, same projection; the next checkpoint's seed, another")  # fmt: skip
 
@@ -71,7 +72,7 @@ def scores_on(device: torch.device, model, task, x, m, n_train: int, proj_dim: i
     with tempfile.TemporaryDirectory() as tmp:
         store.featurize(
             model, task.modelout, lambda: batches(task, x, m, np.arange(n_train), 32, device), n_train,
-            f"{tmp}/store", f"{tmp}/work", proj_dim, device, seed=seed,
+            f"{tmp}/store", f"{tmp}/work", proj_dim, device, seed=seed, projector="dense",
         )  # fmt: skip
         xt, mt = x[n_train:], m[n_train:]
         scores, _ = store.score(
@@ -88,9 +89,10 @@ def main() -> int:
         return 1
     task = LMTask(vocab_size=257, context_length=64)
     small = task.make_model({"d_model": 256, "n_layers": 4, "n_heads": 4}).to(GPU)
-    gram_check("CudaProjector", small, 32, 1024, "CudaProjector")
+    gram_check("CudaProjector", small, 32, 1024, "CudaProjector", "dense")
+    gram_check("SJLT", small, 32, 1024, "SJLTProjector", "sjlt")
     big = task.make_model({"d_model": 1024, "n_layers": 4, "n_heads": 8}).to(GPU)  # 50.6M parameters
-    gram_check("ChunkedCudaProjector", big, 90, 1024, "ChunkedCudaProjector")  # 4.55e9 > 2^32
+    gram_check("ChunkedCudaProjector", big, 90, 1024, "ChunkedCudaProjector", "dense")  # 4.55e9 > 2^32
     del big, small
     torch.cuda.empty_cache()
 

@@ -28,7 +28,7 @@ def trained():
     return arrays, task, model
 
 
-def _featurize(trained, store_dir, work, on_batch=None):
+def _featurize(trained, store_dir, work, on_batch=None, projector="sjlt"):
     arrays, task, model = trained
     x, y = arrays["train_inputs"], arrays["train_labels"]
     return store.featurize(
@@ -40,6 +40,7 @@ def _featurize(trained, store_dir, work, on_batch=None):
         work,
         32,
         CPU,
+        projector=projector,
         fingerprint="ckpt-a",
         on_batch=on_batch,
     )
@@ -116,15 +117,18 @@ def test_trak_cost_model_reproduces_the_papers_table_9(params, published):
     assert ours == pytest.approx(published, rel=5e-3)
 
 
-def test_scores_are_the_papers_estimator_computed_directly(trained, tmp_path):
+@pytest.mark.parametrize("projector", ["sjlt", "dense"])
+def test_scores_are_the_papers_estimator_computed_directly(trained, tmp_path, projector):
     """phi(z)^T (Phi^T Phi)^-1 Phi^T from the store's own projected gradients, up to traker's positive scale."""
     arrays, task, model = trained
-    _featurize(trained, tmp_path / "store", tmp_path / "work")
+    _featurize(trained, tmp_path / "store", tmp_path / "work", projector=projector)
     xt, yt = arrays["target_inputs"], arrays["target_labels"]
     target_batches = lambda: batches(task, xt, yt, np.arange(10), 5, CPU)  # noqa: E731
     scores, _ = store.score(model, task.modelout, target_batches, 10, tmp_path / "store", CPU)
     seed = store.store_summary(tmp_path / "store")["seed"]
-    store.featurize(model, task.modelout, target_batches, 10, tmp_path / "targets", tmp_path / "w2", 32, CPU, seed=seed)
+    store.featurize(
+        model, task.modelout, target_batches, 10, tmp_path / "targets", tmp_path / "w2", 32, CPU, seed, 0.0, projector
+    )
     phi = np.load(tmp_path / "store/0/grads.mmap", mmap_mode="r").astype(np.float64)
     phi_targets = np.load(tmp_path / "targets/0/grads.mmap", mmap_mode="r").astype(np.float64)
     direct = (phi_targets @ np.linalg.inv(phi.T @ phi) @ phi.T).T  # (n_train, n_targets)
@@ -135,7 +139,7 @@ def test_scores_are_the_papers_estimator_computed_directly(trained, tmp_path):
 
 def test_a_store_from_another_projector_is_refused(trained, tmp_path):
     arrays, task, model = trained
-    _featurize(trained, tmp_path / "store", tmp_path / "work")
+    _featurize(trained, tmp_path / "store", tmp_path / "work", projector="dense")
     info = tmp_path / "store/proxyscale.json"
     info.write_text(info.read_text().replace('"CPUProjector"', '"CudaProjector"'))
     xt, yt = arrays["target_inputs"], arrays["target_labels"]

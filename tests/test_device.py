@@ -44,33 +44,40 @@ def _fake_cuda_projectors(monkeypatch):
     return made
 
 
-def test_cuda_projector_needs_both_a_gpu_and_fast_jl(monkeypatch):
+def test_dense_on_cuda_is_fast_jl_and_sjlt_stands_in_without_it(monkeypatch):
     made = _fake_cuda_projectors(monkeypatch)
     small = torch.nn.Linear(100, 10)
-    assert projectors.make_projector(small, 512, 0, torch.device("cuda"), 32) == "cuda-projector" and made
-    assert type(projectors.make_projector(small, 8, 0, torch.device("cpu"), 32)).__name__ == "CPUProjector"
+    assert projectors.make_projector(small, 512, 0, torch.device("cuda"), 32, "dense") == "cuda-projector" and made
+    assert type(projectors.make_projector(small, 8, 0, torch.device("cpu"), 32, "dense")).__name__ == "CPUProjector"
+    assert projectors.projector_kind(torch.device("cuda"), "sjlt") == "sjlt"  # asked for, even with fast_jl
     monkeypatch.setattr(projectors, "fast_jl_available", lambda: False)
-    monkeypatch.setattr(projectors, "CPUProjector", lambda *a, **k: "cpu-projector")
-    assert projectors.make_projector(small, 8, 0, torch.device("cuda"), 32) == "cpu-projector"
+    assert projectors.projector_kind(torch.device("cuda"), "dense") == "sjlt"
+    monkeypatch.setattr(projectors, "SJLTProjector", lambda *a, **k: ("sjlt", k["device"]))
+    assert projectors.make_projector(small, 8, 0, torch.device("cuda"), 32, "dense") == ("sjlt", torch.device("cuda"))
+
+
+def test_an_unknown_projector_is_one_config_error():
+    with pytest.raises(ConfigError, match=r"trak.projector: 'fast' is not a projector \(sjlt, dense\)"):
+        projectors.projector_kind(torch.device("cpu"), "fast")
 
 
 def test_cuda_projection_size_must_be_a_multiple_of_512(monkeypatch):
     _fake_cuda_projectors(monkeypatch)
     with pytest.raises(ConfigError, match=r"trak.proj_dim: 1000 is not a multiple of 512"):
-        projectors.make_projector(torch.nn.Linear(100, 10), 1000, 0, torch.device("cuda"), 32)
+        projectors.make_projector(torch.nn.Linear(100, 10), 1000, 0, torch.device("cuda"), 32, "dense")
 
 
 def test_models_past_the_uint32_limit_get_the_chunked_projector(monkeypatch):
     made = _fake_cuda_projectors(monkeypatch)
     # 4 x 2^25 parameters on the meta device (no memory): at batch 32, 2^32 entries, past fast_jl's limit
     big = torch.nn.Sequential(*(torch.nn.Linear(2**15, 2**10, bias=False, device="meta") for _ in range(4)))
-    assert projectors.make_projector(big, 1024, 7, torch.device("cuda"), 32) == "chunked"
+    assert projectors.make_projector(big, 1024, 7, torch.device("cuda"), 32, "dense") == "chunked"
     chunks = [a for kind, a, _ in made if kind == "cuda"]
     assert len(chunks) >= 2 and sum(a[0] for a in chunks) == 4 * 2**25
     assert all(a[0] * 32 < projectors.UINT32_LIMIT and a[1] == 1024 for a in chunks)
     assert len({a[2] for a in chunks}) == len(chunks)  # each chunk its own seed
     made.clear()
-    assert projectors.make_projector(big, 1024, 7, torch.device("cuda"), 16) == "cuda-projector"  # 2^31 fits
+    assert projectors.make_projector(big, 1024, 7, torch.device("cuda"), 16, "dense") == "cuda-projector"  # 2^31 fits
 
 
 def test_every_checkpoint_gets_its_own_projection_seed():

@@ -194,8 +194,7 @@ def test_default_graph_plans_the_attribution_experiment(tmp_path):
     assert job_counts(result.stdout) == Counter(
         attribution_data=1,
         attribution_train=per_ckpt,
-        trak_featurize=per_ckpt,
-        trak_score=per_ckpt,
+        trak=per_ckpt,
         datamodel=sizes,
         lds_subset=m,
         lds=1,
@@ -292,8 +291,8 @@ def test_toggling_the_q_term_recomputes_datamodels_only(tiny_run, tmp_path):
 
 def test_editing_one_attribution_size_reruns_only_its_checkpoints(tiny_run, tmp_path):
     out = _dry_run_with(tiny_run, tmp_path, lambda c: c["attribution"]["vision"]["sizes"]["w2"].update(lr=0.02))
-    assert job_counts(out) == Counter(attribution_train=2, trak_featurize=2, trak_score=2, datamodel=1, lds=1, all=1)
-    assert all(w.startswith("exp=attribution, size=w2") for w in planned_wildcards(out, "trak_featurize"))
+    assert job_counts(out) == Counter(attribution_train=2, trak=2, datamodel=1, lds=1, all=1)
+    assert all(w.startswith("exp=attribution, size=w2") for w in planned_wildcards(out, "trak"))
 
 
 def test_default_graph_plans_the_selection_experiment(tmp_path):
@@ -312,8 +311,7 @@ def test_default_graph_plans_the_selection_experiment(tmp_path):
         selection_split=targets,
         selection_data=1,
         attribution_train=sizes * M,
-        trak_featurize=sizes * M,
-        trak_score=sizes * M,
+        trak=sizes * M,
         datamodel=sizes,
         select=targets * per_target,
         selection_retrain=targets * per_target,

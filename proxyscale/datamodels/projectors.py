@@ -1,12 +1,18 @@
-"""Random projections of per-example gradients for TRAK, chosen by device, one per checkpoint.
+"""Random projections of per-example gradients for TRAK, by config and device, one per checkpoint.
 
-On a GPU with ``fast_jl``: traker's CUDA projector (Rademacher). fast_jl indexes a batch of gradients
-with 32-bit integers, so while parameters x batch rows stay below 2^32 one ``CudaProjector`` covers the
-whole gradient; past that (models above about 134M parameters at batch 32), traker's
-``ChunkedCudaProjector`` projects parameter chunks that each stay below the limit and sums them, as
-traker itself does. fast_jl computes the output in tiles of 512, so the projection size must be a
-multiple of 512 there. Otherwise (CPU, or no ``fast_jl``): traker's CPU projector (Gaussian), patched so
-scoring can regenerate its matrix.
+``trak.projector: sjlt`` (the default) is the sparse projector of :mod:`proxyscale.datamodels.sjlt` on
+any device: its cost grows with the parameters only, not with the projection size, and it needs no
+matrix. ``trak.projector: dense`` is traker's own choice:
+
+- on a GPU with ``fast_jl``, traker's CUDA projector (Rademacher). fast_jl indexes a batch of
+  gradients with 32-bit integers, so while parameters x batch rows stay below 2^32 one
+  ``CudaProjector`` covers the whole gradient; past that (models above about 134M parameters at batch
+  32), traker's ``ChunkedCudaProjector`` projects parameter chunks that each stay below the limit and
+  sums them, as traker itself does. fast_jl computes the output in tiles of 512, so the projection
+  size must be a multiple of 512 there;
+- on the CPU, traker's CPU projector (Gaussian) with its whole p x k matrix cached, patched so scoring
+  can regenerate it;
+- on a GPU without ``fast_jl``, SJLT stands in.
 
 Algorithm 2 of the paper draws a new projection for every model: :func:`checkpoint_seed` derives each
 checkpoint's projection seed from the configured ``projector_seed`` and the checkpoint index.
@@ -19,9 +25,11 @@ import torch
 from trak.projectors import BasicProjector, ChunkedCudaProjector, CudaProjector, ProjectionType
 from trak.utils import get_parameter_chunk_sizes
 
+from proxyscale.datamodels.sjlt import SJLTProjector
 from proxyscale.errors import ConfigError
 from proxyscale.models import count_params
 
+PROJECTORS = ("sjlt", "dense")
 UINT32_LIMIT = int(np.iinfo(np.uint32).max)
 CUDA_PROJ_DIM_MULTIPLE = 512
 CUDA_KERNEL_BATCHES = (8, 16, 32)  # fast_jl's kernels take these batches at once (they loop over larger ones)
@@ -55,20 +63,32 @@ def fast_jl_available() -> bool:
     return True
 
 
-def projector_kind(device: torch.device) -> str:
-    """``cuda`` when a GPU and ``fast_jl`` are there, else ``cpu``."""
-    return "cuda" if device.type == "cuda" and fast_jl_available() else "cpu"
+def projector_kind(device: torch.device, choice: str = "sjlt") -> str:
+    """What projects on ``device`` for the configured ``choice``: ``sjlt``, ``cuda`` (fast_jl) or ``cpu``."""
+    if choice not in PROJECTORS:
+        raise ConfigError(f"trak.projector: '{choice}' is not a projector ({', '.join(PROJECTORS)})")
+    if choice == "sjlt":
+        return "sjlt"
+    if device.type == "cuda":
+        return "cuda" if fast_jl_available() else "sjlt"
+    return "cpu"
 
 
-def make_projector(model: torch.nn.Module, proj_dim: int, seed: int, device: torch.device, batch_size: int):
+def make_projector(
+    model: torch.nn.Module, proj_dim: int, seed: int, device: torch.device, batch_size: int, choice: str = "sjlt"
+):
     """The projector for ``model``'s gradients on ``device``, for batches of up to ``batch_size`` rows."""
     grad_dim = count_params(model)
-    if projector_kind(device) == "cpu":
+    kind = projector_kind(device, choice)
+    if kind == "sjlt":
+        blocks = [p.numel() for p in model.parameters()]
+        return SJLTProjector(grad_dim, proj_dim, seed, device=device, block_sizes=blocks)
+    if kind == "cpu":
         return CPUProjector(grad_dim, proj_dim, seed, ProjectionType.normal, device, block_size=proj_dim)
     if proj_dim % CUDA_PROJ_DIM_MULTIPLE:
         raise ConfigError(
             f"trak.proj_dim: {proj_dim} is not a multiple of {CUDA_PROJ_DIM_MULTIPLE}, which traker's CUDA "
-            "projector (fast_jl) needs; choose a multiple or run TRAK on the CPU"
+            "projector (fast_jl) needs; choose a multiple, or trak.projector: sjlt"
         )
     max_batch = max(b for b in CUDA_KERNEL_BATCHES if b <= max(batch_size, CUDA_KERNEL_BATCHES[0]))
     if grad_dim * batch_size < UINT32_LIMIT:

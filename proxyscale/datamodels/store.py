@@ -45,9 +45,18 @@ def fingerprint(paths: Iterable[str | Path], settings: dict) -> str:
 
 
 def open_traker(
-    model, task, n_examples: int, save_dir: Path, proj_dim: int, device, seed: int, lambda_reg: float, batch_size: int
+    model,
+    task,
+    n_examples: int,
+    save_dir: Path,
+    proj_dim: int,
+    device,
+    seed: int,
+    lambda_reg: float,
+    batch_size: int,
+    projector: str,
 ):
-    """A traker over ``save_dir`` with this module's projector (seed ``seed``) for batches up to ``batch_size``."""
+    """A traker over ``save_dir`` projecting with ``projector`` (seed ``seed``) for batches up to ``batch_size``."""
     proj_dim = effective_proj_dim(model, proj_dim)
     return TRAKer(
         model=model,
@@ -56,7 +65,7 @@ def open_traker(
         save_dir=str(save_dir),
         load_from_save_dir=True,
         device=str(device),
-        projector=make_projector(model, proj_dim, seed, device, batch_size),
+        projector=make_projector(model, proj_dim, seed, device, batch_size, projector),
         proj_dim=proj_dim,
         use_half_precision=False,
         lambda_reg=lambda_reg,
@@ -89,6 +98,7 @@ def featurize(
     device: torch.device,
     seed: int = 0,
     lambda_reg: float = 0.0,
+    projector: str = "sjlt",
     fingerprint: str = "",
     on_batch: Callable[[int], None] | None = None,
 ) -> dict:
@@ -110,7 +120,7 @@ def featurize(
     model = model.to(device).eval()
     all_batches = list(batches())
     batch_size = max(len(inds) for inds, _ in all_batches)
-    traker = open_traker(model, task, n_train, work_dir, proj_dim, device, seed, lambda_reg, batch_size)
+    traker = open_traker(model, task, n_train, work_dir, proj_dim, device, seed, lambda_reg, batch_size, projector)
     resumed = MODEL_ID in traker.saver.model_ids
     traker.load_checkpoint(model.state_dict(), model_id=MODEL_ID)
     computed = _featurize_batches(traker, all_batches, f"featurize {store_dir.name}", on_batch)
@@ -123,6 +133,7 @@ def featurize(
         "proj_dim": traker.proj_dim,
         "grad_dim": traker.num_params_for_grad,
         "projector": type(traker.projector).__name__,
+        "projector_choice": projector,
         "projector_batch": batch_size,
         "batches": len(all_batches),
         "batches_computed": computed,
@@ -148,8 +159,8 @@ def store_summary(store_dir: str | Path) -> dict:
     if not path.is_file():
         raise DataError(f"{store_dir}: not a finished proxyscale TRAK store (no proxyscale.json)")
     summary = json.loads(path.read_text())
-    if "projector_batch" not in summary:
-        raise DataError(f"{store_dir}: built by an older proxyscale (no projector_batch); delete it to rebuild it")
+    if "projector_choice" not in summary:
+        raise DataError(f"{store_dir}: built by an older proxyscale (no projector_choice); delete it to rebuild it")
     return summary
 
 
@@ -183,7 +194,16 @@ def score(
         raise DataError(f"{store_dir}: target batches exceed the store's projector batch of {info['projector_batch']}")
     with tempfile.TemporaryDirectory(prefix="proxyscale-targets-") as tmp:
         traker = open_traker(
-            model, task, n_targets, Path(tmp), info["proj_dim"], device, info["seed"], 0.0, info["projector_batch"]
+            model,
+            task,
+            n_targets,
+            Path(tmp),
+            info["proj_dim"],
+            device,
+            info["seed"],
+            0.0,
+            info["projector_batch"],
+            info["projector_choice"],
         )
         here = type(traker.projector).__name__
         if here != info["projector"]:

@@ -1,6 +1,8 @@
-"""Snakemake entry: featurize and finalize one checkpoint's TRAK store (resumes an interrupted run)."""
+"""Snakemake entry: one checkpoint's TRAK store (featurized and finalized; an interrupted run resumes)
+and its raw scores for the target examples with Q -> .npz."""
 
 import logging
+import time
 
 import numpy as np
 
@@ -9,6 +11,7 @@ from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.datamodels.projectors import checkpoint_seed
 from proxyscale.datamodels.tasks import batches, load_model
 from proxyscale.device import resolve_device
+from proxyscale.io import save_npz
 from proxyscale.runner import run_job
 
 
@@ -25,15 +28,29 @@ def main():
         task.modelout,
         lambda: batches(task, x, y, np.arange(len(x)), trak["batch_size"], device),
         len(x),
-        smk.output[0],
+        smk.output.store,
         p.work_dir,
         trak["proj_dim"],
         device,
         seed=seed,
         lambda_reg=trak["lambda_reg"],
+        projector=trak["projector"],
         fingerprint=store.fingerprint([smk.input.model, smk.input.data], {**trak, "seed": seed}),
     )
-    logging.info("store %s: %s", smk.output[0], summary)
+    logging.info("store %s: %s", smk.output.store, summary)
+    start = time.perf_counter()
+    xt, yt = arrays["target_inputs"], arrays["target_labels"]
+    scores, q = store.score(
+        model,
+        task.modelout,
+        lambda: batches(task, xt, yt, np.arange(len(xt)), trak["batch_size"], device),
+        len(xt),
+        smk.output.store,
+        device,
+    )
+    wall = time.perf_counter() - start
+    logging.info("scores %s in %.1fs", scores.shape, wall)
+    save_npz(smk.output.scores, scores=scores.astype(np.float32), q=q, wall_seconds=wall)
 
 
 run_job(snakemake, main)  # noqa: F821

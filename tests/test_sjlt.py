@@ -1,0 +1,85 @@
+"""The sparse JL projector: one signed output per coordinate, balanced buckets, count-sketch statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from proxyscale.datamodels.sjlt import SJLTProjector
+
+
+def matrix(projector: SJLTProjector, model_id: int = 0) -> torch.Tensor:
+    """The p x k matrix S the projector applies (g -> g S): the projection of the identity."""
+    return projector.project(torch.eye(projector.grad_dim), model_id)
+
+
+def test_every_coordinate_goes_to_one_output_with_a_signed_scale_and_buckets_are_balanced():
+    p, k = 1000, 64  # 15 full rows of 64 and a tail of 40
+    s = matrix(SJLTProjector(p, k, seed=3))
+    nonzero = s != 0
+    assert nonzero.sum(1).eq(1).all()
+    assert torch.allclose(s[nonzero].abs(), torch.tensor(8.0))  # sqrt(k)
+    counts = nonzero.sum(0)
+    assert counts.max() - counts.min() == 1 and counts.sum() == p
+    assert 0.4 < (s[nonzero] > 0).float().mean() < 0.6
+
+
+def test_projection_is_the_matrix_product_for_dicts_and_matrices_alike():
+    blocks = [300, 7, 130, 64]
+    p, k = sum(blocks), 32
+    proj = SJLTProjector(p, k, seed=0, block_sizes=blocks)
+    g = torch.randn(5, p, dtype=torch.float64).float()
+    expected = g.double() @ matrix(proj).double()
+    flat = proj.project(g, 0)
+    parts = torch.split(g, blocks, dim=1)
+    as_dict = proj.project({f"w{i}": part.reshape(5, -1, 1) for i, part in enumerate(parts)}, 0)
+    torch.testing.assert_close(flat.double(), expected, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(as_dict, flat)
+
+
+def test_wrong_blocks_are_refused():
+    proj = SJLTProjector(10, 4, seed=0, block_sizes=[6, 4])
+    with pytest.raises(ValueError, match=r"gradient blocks \[4, 6\] do not match the projector's \[6, 4\]"):
+        proj.project({"a": torch.zeros(2, 4), "b": torch.zeros(2, 6)}, 0)
+    with pytest.raises(ValueError, match="add up to 9, not grad_dim 10"):
+        SJLTProjector(10, 4, seed=0, block_sizes=[5, 4])
+
+
+def test_the_sketch_depends_on_seed_and_model_id_only_and_survives_free_memory():
+    a, b = SJLTProjector(200, 16, seed=1), SJLTProjector(200, 16, seed=1)
+    assert torch.equal(matrix(a), matrix(b))
+    assert not torch.equal(matrix(a), matrix(SJLTProjector(200, 16, seed=2)))
+    first = matrix(a)
+    assert not torch.equal(matrix(a, model_id=1), first)
+    a.free_memory()
+    assert torch.equal(matrix(a, model_id=0), first)
+
+
+def test_collisions_never_within_a_row_and_at_rate_one_over_k_across_rows():
+    p, k, draws = 48, 8, 3000
+    same_row = cross_row = 0
+    for seed in range(draws):
+        bucket = matrix(SJLTProjector(p, k, seed=seed)).abs().argmax(1)
+        same_row += int(bucket[0] == bucket[5])  # coordinates 0 and 5: row 0
+        cross_row += int(bucket[0] == bucket[20])  # rows 0 and 2
+    assert same_row == 0
+    sd = np.sqrt(1 / k * (1 - 1 / k) / draws)
+    assert abs(cross_row / draws - 1 / k) < 4 * sd
+
+
+def test_inner_products_are_preserved_on_average_at_the_dense_projectors_scale():
+    torch.manual_seed(0)
+    p, k = 4096, 256
+    x, y = torch.randn(p), torch.randn(p)
+    y = y + x  # correlated: <x, y> is about p
+    estimates, norms = [], []
+    for seed in range(100):
+        proj = SJLTProjector(p, k, seed=seed)
+        px, py = proj.project(torch.stack([x, y]), 0) / np.sqrt(k)  # undo the dense-matching scale
+        estimates.append(float(px @ py))
+        norms.append(float(px @ px))
+    assert np.mean(estimates) == pytest.approx(float(x @ y), rel=0.03)
+    assert np.mean(norms) == pytest.approx(float(x @ x), rel=0.03)
+    # one sketch of size k: relative error of a squared norm about sqrt(2 / k) = 0.09
+    assert np.std(np.asarray(norms) / float(x @ x)) == pytest.approx(np.sqrt(2 / k), rel=0.3)
