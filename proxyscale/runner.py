@@ -17,6 +17,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 from proxyscale.errors import ProxyscaleError
 from proxyscale.training import distributed
@@ -49,15 +50,17 @@ def run_job(smk, main: Callable[[], None]) -> None:
                     console,
                 )
             return
-        import torch
-
         threads = max(1, int(smk.threads) // (processes if under_torchrun else 1))
-        torch.set_num_threads(threads)
-        os.environ.setdefault("RAYON_NUM_THREADS", str(threads))  # the tokenizers library's batch encoding
-        start = time.perf_counter()
+        limit_threads(threads)
+        start, startup = time.perf_counter(), seconds_since_process_start()
         try:
             main()
-            logging.info("rule %s done in %.1fs", smk.rule, time.perf_counter() - start)
+            logging.info(
+                "rule %s done in %.1fs (start-up %s)",
+                smk.rule,
+                time.perf_counter() - start,
+                "unknown" if startup is None else f"{startup:.1f}s",
+            )
         except ProxyscaleError as exc:
             _fail(f"error in rule {smk.rule}: {exc}", log_path, console)
         except Exception as exc:  # unexpected: the traceback goes to the log, one line to the console
@@ -65,6 +68,25 @@ def run_job(smk, main: Callable[[], None]) -> None:
             _fail(f"error in rule {smk.rule}: unexpected {type(exc).__name__}: {exc}", log_path, console)
         finally:
             distributed.leave()
+
+
+def limit_threads(threads: int) -> None:
+    """Hold torch (loaded now or later) and the tokenizers library to ``threads`` threads."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):  # RAYON: tokenizers' batches
+        os.environ.setdefault(var, str(threads))
+    if "torch" in sys.modules:  # loaded by the entry script's imports; otherwise the variables hold it
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def seconds_since_process_start() -> float | None:
+    """Wall seconds since this process started (interpreter, imports, Snakemake's preamble), from
+    /proc on Linux; None elsewhere. Jobs log it so benchmarks can split a job's time."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _fail(message: str, log_path: str | None, console) -> None:

@@ -4,8 +4,9 @@ import math
 
 import torch
 
-from proxyscale.datamodels.outputs import LMMarginOutput, token_margins
+from proxyscale.datamodels.outputs import LMMarginOutput
 from proxyscale.models.gpt import GPT, GPTConfig
+from proxyscale.training.losses import token_margins
 
 
 def test_margin_is_log_odds_of_the_true_token():

@@ -1,6 +1,8 @@
 """Training: schedule, sampling, budget, learning, determinism, checkpoints."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from proxyscale.data.tokenizer import ByteTokenizer
 from proxyscale.errors import ConfigError, TrainingError
 from proxyscale.models.gpt import GPTConfig, count_parameters
 from proxyscale.training.lm import WindowSampler, gpt_config, load_lm, repetition, save_lm, train_lm
-from proxyscale.training.recipe import Recipe, lr_at
+from proxyscale.training.recipe import Recipe, lr_at, make_optimizer, optimizer_step
 
 
 def test_lr_schedule_warms_up_then_decays():
@@ -100,3 +102,37 @@ def test_a_run_that_would_repeat_a_shard_too_often_fails_before_training(wiki_st
         train_lm(small, {"abstracts": 1}, cfg, Recipe(8, 0.01), 20, 0, torch.device("cpu"), "abstracts/ref", 4)
     _, _, meta = train_lm(small, {"abstracts": 1}, cfg, Recipe(8, 0.01), 2, 0, torch.device("cpu"), "ok", 4)
     assert meta["unique_tokens"] == 5000 and meta["repetition"] == meta["tokens"] / 5000 < 4
+
+
+def test_our_adamw_takes_exactly_the_steps_of_torchs_fused_adamw():
+    torch.manual_seed(0)
+    ours = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 3))
+    theirs = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 3))
+    theirs.load_state_dict(ours.state_dict())
+    recipe = Recipe(batch_size=8, lr=0.01, weight_decay=0.1)
+    opt = make_optimizer(ours, recipe)
+    groups = [{"params": [p for p in theirs.parameters() if p.dim() >= 2], "weight_decay": 0.1}]
+    groups.append({"params": [p for p in theirs.parameters() if p.dim() < 2], "weight_decay": 0.0})
+    reference = torch.optim.AdamW(groups, lr=0.01, betas=(recipe.beta1, recipe.beta2), fused=True)
+    x = torch.randn(8, 5)
+    for step in range(20):
+        lr = lr_at(step, 20, recipe)
+        optimizer_step(ours, opt, ours(x).pow(2).sum(), lr, 1.0, "ours")
+        optimizer_step(theirs, reference, theirs(x).pow(2).sum(), lr, 1.0, "theirs")
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_a_training_job_imports_neither_dynamo_nor_attribution_or_plotting_libraries():
+    """What a train job's process loads: torch and the model, not TorchDynamo (1.5 s), traker or seaborn."""
+    code = (
+        "import sys, numpy as np, torch\n"
+        "from proxyscale.training.lm import gpt_config, train_lm\n"
+        "from proxyscale.training.recipe import Recipe\n"
+        "size = {'d_model': 8, 'n_layers': 1, 'n_heads': 2, 'batch_size': 4, 'lr': 0.01}\n"
+        "train_lm({'s': np.arange(5000) % 257}, {'s': 1.0}, gpt_config(size, 257, 16), Recipe.from_size(size, {}),"
+        " 2.0, 0, torch.device('cpu'))\n"
+        "print(sorted(m for m in ('torch._dynamo', 'trak', 'seaborn', 'matplotlib', 'scipy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -9,7 +9,6 @@ predictions and the outputs of models actually retrained on the subsets.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as sps
 
 
 def subset_mask(n_train: int, alpha: float, seed: int, index: int) -> np.ndarray:
@@ -37,6 +36,8 @@ def predicted_outputs(scores: np.ndarray, subsets: np.ndarray) -> np.ndarray:
 
 def lds_per_target(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
     """Spearman correlation across subsets for every target (columns), NaN where undefined."""
+    from scipy import stats as sps  # here, so the lds_subset training jobs need not load scipy
+
     if predicted.shape != actual.shape:
         raise ValueError(f"predicted {predicted.shape} and actual {actual.shape} outputs differ in shape")
     out = np.full(predicted.shape[1], np.nan)

@@ -18,19 +18,7 @@ import torch
 from torch.func import functional_call
 from trak.modelout_functions import AbstractModelOutput
 
-from proxyscale.training.losses import masked_mean
-
-
-def token_margins(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log(p / (1 - p)) of each target token: its logit minus the logsumexp of all other logits."""
-    correct = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    others = logits.scatter(-1, targets.unsqueeze(-1), float("-inf")).logsumexp(-1)
-    return correct - others
-
-
-def classification_margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """log(p / (1 - p)) of the true class: the output TRAK attributes for classifiers."""
-    return token_margins(logits, labels)
+from proxyscale.training.losses import masked_mean, token_margins
 
 
 class LMMarginOutput(AbstractModelOutput):

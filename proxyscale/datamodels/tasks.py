@@ -17,12 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from proxyscale.datamodels.outputs import LMMarginOutput, classification_margin, token_margins
 from proxyscale.errors import ConfigError
 from proxyscale.models.gpt import GPT, GPTConfig, count_parameters
 from proxyscale.models.vision import forward_macs, make_classifier, to_float
 from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
-from proxyscale.training.losses import masked_mean, token_nll
+from proxyscale.training.losses import classification_margin, masked_mean, token_margins, token_nll
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,9 @@ class LMTask:
 
     @property
     def modelout(self):
+        """traker's output function; imported here so training jobs do not load traker."""
+        from proxyscale.datamodels.outputs import LMMarginOutput
+
         return LMMarginOutput()
 
     def config(self, spec: dict) -> GPTConfig:

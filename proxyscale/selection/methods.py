@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from proxyscale.datamodels.budget import budget_windows, describe_budget
 from proxyscale.datamodels.tasks import LMTask
@@ -93,6 +92,8 @@ def classifier(
     """Logistic regression (target = 1, pool = 0) on L2-normalised hashed n-gram counts, fit by
     full-batch gradient descent with classes weighted equally; keep the k most target-like. The
     features are sparse (a window has at most two n-grams per token), so they are held as CSR."""
+    from scipy import sparse  # here, so the retraining jobs that read selections need not load scipy
+
     _check_k(len(pool), k)
 
     def normalise(x):

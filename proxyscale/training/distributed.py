@@ -10,6 +10,9 @@ contiguous share of the batch's rows (:meth:`Group.share`) and scales its mean l
 the rows (:meth:`Group.loss_weight`), so DDP's average of the gradients is the gradient of the global
 batch's mean loss. One process and several train the same model up to float rounding. Only rank 0
 writes outputs (:attr:`Group.is_main`).
+
+torch is imported where it is used: every job's runner imports this module, and jobs that never
+train (data preparation, reports) should not pay for loading torch.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from proxyscale.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class Group:
         """Average of a per-rank scalar over the group (the value itself for one process)."""
         if self.world == 1:
             return value
+        import torch
+
         t = torch.tensor([value], dtype=torch.float64)
         torch.distributed.all_reduce(t)
         return float(t.item()) / self.world
@@ -75,6 +83,8 @@ def join(device: torch.device) -> tuple[Group, torch.device]:
     """Join the torchrun group (if launched by one) and this process's device: ``cuda:LOCAL_RANK`` on GPUs."""
     if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
         return SINGLE, device
+    import torch
+
     rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
     if device.type == "cuda":
         if local >= torch.cuda.device_count():
@@ -87,7 +97,9 @@ def join(device: torch.device) -> tuple[Group, torch.device]:
 
 
 def leave() -> None:
-    if torch.distributed.is_initialized():
+    """Leave the process group, if this process joined one."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
 
