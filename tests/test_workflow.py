@@ -295,6 +295,28 @@ def test_editing_one_attribution_size_reruns_only_its_checkpoints(tiny_run, tmp_
     assert all(w.startswith("exp=attribution, size=w2") for w in planned_wildcards(out, "trak"))
 
 
+def test_the_million_parameter_attribution_config_plans_sjlt_at_k_2048(tmp_path):
+    """configs/cpu_1m.yaml: a reference of about 10^6 parameters, projected to 2048 by SJLT."""
+    from proxyscale.models import count_params
+    from proxyscale.models.vision import make_classifier
+
+    work = default_workdir(tmp_path)
+    overlay = yaml.safe_load((REPO / "configs/cpu_1m.yaml").read_text())["attribution"]
+    result = run_snakemake(
+        work, "-n", "lds_report", "--configfile", str(work / "config.yaml"), str(REPO / "configs/cpu_1m.yaml")
+    )
+    assert result.returncode == 0, result.stderr
+    sizes, m = len(overlay["vision"]["sizes"]), overlay["checkpoints"]
+    assert job_counts(result.stdout) == Counter(
+        attribution_data=1, attribution_train=sizes * m, trak=sizes * m, datamodel=sizes, lds_subset=24, lds=1,
+        lds_report=1,
+    )  # fmt: skip
+    reference = overlay["vision"]["sizes"][overlay["vision"]["reference"]]
+    params = count_params(make_classifier("mlp", reference["width"], 1, 10, 28))
+    assert 0.95e6 < params < 1.05e6
+    assert overlay["trak"]["proj_dim"] == 2048 and overlay["trak"]["projector"] == "sjlt"
+
+
 def test_default_graph_plans_the_selection_experiment(tmp_path):
     work = default_workdir(tmp_path)
     result = run_snakemake(work, "-n", "dsdm_report")
