@@ -91,6 +91,7 @@ def test_report_summaries_of_the_attribution_run():
             "examples": [10, 10],
             "repetition": [15.0, 15.0],
             "proj_dim": [64, 32],
+            "projection": ["sparse Johnson-Lindenstrauss", "sparse Johnson-Lindenstrauss"],
         }
     )
     arrays = {"train_inputs": np.zeros((10, 1, 4, 4)), "target_inputs": np.zeros((2, 1, 4, 4))}
@@ -100,8 +101,8 @@ def test_report_summaries_of_the_attribution_run():
     assert setup == {
         "setting": "vision", "description": "convnet on 1x4x4 images, 10 classes", "reference": "ref",
         "n_train": 10, "n_targets": 2, "checkpoints": 3, "checkpoint_examples": {"ref": 10, "a": 10},
-        "checkpoint_passes": 15.0, "proj_dim": 64, "q_term": False, "subsets": 2, "alpha": 0.5,
-        "subset_repetition": 15.0,
+        "checkpoint_passes": 15.0, "proj_dim": 64, "projection": "sparse Johnson-Lindenstrauss", "q_term": False,
+        "subsets": 2, "alpha": 0.5, "subset_repetition": 15.0,
     }  # fmt: skip
 
 

@@ -122,6 +122,7 @@ def setup_summary(
         "checkpoint_examples": {s: int(n) for s, n in zip(compute["size"], compute["examples"])},
         "checkpoint_passes": float(compute.set_index("size").loc[reference, "repetition"]),
         "proj_dim": int(compute["proj_dim"].max()),
+        "projection": " and ".join(sorted(set(compute["projection"]))),
         "q_term": q_term,
         "subsets": len(masks),
         "alpha": float(masks.mean()),

@@ -18,6 +18,7 @@ COST_COLUMNS = [
     "train_seconds",
     "trak_seconds",
     "proj_dim",
+    "projection",
 ]
 
 
@@ -28,7 +29,8 @@ def _introduction(setup: dict, pct: str) -> list[str]:
         f"Setting **{setup['setting']}** ({setup['description']}); {setup['n_train']} training and "
         f"{setup['n_targets']} target examples. Every size trains {setup['checkpoints']} checkpoints (seeds), "
         + _protocol(setup)
-        + f"; TRAK (traker, projection size up to {setup['proj_dim']}, a new projection per checkpoint, "
+        + f"; TRAK (traker, {setup['projection']} projection of size up to {setup['proj_dim']}, a new one per "
+        "checkpoint, "
         f"Q term {'on' if setup['q_term'] else 'off'}) gives one datamodel per size, averaged over its "
         f"checkpoints. The reference **{setup['reference']}** was retrained on {setup['subsets']} random "
         f"subsets of {setup['alpha']:.0%} of the training set ({setup['subset_repetition']:.3g} passes over each); "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from proxyscale.datamodels.projectors import PROJECTIONS
 from proxyscale.datamodels.store import store_summary
 from proxyscale.training.checkpoints import checkpoint_meta
 
@@ -79,6 +80,7 @@ def size_costs(
                 "train_seconds": sum(m["wall_seconds"] for m in ms),
                 "trak_seconds": sum(s["wall_seconds"] for s in stores[size]) + sum(score_walls[size]),
                 "proj_dim": stores[size][0]["proj_dim"],
+                "projection": PROJECTIONS.get(stores[size][0]["projector"], stores[size][0]["projector"]),
             }
         )
     table = pd.DataFrame(rows)

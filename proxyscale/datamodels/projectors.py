@@ -30,6 +30,12 @@ from proxyscale.errors import ConfigError
 from proxyscale.models import count_params
 
 PROJECTORS = ("sjlt", "dense")
+PROJECTIONS = {  # what a store's projector class computes, as reports name it
+    "SJLTProjector": "sparse Johnson-Lindenstrauss",
+    "CPUProjector": "dense Gaussian",
+    "CudaProjector": "dense Rademacher fast_jl",
+    "ChunkedCudaProjector": "dense Rademacher fast_jl",
+}
 UINT32_LIMIT = int(np.iinfo(np.uint32).max)
 CUDA_PROJ_DIM_MULTIPLE = 512
 CUDA_KERNEL_BATCHES = (8, 16, 32)  # fast_jl's kernels take these batches at once (they loop over larger ones)

@@ -122,6 +122,7 @@ def setup_summary(
         "checkpoints": int(ref["checkpoints"]),
         "checkpoint_examples": {s: int(n) for s, n in zip(compute["size"], compute["examples"])},
         "proj_dim": int(compute["proj_dim"].max()),
+        "projection": " and ".join(sorted(set(compute["projection"]))),
         "fraction": k / len(arrays["train_inputs"]),
         "k": k,
         "retrain_repetition": float(retrains["repetition"].max()),

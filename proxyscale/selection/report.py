@@ -60,7 +60,8 @@ def _introduction(setup: dict, pct: str) -> list[str]:
         f"Every size trains {setup['checkpoints']} checkpoints, each Chinchilla-optimally (tokens = tokens_per_param "
         "x params) in one pass over its own random subset of the pool ("
         + ", ".join(f"{s}: {n} windows" for s, n in setup["checkpoint_examples"].items())
-        + f"); TRAK (projection size up to {setup['proj_dim']}, a new projection per checkpoint) gives "
+        + f"); TRAK ({setup['projection']} projection of size up to {setup['proj_dim']}, a new one per checkpoint) "
+        "gives "
         "its datamodel of the pool for the target examples (output: mean margin of the continuation tokens). "
         f"Each method keeps {setup['k']} windows ({setup['fraction']:.0%} of the pool): DsDm the examples with "
         "the largest mean datamodel weight over the target's examples (predicted to lower target loss most), "
