@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from timing import seconds_per_call  # bench/timing.py (bench/ is on sys.path when run)
 from trak.gradient_computers import FunctionalGradientComputer
 
 from proxyscale.datamodels import store
@@ -38,12 +39,7 @@ CPU = torch.device("cpu")
 
 def rate(fn, samples: int, seconds: float = 2.0) -> float:
     """Samples/s of ``fn`` (``samples`` per call), after a warm-up call."""
-    fn()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        calls += 1
-    return samples * calls / (time.perf_counter() - start)
+    return samples / seconds_per_call(fn, seconds)
 
 
 def models(config: dict) -> list[tuple[str, object, dict, int]]:

@@ -21,7 +21,8 @@ import os
 import resource
 import subprocess
 import sys
-import time
+
+from timing import seconds_per_call  # bench/timing.py (bench/ is on sys.path when run)
 
 BATCH = 32
 MIN_SECONDS = 2.0  # time batches until this much has passed (at least one batch after a warm-up)
@@ -50,15 +51,10 @@ def measure(kind: str, p: int, k: int) -> dict:
     result = {"samples_per_s": None}
     if kind != "none":
         projector = build(kind, p, k)
-        if kind != "basic":  # basic regenerates its matrix every batch: there is nothing to warm up
-            projector.project(grads, 0)
-        done, start = 0, time.perf_counter()
-        while True:
-            projector.project(grads, 0)
-            done += 1
-            if time.perf_counter() - start >= MIN_SECONDS or kind == "basic":
-                break
-        result["samples_per_s"] = BATCH * done / (time.perf_counter() - start)
+        # basic regenerates its matrix every batch: nothing to warm up, and one batch is slow enough
+        basic = kind == "basic"
+        per_call = seconds_per_call(lambda: projector.project(grads, 0), 0 if basic else MIN_SECONDS, not basic)
+        result["samples_per_s"] = BATCH / per_call
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 

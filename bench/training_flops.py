@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
+from timing import seconds_per_call  # bench/timing.py (bench/ is on sys.path when run)
 
 from proxyscale.models.gpt import GPT, count_parameters
 from proxyscale.training.lm import gpt_config, train_lm
@@ -32,20 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 VOCAB = 257  # the default byte tokenizer
 
 
-def timed(fn, seconds: float) -> float:
-    """Seconds per call of ``fn``, averaged over at least ``seconds`` (after one warm-up call)."""
-    fn()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        calls += 1
-    return (time.perf_counter() - start) / calls
-
-
 def gemm_gflops(threads: int, n: int = 1024, seconds: float = 2.0) -> float:
     torch.set_num_threads(threads)
     a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n**3 / timed(lambda: a @ b, seconds) / 1e9
+    return 2 * n**3 / seconds_per_call(lambda: a @ b, seconds) / 1e9
 
 
 def size_row(name: str, size: dict, context: int, seconds: float, peak: float) -> str:
@@ -79,9 +69,13 @@ def size_row(name: str, size: dict, context: int, seconds: float, peak: float) -
         model.zero_grad(set_to_none=True)
         token_nll(model(batch[:, :-1]).float(), batch[:, 1:]).mean().backward()
 
-    fb = timed(forward_backward, seconds / 3)
-    step = timed(lambda: optimizer_step(model, opt, torch.zeros((), requires_grad=True), 1e-3, 1.0, "bench"), 1.0)
-    step -= timed(lambda: torch.zeros((), requires_grad=True).backward(), 0.5)  # the dummy loss's own backward
+    fb = seconds_per_call(forward_backward, seconds / 3)
+
+    def dummy_step():
+        optimizer_step(model, opt, torch.zeros((), requires_grad=True), 1e-3, 1.0, "bench")
+
+    step = seconds_per_call(dummy_step, 1.0)
+    step -= seconds_per_call(lambda: torch.zeros((), requires_grad=True).backward(), 0.5)  # the dummy loss's backward
     rest = max(0.0, loop - fb - step)
     attention = 6 * cfg.n_layers * context * cfg.d_model  # per token, beyond 6N
     return (

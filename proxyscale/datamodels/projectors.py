@@ -69,7 +69,7 @@ def fast_jl_available() -> bool:
     return True
 
 
-def projector_kind(device: torch.device, choice: str = "sjlt") -> str:
+def projector_kind(device: torch.device, choice: str) -> str:
     """What projects on ``device`` for the configured ``choice``: ``sjlt``, ``cuda`` (fast_jl) or ``cpu``."""
     if choice not in PROJECTORS:
         raise ConfigError(f"trak.projector: '{choice}' is not a projector ({', '.join(PROJECTORS)})")
@@ -81,9 +81,10 @@ def projector_kind(device: torch.device, choice: str = "sjlt") -> str:
 
 
 def make_projector(
-    model: torch.nn.Module, proj_dim: int, seed: int, device: torch.device, batch_size: int, choice: str = "sjlt"
+    model: torch.nn.Module, proj_dim: int, seed: int, device: torch.device, batch_size: int, choice: str
 ):
-    """The projector for ``model``'s gradients on ``device``, for batches of up to ``batch_size`` rows."""
+    """The projector ``choice`` (``trak.projector``) makes for ``model``'s gradients on ``device``, for
+    batches of up to ``batch_size`` rows."""
     grad_dim = count_params(model)
     kind = projector_kind(device, choice)
     if kind == "sjlt":

@@ -73,7 +73,7 @@ class SJLTProjector(AbstractProjector):
             signs = (torch.randint(0, 2, (n,), generator=gen, dtype=self.dtype) * 2 - 1) * scale
             gather = (perms[:rows] + k * torch.arange(rows).unsqueeze(1)).reshape(-1)
             # output c of row r reads coordinate gather[r * k + c], so signs follow the gather order
-            full_signs = signs[gather] if rows else signs[:0]
+            full_signs = signs[gather]
             tail_buckets = perms[rows, :tail] if tail else perms[:0, :0].reshape(-1)
             self.blocks.append(
                 (

@@ -62,7 +62,8 @@ class AdamW:
             for g in self.param_groups
         ]
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
+    def zero_grad(self) -> None:
+        """Drop the gradients (set them to None, as torch's optimizers do by default)."""
         for group in self.param_groups:
             for p in group["params"]:
                 p.grad = None
@@ -111,7 +112,7 @@ def optimizer_step(
         raise TrainingError(f"{where}: loss became {loss.item()} at learning rate {lr:g}; lower the size's lr")
     for group in opt.param_groups:
         group["lr"] = lr
-    opt.zero_grad(set_to_none=True)
+    opt.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     opt.step()
