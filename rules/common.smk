@@ -14,13 +14,13 @@ from proxyscale.config import (
     tokenizer_spec,
 )
 from proxyscale.errors import ConfigError
+from proxyscale.layout import RESULTS, artifact_path
 
 try:
     check_config(config)
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
-RESULTS = "results"
 CORRELATION_DIR = f"{RESULTS}/correlation"
 ATTRIBUTION_DIR = f"{RESULTS}/attribution"
 SELECTION_DIR = f"{RESULTS}/selection"
@@ -35,7 +35,7 @@ TESTS = list(config["test_sets"])
 PROXIES = proxies(config)
 REFERENCE = config["reference"]
 RUNS = [(d, s) for d in DISTRIBUTIONS for s in SIZES]
-BPE_PATH = f"{RESULTS}/tokenizer/bpe.json"  # where train_tokenizer writes the BPE of tokenizer.kind bpe
+BPE_PATH = artifact_path("bpe")  # where train_tokenizer writes the BPE of tokenizer.kind bpe
 TOKENIZER = tokenizer_spec(config, BPE_PATH)  # a trained BPE's entry names its file
 TOKENIZER_FILES = [TOKENIZER["path"]] if "path" in TOKENIZER else []  # what tokenised artifacts depend on
 LOSS_KEYS = [(d, s, t) for d, s in RUNS for t in TESTS]
@@ -75,71 +75,71 @@ wildcard_constraints:
     method="[A-Za-z0-9_-]+",
 
 
-# Artifact paths.
+# Artifact paths (the layout, and which rule makes each, is proxyscale/layout.py).
 
 
 def shard_path(name):
-    return f"{RESULTS}/shards/{name}.npy"
+    return artifact_path("shard", source=name)
 
 
 def holdout_path(source):
-    return f"{RESULTS}/holdout/{source}.parquet"
+    return artifact_path("holdout", source=source)
 
 
 def testset_path(test):
-    return f"{RESULTS}/testsets/{test}.parquet"
+    return artifact_path("testset", test=test)
 
 
 def checkpoint_path(dist, size):
-    return f"{RESULTS}/checkpoints/{dist}/{size}.pt"
+    return artifact_path("checkpoint", dist=dist, size=size)
 
 
 def curve_path(dist, size):
-    return f"{RESULTS}/train_logs/{dist}/{size}.parquet"
+    return artifact_path("curve", dist=dist, size=size)
 
 
 def losses_path(dist, size, test):
-    return f"{RESULTS}/losses/{dist}/{size}/{test}.parquet"
+    return artifact_path("losses", dist=dist, size=size, test=test)
 
 
 def dataset_path(exp):
-    return f"{RESULTS}/{exp}/dataset.npz"
+    return artifact_path("dataset", exp=exp)
 
 
 def model_path(exp, size, ckpt):
-    return f"{RESULTS}/{exp}/models/{size}/{ckpt}.pt"
+    return artifact_path("model", exp=exp, size=size, ckpt=ckpt)
 
 
 def trak_store_path(exp, size, ckpt):
-    return f"{RESULTS}/{exp}/trak/{size}/{ckpt}"
+    return artifact_path("trak_store", exp=exp, size=size, ckpt=ckpt)
 
 
 def trak_scores_path(exp, size, ckpt):
-    return f"{RESULTS}/{exp}/scores/{size}/{ckpt}.npz"
+    return artifact_path("trak_scores", exp=exp, size=size, ckpt=ckpt)
 
 
 def datamodel_path(exp, size):
-    return f"{RESULTS}/{exp}/datamodels/{size}.npy"
+    return artifact_path("datamodel", exp=exp, size=size)
 
 
 def lds_subset_path(subset):
-    return f"{ATTRIBUTION_DIR}/lds_subsets/{subset}.npz"
+    return artifact_path("lds_subset", subset=subset)
 
 
 def split_path(target):
-    return f"{SELECTION_DIR}/splits/{target}.parquet"
+    return artifact_path("split", target=target)
 
 
 def subset_path(target, method):
-    return f"{SELECTION_DIR}/subsets/{target}/{method}.parquet"
+    return artifact_path("subset", target=target, method=method)
 
 
 def retrain_path(target, method):
-    return f"{SELECTION_DIR}/retrain/{target}/{method}.parquet"
+    return artifact_path("retrain", target=target, method=method)
 
 
 def selected_shard_path(target, method):
-    return f"{SELECTION_DIR}/shards/{target}/{method}.npy"
+    return artifact_path("selected_shard", target=target, method=method)
 
 
 def checkpoint_artifacts(exp, sizes, path):

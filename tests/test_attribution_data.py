@@ -38,7 +38,7 @@ def test_asking_for_more_examples_than_exist_is_a_config_error():
 
 def test_a_file_that_is_not_a_dataset_is_refused(tmp_path):
     (tmp_path / "x.npz").write_bytes(b"nonsense")
-    with pytest.raises(DataError, match="not an attribution dataset"):
+    with pytest.raises(DataError, match="x.npz: damaged or incomplete"):
         load_dataset(tmp_path / "x.npz")
 
 

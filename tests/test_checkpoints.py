@@ -22,7 +22,7 @@ def test_truncated_file_is_one_line_naming_it(tmp_path):
     save_checkpoint(tmp_path / "m.pt", torch.nn.Linear(30, 20), {})
     data = (tmp_path / "m.pt").read_bytes()
     (tmp_path / "m.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(DataError, match=r"m\.pt: not a readable proxyscale checkpoint"):
+    with pytest.raises(DataError, match=r"m\.pt: damaged or incomplete"):
         read_checkpoint(tmp_path / "m.pt")
 
 

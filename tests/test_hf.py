@@ -76,9 +76,9 @@ def test_sources_and_test_sets_load_through_datasets(tmp_path):
         )[0][0].continuation
         == "x" * 20
     )
-    with pytest.raises(DataError, match="json: record has no field 'answer.value'"):
+    with pytest.raises(DataError, match=r"c4.jsonl: record has no field 'answer.value'"):
         prepare.test_candidates({"format": "triviaqa", "hf": {"dataset": "json", "data_files": web}}, {}, 20)
-    with pytest.raises(DataError, match="dataset 'json': cannot read .*missing.jsonl"):
+    with pytest.raises(DataError, match="missing.jsonl: cannot be read as dataset 'json'"):
         list(prepare.iter_source([{"format": "hf", "dataset": "json", "data_files": str(tmp_path / "missing.jsonl")}]))
 
 

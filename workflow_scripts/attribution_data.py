@@ -2,9 +2,7 @@
 
 import logging
 
-import numpy as np
-import pandas as pd
-
+from proxyscale.artifacts import load_npy, load_parquet
 from proxyscale.attribution.dataset import lm_dataset, vision_dataset
 from proxyscale.data.tokenizer import make_tokenizer
 from proxyscale.datamodels.dataset import save_dataset
@@ -18,8 +16,8 @@ def main():
     if spec["setting"] == "vision":
         arrays, task = vision_dataset(spec, n_train, n_targets, seed)
     else:
-        streams = [np.load(path, mmap_mode="r") for path in smk.input[:-1]]
-        targets = pd.read_parquet(smk.input[-1])
+        streams = [load_npy(path, mmap=True) for path in smk.input[:-1]]
+        targets = load_parquet(smk.input[-1])
         vocab = make_tokenizer(spec["tokenizer"]).vocab_size
         arrays, task = lm_dataset(streams, targets, spec, vocab, n_train, n_targets, seed)
     shapes = arrays["train_inputs"].shape, arrays["target_inputs"].shape

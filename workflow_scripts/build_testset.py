@@ -2,8 +2,7 @@
 
 import logging
 
-import pandas as pd
-
+from proxyscale.artifacts import load_parquet
 from proxyscale.data.prepare import test_candidates, tokenise_candidates
 from proxyscale.data.testsets import subsample
 from proxyscale.data.tokenizer import make_tokenizer
@@ -14,7 +13,7 @@ from proxyscale.runner import run_job
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p = smk.params
-    holdouts = {src: pd.read_parquet(path)["text"].tolist() for src, path in zip(p.holdout_sources, smk.input.holdouts)}
+    holdouts = {src: load_parquet(path)["text"].tolist() for src, path in zip(p.holdout_sources, smk.input.holdouts)}
     candidates, kind = test_candidates(p.spec, holdouts, p.max_chars)
     candidates = subsample(candidates, p.max_examples, p.seed)
     frame = tokenise_candidates(candidates, kind, make_tokenizer(p.tokenizer))

@@ -1,7 +1,6 @@
 """Snakemake entry: all per-sample losses and checkpoints -> tables, figures and the markdown report."""
 
-import pandas as pd
-
+from proxyscale.artifacts import load_parquet
 from proxyscale.correlation import analysis, figures, report
 from proxyscale.correlation.evaluate import chance_accuracy
 from proxyscale.io import save_parquet, save_text
@@ -12,8 +11,8 @@ from proxyscale.runner import run_job
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p, inp, out = smk.params, smk.input, smk.output
-    testsets = {t: pd.read_parquet(path) for t, path in zip(p.tests, inp.testsets)}
-    splits = {t: pd.read_parquet(path) for t, path in zip(p.reserved_tests, inp.reserved)}
+    testsets = {t: load_parquet(path) for t, path in zip(p.tests, inp.testsets)}
+    splits = {t: load_parquet(path) for t, path in zip(p.reserved_tests, inp.reserved)}
     losses = analysis.read_tables(p.loss_keys, inp.losses, ("dist", "size", "test"))
     losses, reserved = analysis.drop_reserved(losses, testsets, splits)
     curves = analysis.read_tables(p.run_keys, inp.curves, ("dist", "size"))

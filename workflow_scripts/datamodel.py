@@ -2,8 +2,7 @@
 
 import logging
 
-import numpy as np
-
+from proxyscale.artifacts import load_npz
 from proxyscale.datamodels.datamodel import datamodel
 from proxyscale.io import save_npy
 from proxyscale.runner import run_job
@@ -11,7 +10,7 @@ from proxyscale.runner import run_job
 
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
-    blobs = [np.load(path) for path in smk.input]
+    blobs = [load_npz(path) for path in smk.input]
     tau = datamodel([b["scores"] for b in blobs], [b["q"] for b in blobs], smk.params.q_term)
     logging.info("datamodel %s from %d checkpoints, q_term=%s", tau.shape, len(blobs), smk.params.q_term)
     save_npy(tau, smk.output[0])

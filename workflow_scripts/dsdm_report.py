@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from proxyscale.artifacts import load_parquet
 from proxyscale.datamodels.cost import checkpoint_costs, size_costs
 from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.io import save_parquet, save_text
@@ -16,10 +17,10 @@ def main():
     arrays, task = load_dataset(inp.data)
     runs = [tuple(r) for r in p.runs]
     retrains = pd.concat(
-        [pd.read_parquet(path).assign(target=t, method=m) for (t, m), path in zip(runs, inp.retrains)],
+        [load_parquet(path).assign(target=t, method=m) for (t, m), path in zip(runs, inp.retrains)],
         ignore_index=True,
     )
-    subsets = {run: pd.read_parquet(path) for run, path in zip(runs, inp.subsets)}
+    subsets = {run: load_parquet(path) for run, path in zip(runs, inp.subsets)}
     costs = checkpoint_costs(list(p.sizes), p.checkpoints, list(inp.models), list(inp.stores), list(inp.scores))
     compute = size_costs(*costs, len(arrays["target_inputs"]), p.reference)
 

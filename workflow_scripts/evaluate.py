@@ -2,8 +2,7 @@
 
 import logging
 
-import pandas as pd
-
+from proxyscale.artifacts import load_parquet
 from proxyscale.correlation.evaluate import candidate_scores, per_sample
 from proxyscale.device import resolve_device
 from proxyscale.io import save_parquet
@@ -16,7 +15,7 @@ def main():
     device = resolve_device(smk.params.device)
     model, _ = load_lm(smk.input.ckpt, device)
     for test, src, dst in zip(smk.params.tests, smk.input.tests, smk.output):
-        table = per_sample(candidate_scores(model, pd.read_parquet(src), smk.params.batch_size, device))
+        table = per_sample(candidate_scores(model, load_parquet(src), smk.params.batch_size, device))
         logging.info("%s: mean loss %.4f, accuracy %s", test, table["loss"].mean(), table["correct"].mean())
         save_parquet(table, dst)
 

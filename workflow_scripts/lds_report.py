@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from proxyscale.artifacts import load_npy, load_npz
 from proxyscale.attribution import analysis, figures, report
 from proxyscale.data.tokenizer import make_tokenizer
 from proxyscale.datamodels.cost import checkpoint_costs, grouped, size_costs
@@ -16,10 +17,10 @@ def main():
     p, inp, out = smk.params, smk.input, smk.output
     arrays, task_spec = load_dataset(inp.data)
     sizes, per_size = list(p.sizes), p.checkpoints
-    datamodels = {s: np.load(path) for s, path in zip(sizes, inp.datamodels)}
-    blobs = {s: [np.load(x) for x in paths] for s, paths in grouped(list(inp.scores), sizes, per_size).items()}
+    datamodels = {s: load_npy(path) for s, path in zip(sizes, inp.datamodels)}
+    blobs = {s: [load_npz(x) for x in paths] for s, paths in grouped(list(inp.scores), sizes, per_size).items()}
     metas, stores, walls = checkpoint_costs(sizes, per_size, list(inp.models), list(inp.stores), list(inp.scores))
-    subsets = [np.load(x) for x in inp.subsets]
+    subsets = [load_npz(x) for x in inp.subsets]
     masks = np.stack([b["mask"] for b in subsets])
     actual = np.stack([b["outputs"] for b in subsets])
 

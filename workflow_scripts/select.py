@@ -2,8 +2,7 @@
 
 import logging
 
-import numpy as np
-
+from proxyscale.artifacts import load_npy
 from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.datamodels.tasks import make_task
 from proxyscale.io import save_parquet
@@ -17,7 +16,7 @@ def main():
     arrays, task = load_dataset(smk.input.data)
     n = len(arrays["train_inputs"])
     k = selection_size(n, p["fraction"], make_task(task), p["reference"], p["tokens_per_param"])
-    tau = np.load(smk.input.datamodel) if "datamodel" in smk.input.keys() else None
+    tau = load_npy(smk.input.datamodel) if "datamodel" in smk.input.keys() else None
     target = task["targets"].index(w.target)
     indices, scores = select(p["kind"], arrays, target, k, p["seed"], p["ngram_buckets"], tau)
     logging.info("%s toward %s: kept %d of %d pool examples", w.method, w.target, len(indices), n)

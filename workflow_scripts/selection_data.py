@@ -3,8 +3,8 @@
 import logging
 
 import numpy as np
-import pandas as pd
 
+from proxyscale.artifacts import load_npy, load_parquet
 from proxyscale.data.tokenizer import make_tokenizer
 from proxyscale.datamodels.dataset import save_dataset
 from proxyscale.runner import run_job
@@ -14,9 +14,9 @@ from proxyscale.selection.dataset import selection_dataset
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     spec = dict(smk.params.spec)
-    streams = {name: np.load(path, mmap_mode="r") for name, path in zip(spec["sources"], smk.input.shards)}
-    targets = {name: pd.read_parquet(path) for name, path in zip(spec["targets"], smk.input.targets)}
-    splits = {name: pd.read_parquet(path) for name, path in zip(spec["targets"], smk.input.splits)}
+    streams = {name: load_npy(path, mmap=True) for name, path in zip(spec["sources"], smk.input.shards)}
+    targets = {name: load_parquet(path) for name, path in zip(spec["targets"], smk.input.targets)}
+    splits = {name: load_parquet(path) for name, path in zip(spec["targets"], smk.input.splits)}
     vocab_size = make_tokenizer(spec["tokenizer"]).vocab_size
     arrays, task = selection_dataset(streams, targets, splits, spec, vocab_size)
     counts = np.bincount(arrays["train_source"], minlength=len(streams))

@@ -2,8 +2,7 @@
 
 import logging
 
-import pandas as pd
-
+from proxyscale.artifacts import load_parquet
 from proxyscale.datamodels.budget import passes
 from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.datamodels.tasks import make_task
@@ -20,7 +19,7 @@ def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p, w = smk.params, smk.wildcards
     arrays, task_spec = load_dataset(smk.input.data)
-    indices = selected_indices(pd.read_parquet(smk.input.subset))
+    indices = selected_indices(load_parquet(smk.input.subset))
     size = dict(p.size)
     recipe = Recipe.from_size(size, p.training)
     seeds = [p.seed + r for r in range(p.seeds)]

@@ -3,8 +3,7 @@ scale-correlation experiment -> .npy."""
 
 import logging
 
-import pandas as pd
-
+from proxyscale.artifacts import load_parquet
 from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.io import save_npy
 from proxyscale.runner import run_job
@@ -15,7 +14,7 @@ from proxyscale.selection.retrain import selected_stream
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     arrays, _ = load_dataset(smk.input.data)
-    stream = selected_stream(arrays, selected_indices(pd.read_parquet(smk.input.subset)))
+    stream = selected_stream(arrays, selected_indices(load_parquet(smk.input.subset)))
     logging.info("%d tokens", len(stream))
     save_npy(stream, smk.output[0])
 

@@ -2,8 +2,7 @@
 
 import logging
 
-import numpy as np
-
+from proxyscale.artifacts import load_npy
 from proxyscale.data.tokenizer import make_tokenizer
 from proxyscale.device import resolve_device
 from proxyscale.io import save_parquet
@@ -16,7 +15,7 @@ from proxyscale.training.recipe import Recipe
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p, w = smk.params, smk.wildcards
-    streams = {name: np.load(path, mmap_mode="r") for name, path in zip(p.shards, smk.input.shards)}
+    streams = {name: load_npy(path, mmap=True) for name, path in zip(p.shards, smk.input.shards)}
     recipe = Recipe.from_size(p.size, p.training)
     cfg = gpt_config(p.size, make_tokenizer(p.tokenizer).vocab_size, p.model["context_length"])
     group, device = join(resolve_device(p.device))

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 
 from proxyscale import stats
+from proxyscale.artifacts import load_parquet
 from proxyscale.training.checkpoints import checkpoint_meta
 
 
 def read_tables(keys: list[tuple], paths: list[str], columns: tuple[str, ...]) -> pd.DataFrame:
     """Parquet tables concatenated, each tagged with its key (for example (dist, size, test)) in ``columns``."""
-    frames = [pd.read_parquet(path).assign(**dict(zip(columns, key))) for key, path in zip(keys, paths)]
+    frames = [load_parquet(path).assign(**dict(zip(columns, key))) for key, path in zip(keys, paths)]
     return pd.concat(frames, ignore_index=True)
 
 

@@ -20,11 +20,17 @@ Datasets are streamed by default, so ``max_documents`` / ``max_records`` bound w
 
 from __future__ import annotations
 
+import lzma
+import zlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from proxyscale.data.testsets import Candidate
 from proxyscale.errors import ConfigError, DataError
+
+READ_ERRORS = (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError)
+"""What reading a dataset's files raises: no network or no file (OSError), unparsable records (pyarrow's
+ArrowInvalid is a ValueError), cut-off or corrupt compressed files (EOFError and the decompressors')."""
 
 
 def load_records(spec: dict, limit: int | None = None) -> Iterator[dict]:
@@ -46,15 +52,26 @@ def load_records(spec: dict, limit: int | None = None) -> Iterator[dict]:
             streaming=spec.get("streaming", True),
         )
         yield from islice(iter(ds), limit)
-    except (OSError, ValueError) as exc:  # ConnectionError and FileNotFoundError are OSErrors
+    except (*READ_ERRORS, datasets.exceptions.DatasetsError) as exc:
         raise DataError(_unreachable(spec, exc)) from None
 
 
-def _unreachable(spec: dict, exc: Exception) -> str:
-    what = f"dataset '{spec['dataset']}'" + (f" ({spec['config']})" if spec.get("config") else "")
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def describe(spec: dict) -> str:
+    """How messages name a dataset entry: its name and configuration, or the local files it reads."""
     if spec.get("data_files"):
-        return f"{what}: cannot read {spec['data_files']} ({reason})"
+        files = spec["data_files"]
+        return ", ".join(files) if isinstance(files, list) else str(files)
+    return f"dataset '{spec['dataset']}'" + (f" ({spec['config']})" if spec.get("config") else "")
+
+
+def _unreachable(spec: dict, exc: Exception) -> str:
+    what = describe(spec)
+    if isinstance(exc, EOFError):
+        reason = "compressed data ends early: a file is cut off"
+    else:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if spec.get("data_files"):
+        return f"{what}: cannot be read as dataset '{spec['dataset']}' ({reason})"
     return (
         f"{what}: cannot be loaded ({reason}); without network, download it where there is one and point "
         "HF_DATASETS_CACHE at that cache, or save its records as JSON lines or parquet and set "
@@ -76,12 +93,12 @@ def iter_documents(entry: dict) -> Iterator[str]:
     field = entry.get("field", "text")
     count = 0
     for record in load_records(entry, entry.get("max_documents")):
-        text = _field(record, field, entry["dataset"])
+        text = _field(record, field, describe(entry))
         if text:
             count += 1
             yield text
     if not count:
-        raise DataError(f"dataset '{entry['dataset']}': no documents in field '{field}'")
+        raise DataError(f"{describe(entry)}: no documents in field '{field}'")
 
 
 def _answer_candidates(records: Iterable[dict], prompt, answer, passage=lambda r: "") -> list[Candidate]:

@@ -6,12 +6,12 @@ Images come back as uint8 arrays of shape (n, channels, height, width) and label
 
 from __future__ import annotations
 
-import gzip
 import pickle
 from pathlib import Path
 
 import numpy as np
 
+from proxyscale.data.files import read_bytes
 from proxyscale.errors import ConfigError, DataError
 from proxyscale.io import atomic_path
 
@@ -20,22 +20,21 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 def read_idx(path: str | Path) -> np.ndarray:
     """An array from an IDX file (MNIST's format: magic 0x0000TTNN, NN dimension sizes, data)."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read IDX file ({exc})") from None
+    raw = read_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path}: not an IDX file (bad magic number)")
+        raise DataError(f"{path}: not an IDX file (bad magic number 0x{raw[:4].hex()})")
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: IDX header is cut off ({len(raw)} bytes; {ndim} dimensions need {header})")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
-        raise DataError(f"{path}: IDX header promises {expected} bytes for shape {shape}, file has {len(raw)}")
+        raise DataError(
+            f"{path}: IDX header promises {expected:,} bytes for shape {shape}, file has {len(raw):,} "
+            f"({'cut off' if len(raw) < expected else 'extra bytes'}); fetch the file again"
+        )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -60,15 +59,14 @@ def load_cifar10(root: str | Path, train: bool) -> tuple[np.ndarray, np.ndarray]
     images, labels = [], []
     for name in CIFAR10_FILES["train" if train else "test"]:
         path = folder / name
+        if not path.exists():
+            raise DataError(f"{path}: no such CIFAR-10 batch (expected the cifar-10-batches-py folder under {root})")
         try:
-            with open(path, "rb") as f:
-                batch = pickle.load(f, encoding="latin1")
+            batch = pickle.loads(read_bytes(path), encoding="latin1")
             data, targets = np.asarray(batch["data"], dtype=np.uint8), batch["labels"]
-        except FileNotFoundError:
-            raise DataError(
-                f"{path}: no such CIFAR-10 batch (expected the cifar-10-batches-py folder under {root})"
-            ) from None
-        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
+        except DataError:
+            raise
+        except Exception as exc:  # unpickling damaged bytes can raise almost anything
             raise DataError(f"{path}: not a CIFAR-10 python batch ({type(exc).__name__}: {exc})") from None
         if data.ndim != 2 or data.shape[1] != 3072 or len(targets) != len(data):
             raise DataError(f"{path}: expected n x 3072 pixels and n labels, got {data.shape} and {len(targets)}")

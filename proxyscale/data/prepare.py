@@ -122,8 +122,9 @@ def test_candidates(spec: dict, holdouts: dict[str, list[str]], max_chars: int) 
     fmt = spec["format"]
     if "hf" in spec:
         return _hf_candidates(fmt, spec["hf"], max_chars)
+    text = {k: spec[k] for k in ("encoding", "decode_errors") if k in spec}
     if fmt == "c4":
-        return testsets.sequence_candidates(read_jsonl_text(spec["path"]), max_chars), "sequence"
+        return testsets.sequence_candidates(read_jsonl_text(spec["path"], **text), max_chars), "sequence"
     if fmt == "pile":
         if not holdouts:
             raise ConfigError("test set of format 'pile' needs at least one source holdout")
@@ -132,7 +133,7 @@ def test_candidates(spec: dict, holdouts: dict[str, list[str]], max_chars: int) 
         known = ", ".join(["c4", "pile", *testsets.FILE_BUILDERS])
         raise ConfigError(f"test set format '{fmt}' is not one of: {known}")
     build, kind = testsets.FILE_BUILDERS[fmt]
-    return build(spec["path"]), kind
+    return build(spec["path"], **text), kind
 
 
 def _hf_candidates(fmt: str, source: dict, max_chars: int) -> tuple[list, str]:
@@ -146,7 +147,7 @@ def _hf_candidates(fmt: str, source: dict, max_chars: int) -> tuple[list, str]:
             f"(one of: c4, {', '.join(hf.RECORD_BUILDERS)})"
         )
     build, kind = hf.RECORD_BUILDERS[fmt]
-    return build(hf.load_records(source, source.get("max_records")), source["dataset"]), kind
+    return build(hf.load_records(source, source.get("max_records")), hf.describe(source)), kind
 
 
 def tokenise_candidates(candidates: list, kind: str, tokenizer) -> pd.DataFrame:

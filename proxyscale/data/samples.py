@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from proxyscale.data.files import open_text
 from proxyscale.data.images import load_mnist, write_cifar10
-from proxyscale.data.readers import iter_jsonl, open_text, read_documents
+from proxyscale.data.readers import iter_jsonl, read_documents
 from proxyscale.data.testsets import canonical_alias
 from proxyscale.io import atomic_path, save_parquet
 

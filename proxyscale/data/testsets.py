@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from proxyscale.data.readers import iter_jsonl, open_text, read_jsonl_text
+from proxyscale.data.files import open_text
+from proxyscale.data.readers import iter_jsonl, read_jsonl_text
 from proxyscale.errors import ConfigError, DataError
 
 KINDS = ("sequence", "continuation", "greedy", "multiple_choice")
@@ -80,39 +81,47 @@ def sequence_candidates(docs: list[str], max_chars: int) -> list[Candidate]:
     return [Candidate(i, "", doc[:max_chars], passage=doc) for i, doc in enumerate(docs)]
 
 
-def squad_candidates(path: str | Path) -> list[Candidate]:
+def squad_candidates(path: str | Path, **text) -> list[Candidate]:
     """SQuAD v1.1 JSON: ``Context/Question/Answer:`` prompt, first gold answer as continuation."""
-    with open_text(path) as f:
+    with open_text(path, **text) as f:
         try:
             articles = json.load(f)["data"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        except (KeyError, TypeError):
             raise DataError(f"{path}: not a SQuAD JSON file (expected an object with 'data')") from None
     out = []
-    for article in articles:
-        for para in article["paragraphs"]:
-            for qa in para["qas"]:
-                if not qa.get("answers"):
-                    continue
-                prompt = f"{para['context'].strip()}\nQuestion: {qa['question'].strip()}\nAnswer:"
-                answer = " " + qa["answers"][0]["text"].strip()
-                out.append(Candidate(len(out), prompt, answer, passage=para["context"].strip()))
+    for number, article in enumerate(articles):
+        try:
+            for para in article["paragraphs"]:
+                for qa in para["qas"]:
+                    if not qa.get("answers"):
+                        continue
+                    prompt = f"{para['context'].strip()}\nQuestion: {qa['question'].strip()}\nAnswer:"
+                    answer = " " + qa["answers"][0]["text"].strip()
+                    out.append(Candidate(len(out), prompt, answer, passage=para["context"].strip()))
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise DataError(
+                f"{path}: article {number} lacks SQuAD's fields (paragraphs[].context, qas[].question, "
+                f"answers[].text): {type(exc).__name__} {exc}"
+            ) from None
     return out
 
 
-def lambada_candidates(path: str | Path) -> list[Candidate]:
+def lambada_candidates(path: str | Path, **text) -> list[Candidate]:
     """LAMBADA JSON lines: the target is the passage's last (space-separated) word."""
     out = []
-    for text in read_jsonl_text(path):
-        text = text.strip()
-        head, sep, last = text.rpartition(" ")
+    for passage in read_jsonl_text(path, **text):
+        passage = passage.strip()
+        head, sep, last = passage.rpartition(" ")
         if sep:
-            out.append(Candidate(len(out), head, " " + last, passage=text))
+            out.append(Candidate(len(out), head, " " + last, passage=passage))
     return out
 
 
-def hellaswag_candidates(path: str | Path) -> list[Candidate]:
+def hellaswag_candidates(path: str | Path, **text) -> list[Candidate]:
     """HellaSwag in 6-line items: ``activity: context``, gold index (0-3), then the 4 endings."""
-    with open_text(path) as f:
+    with open_text(path, **text) as f:
         lines = [line.rstrip("\r\n") for line in f]
     while lines and not lines[-1].strip():
         lines.pop()
@@ -138,14 +147,16 @@ def canonical_alias(aliases: list[str]) -> str:
     return max(aliases, key=lambda a: (sum(a.casefold() in f for f in folded), -len(a), not a.isupper()))
 
 
-def triviaqa_candidates(path: str | Path) -> list[Candidate]:
+def triviaqa_candidates(path: str | Path, **text) -> list[Candidate]:
     """TriviaQA JSON lines: question at ``turns[0]``, answer aliases at ``answer``."""
     out = []
-    for i, row in enumerate(iter_jsonl(path), 1):
+    for i, row in enumerate(iter_jsonl(path, **text), 1):
         try:
             question, aliases = row["turns"][0], row["answer"]
         except (KeyError, IndexError, TypeError):
             raise DataError(f"{path}: record {i} lacks 'turns[0]' or 'answer'") from None
+        if not isinstance(question, str) or not isinstance(aliases, list):
+            raise DataError(f"{path}: record {i}: 'turns[0]' must be text and 'answer' a list of aliases")
         if aliases:
             out.append(Candidate(len(out), f"Question: {question.strip()}\nAnswer:", " " + canonical_alias(aliases)))
     return out
@@ -171,4 +182,4 @@ FILE_BUILDERS = {
     "triviaqa": (triviaqa_candidates, "continuation"),
 }
 """Test-set formats read from one file, with the kind each is scored as (C4 and the Pile-like mix
-are ``sequence`` sets built from documents)."""
+are ``sequence`` sets built from documents); each builder takes the path and :func:`open_text`'s options."""

@@ -8,9 +8,9 @@ size's training to the reference's.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from proxyscale.artifacts import load_npz
 from proxyscale.datamodels.projectors import PROJECTIONS
 from proxyscale.datamodels.store import store_summary
 from proxyscale.training.checkpoints import checkpoint_meta
@@ -44,7 +44,8 @@ def checkpoint_costs(
     metas = {s: [checkpoint_meta(x) for x in paths] for s, paths in grouped(models, sizes, per_size).items()}
     summaries = {s: [store_summary(x) for x in paths] for s, paths in grouped(stores, sizes, per_size).items()}
     walls = {
-        s: [float(np.load(x)["wall_seconds"]) for x in paths] for s, paths in grouped(scores, sizes, per_size).items()
+        s: [float(load_npz(x, ["wall_seconds"])["wall_seconds"]) for x in paths]
+        for s, paths in grouped(scores, sizes, per_size).items()
     }
     return metas, summaries, walls
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from proxyscale.artifacts import damaged, load_npz
 from proxyscale.data.prepare import fit_to_context
-from proxyscale.errors import ConfigError, DataError
+from proxyscale.errors import ConfigError
 from proxyscale.io import save_npz
 
 ARRAYS = ("train_inputs", "train_labels", "target_inputs", "target_labels")
@@ -80,13 +81,12 @@ def save_dataset(arrays: dict, task: dict, path: str | Path) -> None:
 
 def load_dataset(path: str | Path) -> tuple[dict, dict]:
     """Arrays and task spec saved by :func:`save_dataset`."""
+    arrays = load_npz(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files if k != "task"}
-            task = json.loads(str(z["task"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{path}: not an attribution dataset ({exc})") from None
+        task = json.loads(str(arrays.pop("task")))
+    except (KeyError, ValueError):
+        raise damaged(path, "no task spec") from None
     missing = [k for k in ARRAYS if k not in arrays]
     if missing:
-        raise DataError(f"{path}: attribution dataset lacks {', '.join(missing)}")
+        raise damaged(path, f"attribution dataset lacks {', '.join(missing)}")
     return arrays, task

@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 from trak import TRAKer
 
+from proxyscale.artifacts import load_json, load_npy
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
 from proxyscale.errors import DataError
 
@@ -158,7 +159,7 @@ def store_summary(store_dir: str | Path) -> dict:
     path = Path(store_dir) / "proxyscale.json"
     if not path.is_file():
         raise DataError(f"{store_dir}: not a finished proxyscale TRAK store (no proxyscale.json)")
-    summary = json.loads(path.read_text())
+    summary = load_json(path)
     if "projector_choice" not in summary:
         raise DataError(f"{store_dir}: built by an older proxyscale (no projector_choice); delete it to rebuild it")
     return summary
@@ -167,8 +168,8 @@ def store_summary(store_dir: str | Path) -> dict:
 def load_features(store_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Finalized features (n_train, proj_dim) and out-to-loss Q (n_train,) of a finished store."""
     prefix = Path(store_dir) / str(MODEL_ID)
-    features = np.load(prefix / "features.mmap", mmap_mode="r")
-    q = np.load(prefix / "out_to_loss.mmap", mmap_mode="r").reshape(-1)
+    features = load_npy(prefix / "features.mmap", mmap=True)
+    q = load_npy(prefix / "out_to_loss.mmap", mmap=True).reshape(-1)
     return np.asarray(features, dtype=np.float32), np.asarray(q, dtype=np.float32)
 
 

@@ -3,14 +3,14 @@
 A checkpoint is a ``torch.save`` dict with the model's ``state_dict``, its training summary ``meta``
 and whatever specs rebuild the model (``model_config`` for the GPT family of the correlation
 experiment; ``task`` and ``size`` for the datamodel experiments' models). Files are written
-atomically; a damaged or foreign file is a :class:`DataError` naming it.
+atomically; a damaged or foreign file is a :class:`DataError` naming it and its maker.
 """
 
 from __future__ import annotations
 
 import torch
 
-from proxyscale.errors import DataError
+from proxyscale.artifacts import damaged, load_torch
 from proxyscale.io import atomic_path
 
 
@@ -22,13 +22,10 @@ def save_checkpoint(path, model: torch.nn.Module, meta: dict, **specs) -> None:
 
 def read_checkpoint(path, device: torch.device | str = "cpu", needs: tuple[str, ...] = ()) -> dict:
     """The checkpoint dict at ``path`` (tensors on ``device``); ``needs`` lists keys it must hold."""
-    try:
-        blob = torch.load(path, map_location=device, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable proxyscale checkpoint ({exc})") from None
+    blob = load_torch(path, device)
     missing = [k for k in ("state_dict", "meta", *needs) if k not in blob]
     if missing:
-        raise DataError(f"{path}: not a proxyscale checkpoint of this kind (lacks {', '.join(missing)})")
+        raise damaged(path, f"not a proxyscale checkpoint of this kind: lacks {', '.join(missing)}")
     return blob
 
 

@@ -1,0 +1,100 @@
+"""Reading the workflow's own artifacts back, with one clear line when one was damaged after it was
+written (cut off by a full disk, edited by hand, another file copied over it).
+
+Writers are atomic (:mod:`proxyscale.io`), so a damaged artifact is never the workflow's own half-written
+file, and Snakemake, seeing the file present, will not remake it by itself: the message names the file,
+the rule that makes it (:mod:`proxyscale.layout`) and says to delete it so the next run rebuilds it.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from proxyscale.errors import DataError
+from proxyscale.layout import maker_of
+
+READ_ERRORS = (OSError, EOFError, ValueError, RuntimeError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)
+"""What numpy, pyarrow, torch and json raise on a cut-off or foreign file (pyarrow's ArrowInvalid is a
+ValueError; torch's zip reader raises RuntimeError)."""
+
+
+def damaged(path: str | Path, reason: str) -> DataError:
+    """The one-line error for an artifact that cannot be read back."""
+    maker = maker_of(path)
+    made = f"it is made by rule {maker}" if maker else "it was made by an earlier job"
+    return DataError(f"{path}: damaged or incomplete ({reason}); {made}: delete it and run again to rebuild it")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).splitlines()[0].split(". ")[0] if str(exc) else ""  # the first sentence says it
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _present(path: str | Path, magic: bytes = b"", kind: str = "") -> Path:
+    """``path``, once it exists and (for a ``magic`` prefix) starts like a ``kind`` file."""
+    path = Path(path)
+    if not path.exists():
+        maker = maker_of(path)
+        raise DataError(f"{path}: no such file" + (f" (made by rule {maker})" if maker else ""))
+    if magic:
+        with open(path, "rb") as f:
+            head = f.read(len(magic))
+        if head != magic:
+            raise damaged(path, f"not a {kind} file: {'empty' if not head else f'starts with {head!r}'}")
+    return path
+
+
+def load_parquet(path: str | Path, columns: list[str] | None = None):
+    """A parquet table as a pandas DataFrame (``columns``: only those)."""
+    import pandas as pd  # not every job needs pandas
+
+    try:
+        return pd.read_parquet(_present(path, b"PAR1", "parquet"), columns=columns)
+    except READ_ERRORS as exc:
+        raise damaged(path, _reason(exc)) from None
+
+
+def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
+    """A ``.npy`` array, memory-mapped read-only when ``mmap``."""
+    try:
+        return np.load(_present(path, b"\x93NUMPY", ".npy"), mmap_mode="r" if mmap else None, allow_pickle=False)
+    except READ_ERRORS as exc:
+        raise damaged(path, _reason(exc)) from None
+
+
+def load_npz(path: str | Path, keys: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` (``keys``: only those), read now, so a cut-off member fails here, not later."""
+    try:
+        with np.load(_present(path, b"PK", ".npz"), allow_pickle=False) as z:
+            return {key: z[key] for key in (z.files if keys is None else keys)}
+    except READ_ERRORS as exc:
+        raise damaged(path, _reason(exc)) from None
+
+
+def load_json(path: str | Path) -> dict:
+    """A JSON object."""
+    try:
+        value = json.loads(_present(path).read_text())
+    except (*READ_ERRORS, UnicodeDecodeError) as exc:
+        raise damaged(path, _reason(exc)) from None
+    if not isinstance(value, dict):
+        raise damaged(path, f"a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def load_torch(path: str | Path, device="cpu") -> dict:
+    """A ``torch.save`` dict of tensors and plain values (``weights_only``: no code is run)."""
+    import torch
+
+    try:
+        value = torch.load(_present(path, b"PK", "torch.save"), map_location=device, weights_only=True)
+    except READ_ERRORS as exc:
+        raise damaged(path, _reason(exc)) from None
+    if not isinstance(value, dict):
+        raise damaged(path, f"holds a {type(value).__name__}, not a dict")
+    return value

@@ -1,0 +1,58 @@
+"""Where every artifact lives under ``results/`` and which rule makes it: one table, read both by the
+rules (``rules/common.smk`` builds its paths from it) and by the jobs, which name the maker of an
+input found damaged (:mod:`proxyscale.artifacts`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+RESULTS = "results"
+
+# artifact -> (path template under RESULTS, the rule that makes it; both may use the path's fields)
+ARTIFACTS = {
+    "bpe": ("tokenizer/bpe.json", "train_tokenizer"),
+    "shard": ("shards/{source}.npy", "prepare_source"),
+    "holdout": ("holdout/{source}.parquet", "prepare_source"),
+    "testset": ("testsets/{test}.parquet", "build_testset"),
+    "checkpoint": ("checkpoints/{dist}/{size}.pt", "train"),
+    "curve": ("train_logs/{dist}/{size}.parquet", "train"),
+    "losses": ("losses/{dist}/{size}/{test}.parquet", "evaluate"),
+    "dataset": ("{exp}/dataset.npz", "{exp}_data"),
+    "model": ("{exp}/models/{size}/{ckpt}.pt", "attribution_train"),
+    "trak_store": ("{exp}/trak/{size}/{ckpt}", "trak"),
+    "trak_scores": ("{exp}/scores/{size}/{ckpt}.npz", "trak"),
+    "datamodel": ("{exp}/datamodels/{size}.npy", "datamodel"),
+    "lds_subset": ("attribution/lds_subsets/{subset}.npz", "lds_subset"),
+    "split": ("selection/splits/{target}.parquet", "selection_split"),
+    "subset": ("selection/subsets/{target}/{method}.parquet", "select"),
+    "retrain": ("selection/retrain/{target}/{method}.parquet", "selection_retrain"),
+    "selected_shard": ("selection/shards/{target}/{method}.npy", "selection_shard"),
+    "correlation_report": ("correlation/{file}", "correlation"),
+    "lds_report": ("attribution/report/{file}", "lds"),
+    "dsdm_report": ("selection/report/{file}", "dsdm"),
+}
+
+
+def artifact_path(kind: str, **fields) -> str:
+    """The path of one artifact (a field given as ``"{name}"`` stays a Snakemake wildcard)."""
+    return f"{RESULTS}/{ARTIFACTS[kind][0].format(**fields)}"
+
+
+def _pattern(template: str) -> re.Pattern:
+    parts = re.split(r"\{(\w+)\}", template)  # literal, field, literal, field, ...
+    body = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
+    return re.compile(rf"(?:^|/){re.escape(RESULTS)}/{body}(?:/.*)?$")
+
+
+_PATTERNS = [(_pattern(template), maker) for template, maker in ARTIFACTS.values()]
+
+
+def maker_of(path: str | Path) -> str | None:
+    """The rule that makes the artifact at ``path`` (or a file inside it); None for a path outside the layout."""
+    text = Path(path).as_posix()
+    for pattern, maker in _PATTERNS:
+        if m := pattern.search(text):
+            return maker.format(**m.groupdict())
+    return None
