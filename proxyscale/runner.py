@@ -90,7 +90,11 @@ def seconds_since_process_start() -> float | None:
 
 
 def _fail(message: str, log_path: str | None, console) -> None:
-    """Write ``message`` to the job's log (the redirected stderr) and, naming the log, to the console."""
+    """Write ``message`` to the job's log (the redirected stderr) on a line of its own (progress bars
+    the failure interrupted are closed first) and, naming the log, to the console."""
+    if "tqdm" in sys.modules:
+        for bar in list(sys.modules["tqdm"].tqdm._instances):
+            bar.close()
     print(message, file=sys.stderr)
     if log_path:
         print(f"{message} (log: {log_path})", file=console)

@@ -303,7 +303,10 @@ def test_a_damaged_input_fails_its_job_in_one_line_and_keep_going_finishes_the_o
     shards = [f"results/shards/{s}.npy" for s in ("books", "web", "wiki")]
     result = run_snakemake(tmp_path, "--cores", "1", "--keep-going", *shards)
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert f"error in rule prepare_source: {bad}: xz data ends early (the file is cut off)" in result.stderr
+    line = f"error in rule prepare_source: {bad}: xz data ends early (the file is cut off)"
+    assert line in result.stderr
+    log = (tmp_path / "results/logs/prepare_source/web.log").read_text()
+    assert log.splitlines()[-1].startswith(line) and "Traceback" not in log  # on a line of its own
     assert (tmp_path / shards[0]).is_file() and (tmp_path / shards[2]).is_file()
     assert not (tmp_path / shards[1]).exists() and not (tmp_path / "results/holdout/web.parquet").exists()
     assert not [p for p in (tmp_path / "results").rglob("*") if ".tmp" in p.name]  # nothing half-written
