@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from proxyscale.datamodels.conditioning import check_projection
 from proxyscale.errors import ConfigError
 
 RULE_GROUPS = ("data", "train", "evaluate", "attribution", "report")
@@ -81,6 +82,16 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
     _check_tokenizer(config.get("tokenizer", {"kind": "byte"}), base)
     _check_attribution(config, base)
     _check_selection(config)
+    for experiment in EXPERIMENTS:
+        settings = datamodel_settings(config, experiment)
+        trak = settings["trak"]
+        check_projection(
+            trak["proj_dim"],
+            lookup(config, settings["pool_key"]),
+            trak.get("lambda_reg", 0.0),
+            f"{experiment}.trak.proj_dim",
+            settings["pool_key"],
+        )
     for group in config.get("resources", {}):
         if group not in RULE_GROUPS:
             raise ConfigError(f"resources.{group}: not a rule group (one of: {', '.join(RULE_GROUPS)})")
@@ -93,6 +104,14 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
             raise ConfigError(
                 f"resources.{group}.processes: {res['processes']} processes need as many GPUs (gpu: {res['gpu']})"
             )
+
+
+def lookup(config: dict, key: str):
+    """The value at a dotted config key (``selection.pool.size``)."""
+    value = config
+    for part in key.split("."):
+        value = value[part]
+    return value
 
 
 def proxies(config: dict) -> list[str]:

@@ -80,6 +80,7 @@ rule lds:
         reference=ATTRIBUTION_REFERENCE,
         checkpoints=len(CHECKPOINTS["attribution"]),
         q_term=ATTRIBUTION["trak"]["q_term"],
+        lambda_reg=ATTRIBUTION["trak"]["lambda_reg"],
         report=ATTRIBUTION["report"],
         bootstrap=config["report"]["bootstrap"],
         ci=config["report"]["ci"],

@@ -134,6 +134,8 @@ rule dsdm:
         sizes=SELECTION_SIZES,
         checkpoints=len(CHECKPOINTS["selection"]),
         reference=SELECTION["reference"],
+        q_term=SELECTION["trak"]["q_term"],
+        lambda_reg=SELECTION["trak"]["lambda_reg"],
         bootstrap=config["report"]["bootstrap"],
         ci=config["report"]["ci"],
     script:

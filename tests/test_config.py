@@ -14,6 +14,7 @@ from proxyscale.config import (
     selection_distributions,
     selection_methods,
 )
+from proxyscale.datamodels.conditioning import projection_warning
 from proxyscale.errors import ConfigError
 
 
@@ -73,6 +74,15 @@ def _broken(edit):
             lambda c: c["selection"]["sizes"]["d4"].update(n_heads=3),
             "selection.sizes.d4: d_model=4 is not divisible by n_heads=3",
         ),
+        (
+            lambda c: c["attribution"]["trak"].update(proj_dim=128),
+            r"attribution.trak.proj_dim: 128 exceeds the 100 training examples \(attribution.n_train\), so Phi\^T Phi "
+            r"is singular with lambda_reg 0; use at most 20",
+        ),
+        (
+            lambda c: c["selection"]["trak"].update(proj_dim=1024),
+            r"selection.trak.proj_dim: 1024 exceeds the 1000 training examples \(selection.pool.size\)",
+        ),
     ],
 )
 def test_bad_config_names_the_key(edit, message):
@@ -123,3 +133,16 @@ def test_drop_removes_what_an_overlay_names():
     config["drop"] = ["sizes.huge"]
     with pytest.raises(ConfigError, match="drop: 'sizes.huge' is not a key of the config"):
         drop_keys(config)
+
+
+def test_a_projection_larger_than_the_training_set_is_allowed_with_regularisation():
+    config = _broken(lambda c: c["attribution"]["trak"].update(proj_dim=128, lambda_reg=1.0))
+    check_config(config)
+
+
+def test_the_projection_warning_starts_above_a_fifth_of_the_training_examples():
+    assert projection_warning(400, 2000, 0.0, "k") is None
+    assert projection_warning(401, 2000, 1e-3, "k") is None  # regularised: no warning
+    message = projection_warning(401, 2000, 0.0, "attribution.trak.proj_dim")
+    assert message.startswith("attribution.trak.proj_dim 401 is 20% of the 2000 training examples with lambda_reg 0")
+    assert "use at most 400" in message

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from proxyscale.attribution.analysis import (
+    datamodel_variants,
     example_texts,
     lds_table,
     lds_vs_checkpoints,
@@ -50,17 +51,24 @@ def _linear_world(seed=0, n=60, targets=5, m=40):
     return tau, masks, actual
 
 
-def test_lds_table_ranks_the_exact_datamodel_first():
+def test_lds_table_gives_both_variants_and_marks_the_configured_one():
+    """The true weights are the raw scores times Q: with the Q term the reference's datamodel is exact
+    (LDS 1); without it, rows are mis-weighted and the LDS falls; the noisy proxy is below either way."""
     tau, masks, actual = _linear_world()
-    noisy = tau + np.random.default_rng(1).normal(scale=2.0, size=tau.shape)
+    q = np.random.default_rng(3).uniform(0.05, 3.0, size=len(tau))
+    raw = tau / q[:, None]
+    noisy = raw + np.random.default_rng(1).normal(scale=1.0, size=tau.shape)
+    variants = datamodel_variants({"ref": [raw], "proxy": [noisy]}, {"ref": [q], "proxy": [q]})
     compute = pd.DataFrame({"size": ["ref", "proxy"], "compute_ratio": [1.0, 10.0], "params": [100, 10]})
-    table = lds_table({"ref": tau, "proxy": noisy}, masks, actual, compute, "ref", n_boot=200, ci=0.95).set_index(
-        "size"
-    )
-    assert table.loc["ref", "lds"] == pytest.approx(1.0)
-    assert table.loc["proxy", "lds"] < table.loc["ref", "lds"]
-    assert table.loc["proxy", "lds_lo"] <= table.loc["proxy", "lds"] <= table.loc["proxy", "lds_hi"]
-    assert table.loc["proxy", "relative_to_reference"] == pytest.approx(table.loc["proxy", "lds"])
+    table = lds_table(variants, False, masks, actual, compute, "ref", n_boot=200, ci=0.95)
+    assert len(table) == 4 and table["configured"].tolist() == [True, True, False, False]
+    lds = table.set_index(["q_term", "size"])["lds"]
+    assert lds[True, "ref"] == pytest.approx(1.0)
+    assert lds[False, "ref"] < 0.95
+    assert lds[True, "proxy"] < lds[True, "ref"] and lds[False, "proxy"] < lds[False, "ref"]
+    row = table[(table["size"] == "proxy") & table["q_term"]].iloc[0]
+    assert row["lds_lo"] <= row["lds"] <= row["lds_hi"]
+    assert row["relative_to_reference"] == pytest.approx(row["lds"])  # the reference of its own variant has LDS 1
 
 
 def test_lds_improves_as_noisy_checkpoints_are_averaged():
@@ -68,8 +76,12 @@ def test_lds_improves_as_noisy_checkpoints_are_averaged():
     rng = np.random.default_rng(2)
     ckpts = [tau + rng.normal(scale=3.0, size=tau.shape) for _ in range(8)]
     table = lds_vs_checkpoints({"s": ckpts}, {"s": [np.ones(len(tau))] * 8}, False, masks, actual)
-    assert table["checkpoints"].tolist() == list(range(1, 9))
-    assert table["lds"].iloc[-1] > table["lds"].iloc[0] + 0.1
+    assert (
+        table["checkpoints"].tolist() == list(range(1, 9)) * 2 and table["q_term"].tolist() == [False] * 8 + [True] * 8
+    )
+    mine = table[table["configured"]]
+    assert mine["lds"].iloc[-1] > mine["lds"].iloc[0] + 0.1
+    assert np.allclose(mine["lds"], table.loc[~table["configured"], "lds"])  # Q of ones: both variants agree
 
 
 def test_overlap_table_reports_top_and_bottom_against_chance():
@@ -97,11 +109,12 @@ def test_report_summaries_of_the_attribution_run():
     arrays = {"train_inputs": np.zeros((10, 1, 4, 4)), "target_inputs": np.zeros((2, 1, 4, 4))}
     spec = {"setting": "vision", "family": "convnet", "image_shape": [1, 4, 4], "num_classes": 10}
     masks = np.array([[True] * 5 + [False] * 5, [False] * 5 + [True] * 5])
-    setup = setup_summary(spec, arrays, "ref", compute, False, masks, 15.0)
+    setup = setup_summary(spec, arrays, "ref", compute, False, masks, 15.0, None)
     assert setup == {
         "setting": "vision", "description": "convnet on 1x4x4 images, 10 classes", "reference": "ref",
         "n_train": 10, "n_targets": 2, "checkpoints": 3, "checkpoint_examples": {"ref": 10, "a": 10},
-        "checkpoint_passes": 15.0, "proj_dim": 64, "projection": "sparse Johnson-Lindenstrauss", "q_term": False,
+        "checkpoint_passes": 15.0, "proj_dim": 64, "projection": "sparse Johnson-Lindenstrauss",
+        "projection_warning": None, "q_term": False,
         "subsets": 2, "alpha": 0.5, "subset_repetition": 15.0,
     }  # fmt: skip
 

@@ -242,18 +242,34 @@ def test_tiny_run_produces_the_lds_report(tiny_run):
     out = tiny_run / "results/attribution/report"
     report = (out / "report.md").read_text()
     assert "## LDS against compute (Figure 6)" in report
-    lds = pd.read_parquet(out / "lds.parquet").set_index("size")
+    assert "| LDS without Q (configured) [95% CI] | LDS with Q [95% CI] |" in report
+    assert "w2 without Q (configured) | w2 with Q |" in report  # the LDS-vs-checkpoints table
+    both = pd.read_parquet(out / "lds.parquet")
+    assert len(both) == 4 and (both["configured"] == ~both["q_term"]).all()
+    lds = both[both["configured"]].set_index("size")
     assert set(lds.index) == {"w2", "w4"}
     # LDS recomputed from the datamodel files and the reference's outputs on the LDS subsets
     subsets = [np.load(p) for p in sorted((tiny_run / "results/attribution/lds_subsets").glob("*.npz"))]
     masks, actual = np.stack([b["mask"] for b in subsets]), np.stack([b["outputs"] for b in subsets])
+
+    def lds_of(tau):
+        predicted = masks.astype(np.float32) @ tau
+        return np.nanmean([spearmanr(predicted[:, j], actual[:, j]).statistic for j in range(actual.shape[1])])
+
+    with_q = both[both["q_term"]].set_index("size")
     for size in ("w2", "w4"):
-        predicted = masks.astype(np.float32) @ np.load(tiny_run / f"results/attribution/datamodels/{size}.npy")
-        per_target = [spearmanr(predicted[:, j], actual[:, j]).statistic for j in range(actual.shape[1])]
-        assert lds.loc[size, "lds"] == pytest.approx(np.nanmean(per_target), abs=1e-9)
+        assert lds.loc[size, "lds"] == pytest.approx(
+            lds_of(np.load(tiny_run / f"results/attribution/datamodels/{size}.npy")), abs=1e-9
+        )
+        # the other variant: the checkpoints' scores averaged, each training example's row times its mean Q
+        blobs = [np.load(tiny_run / f"results/attribution/scores/{size}/{c}.npz") for c in (0, 1)]
+        tau_q = np.mean([b["scores"] for b in blobs], 0) * np.mean([b["q"] for b in blobs], 0)[:, None]
+        assert with_q.loc[size, "lds"] == pytest.approx(lds_of(tau_q), abs=1e-6)
     assert lds.loc["w4", "compute_ratio"] == 1 and lds.loc["w2", "compute_ratio"] > 1
     by_m = pd.read_parquet(out / "lds_vs_checkpoints.parquet")
-    assert sorted(by_m["checkpoints"].unique()) == [1, 2]
+    assert sorted(by_m["checkpoints"].unique()) == [1, 2] and set(by_m["q_term"]) == {False, True}
+    # tiny's projection size, 32, is 32% of its 100 training examples: the report warns
+    assert "**Warning:** attribution.trak.proj_dim 32 is 32% of the 100 training examples" in report
     for fig in (
         "fig6_lds_vs_compute",
         "lds_vs_checkpoints",
@@ -348,6 +364,7 @@ def test_tiny_run_produces_the_dsdm_report(tiny_run):
     assert (
         "## Holdout loss against proxy compute (Figure 8)" in report
         and "- **lambada**: DsDm with the reference size (d8)" in report
+        and "without the out-to-loss term Q (trak.q_term: false): the variant DsDm and Bot-DsDm selected with" in report
     )
     results = pd.read_parquet(out / "results.parquet").set_index("method")
     assert set(results.index) == {"dsdm-d4", "dsdm-d8", "bot_dsdm-d8", "dsir", "classifier", "random"}

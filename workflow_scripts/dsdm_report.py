@@ -1,8 +1,11 @@
 """Snakemake entry: retraining results, subsets and proxy costs -> DsDm tables, figures and report."""
 
+import logging
+
 import pandas as pd
 
 from proxyscale.artifacts import load_parquet
+from proxyscale.datamodels.conditioning import projection_warning
 from proxyscale.datamodels.cost import checkpoint_costs, size_costs
 from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.io import save_parquet, save_text
@@ -32,7 +35,12 @@ def main():
     figures.dsdm_vs_compute(results, p.reference, out.fig_dsdm)
     figures.composition_bars(composition, out.fig_composition)
 
-    setup = analysis.setup_summary(arrays, task, retrains, subsets, compute, p.reference)
+    warning = projection_warning(
+        int(compute["proj_dim"].max()), len(arrays["train_inputs"]), p.lambda_reg, "selection.trak.proj_dim"
+    )
+    if warning:
+        logging.warning(warning)
+    setup = analysis.setup_summary(arrays, task, retrains, subsets, compute, p.reference, p.q_term, warning)
     links = figure_links(out.report, {key: out[key] for key in ("fig_dsdm", "fig_composition")})
     save_text(report.dsdm_report(results, cost, composition, setup, p.ci, links), out.report)
 

@@ -1,10 +1,13 @@
 """Snakemake entry: datamodels, TRAK stores and LDS subsets -> LDS tables, figures and report."""
 
+import logging
+
 import numpy as np
 
 from proxyscale.artifacts import load_npy, load_npz
 from proxyscale.attribution import analysis, figures, report
 from proxyscale.data.tokenizer import make_tokenizer
+from proxyscale.datamodels.conditioning import projection_warning
 from proxyscale.datamodels.cost import checkpoint_costs, grouped, size_costs
 from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.io import save_parquet, save_text
@@ -25,9 +28,10 @@ def main():
     actual = np.stack([b["outputs"] for b in subsets])
 
     compute = size_costs(metas, stores, walls, len(arrays["target_inputs"]), p.reference)
-    lds = analysis.lds_table(datamodels, masks, actual, compute, p.reference, p.bootstrap, p.ci)
     scores = {s: [b["scores"] for b in blobs[s]] for s in sizes}
     qs = {s: [b["q"] for b in blobs[s]] for s in sizes}
+    variants = analysis.datamodel_variants(scores, qs)
+    lds = analysis.lds_table(variants, p.q_term, masks, actual, compute, p.reference, p.bootstrap, p.ci)
     lds_m = analysis.lds_vs_checkpoints(scores, qs, p.q_term, masks, actual)
     overlap = analysis.overlap_table(datamodels, p.reference, p.report["top_k"])
     rank = analysis.rank_table(datamodels)
@@ -50,7 +54,12 @@ def main():
 
     accuracy = analysis.mean_target_accuracy(metas)
     repetition = max(float(b["repetition"]) for b in subsets)
-    setup = analysis.setup_summary(task_spec, arrays, p.reference, compute, p.q_term, masks, repetition)
+    warning = projection_warning(
+        int(compute["proj_dim"].max()), len(arrays["train_inputs"]), p.lambda_reg, "attribution.trak.proj_dim"
+    )
+    if warning:
+        logging.warning(warning)
+    setup = analysis.setup_summary(task_spec, arrays, p.reference, compute, p.q_term, masks, repetition, warning)
     links = figure_links(
         out.report, {key: out[key] for key in ("fig_lds", "fig_m", "fig_overlap", "fig_rank", "fig_examples")}
     )

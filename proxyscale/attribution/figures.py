@@ -14,9 +14,11 @@ from proxyscale.datamodels.datamodel import top_k
 from proxyscale.plotting import ratio_label, save
 
 
-def lds_vs_compute(lds: pd.DataFrame, reference: str, path) -> None:
-    """Figure 6: LDS (bootstrap interval over targets) of each size against how much less training
-    compute it needs than the reference; the reference's own LDS is the dashed line."""
+def lds_vs_compute(table: pd.DataFrame, reference: str, path) -> None:
+    """Figure 6: LDS (bootstrap interval over targets) of each size's configured datamodel against how
+    much less training compute it needs than the reference; the reference's own LDS is the dashed
+    line, the other variant (Q term on or off) the hollow markers."""
+    lds, other = table[table["configured"]], table[~table["configured"]]
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     ref_lds = lds.set_index("size").loc[reference, "lds"]
     ax.axhline(ref_lds, color="gray", linestyle="--", linewidth=1, label=f"reference ({reference})")
@@ -24,6 +26,14 @@ def lds_vs_compute(lds: pd.DataFrame, reference: str, path) -> None:
     err = np.vstack([lds["lds"] - lds["lds_lo"], lds["lds_hi"] - lds["lds"]])
     ax.errorbar(
         lds["compute_ratio"], lds["lds"], yerr=err, fmt="o", color="C0", capsize=3, label="TRAK datamodel of size"
+    )
+    ax.plot(
+        other["compute_ratio"],
+        other["lds"],
+        "o",
+        markerfacecolor="none",
+        color="gray",
+        label=f"{'with' if other['q_term'].iloc[0] else 'without'} Q term",
     )
     for _, row in lds.iterrows():
         ax.annotate(
@@ -37,13 +47,15 @@ def lds_vs_compute(lds: pd.DataFrame, reference: str, path) -> None:
     ax.invert_xaxis()
     ax.set_xlabel("compute ratio (reference training FLOPs / size's), log scale")
     ax.set_ylabel("LDS vs reference retrained on subsets")
-    ax.set_ylim(min(0, lds["lds_lo"].min()) - 0.02, max(lds["lds_hi"].max(), ref_lds) * 1.25)
+    low, high = min(0, lds["lds_lo"].min(), other["lds"].min()), max(lds["lds_hi"].max(), other["lds"].max())
+    ax.set_ylim(low - 0.02, high * 1.25)
     ax.legend(loc="lower left", fontsize=8)
     save(fig, path)
 
 
 def lds_vs_checkpoints(table: pd.DataFrame, compute: pd.DataFrame, path) -> None:
-    """LDS as the datamodel averages over more checkpoints, one line per size."""
+    """LDS of the configured datamodel as it averages over more checkpoints, one line per size."""
+    table = table[table["configured"]]
     ratio = compute.set_index("size")["compute_ratio"]
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for size in compute["size"]:
@@ -62,6 +74,11 @@ def overlap_bars(overlap: pd.DataFrame, compute: pd.DataFrame, path) -> None:
     with the reference, against the chance level k / n."""
     order = [s for s in compute["size"] if s in set(overlap["size"])]
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    if not order:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "the reference is the only size: no proxy to compare", ha="center", va="center")
+        save(fig, path)
+        return
     sns.barplot(overlap, x="size", y="overlap", hue="end", order=order, ax=ax)
     ax.axhline(overlap["chance"].iloc[0], color="gray", linestyle="--", linewidth=1, label="chance")
     ratio = compute.set_index("size")["compute_ratio"]

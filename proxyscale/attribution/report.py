@@ -31,14 +31,24 @@ def _introduction(setup: dict, pct: str) -> list[str]:
         + _protocol(setup)
         + f"; TRAK (traker, {setup['projection']} projection of size up to {setup['proj_dim']}, a new one per "
         "checkpoint, "
-        f"Q term {'on' if setup['q_term'] else 'off'}) gives one datamodel per size, averaged over its "
+        f"Q term {'on' if setup['q_term'] else 'off'}, as configured) gives one datamodel per size, averaged over its "
         f"checkpoints. The reference **{setup['reference']}** was retrained on {setup['subsets']} random "
         f"subsets of {setup['alpha']:.0%} of the training set ({setup['subset_repetition']:.3g} passes over each); "
         "the LDS of a datamodel is the mean over targets "
         "of the Spearman correlation between its predicted outputs and the reference's actual outputs "
         f"(margins) across subsets. Intervals: {pct} bootstrap over targets.",
         "",
+        *_projection_warning(setup),
     ]
+
+
+def _projection_warning(setup: dict) -> list[str]:
+    return [f"**Warning:** {setup['projection_warning']}.", ""] if setup["projection_warning"] else []
+
+
+def variant_name(q_term: bool, configured: bool) -> str:
+    """A table column's name for one variant of the datamodel, the configured one marked."""
+    return f"{'with' if q_term else 'without'} Q" + (" (configured)" if configured else "")
 
 
 def _protocol(setup: dict) -> str:
@@ -57,19 +67,46 @@ def _protocol(setup: dict) -> str:
 
 
 def _lds(lds: pd.DataFrame, lds_m: pd.DataFrame, compute: pd.DataFrame, accuracy: dict, pct: str, figures) -> list[str]:
-    """Figure 6's table (LDS of every size with its compute ratio) and LDS as checkpoints are averaged."""
-    column = f"LDS [{pct} CI]"
-    headline = lds.assign(
-        **{column: [with_ci(r.lds, r.lds_lo, r.lds_hi) for r in lds.itertuples()]},
-        compute_ratio=lds["compute_ratio"].map(lambda r: f"{r:.1f}x"),
-        relative_to_reference=lds["relative_to_reference"].map("{:.2f}".format),
-        accuracy=lds["size"].map(lambda s: "-" if accuracy.get(s) is None else f"{accuracy[s]:.3f}"),
-    )[["size", "params", "compute_ratio", column, "relative_to_reference", "accuracy", "targets"]]
-    by_m = lds_m.pivot(index="checkpoints", columns="size", values="lds")[list(compute["size"])]
+    """Figure 6's table (LDS of every size, without and with the Q term, with its compute ratio) and
+    LDS as checkpoints are averaged, both variants side by side."""
+    configured = bool(lds.loc[lds["configured"], "q_term"].iloc[0])
+    wide = None
+    for q_term, block in lds.groupby("q_term"):
+        column = f"LDS {variant_name(q_term, q_term == configured)} [{pct} CI]"
+        part = block.set_index("size")
+        part = part.assign(**{column: [with_ci(r.lds, r.lds_lo, r.lds_hi) for r in part.itertuples()]})[[column]]
+        wide = part if wide is None else wide.join(part)
+    mine = lds[lds["configured"]].set_index("size").loc[list(compute["size"])]
+    headline = (
+        wide.loc[mine.index]
+        .assign(
+            params=mine["params"],
+            compute_ratio=mine["compute_ratio"].map(lambda r: f"{r:.1f}x"),
+            relative_to_reference=mine["relative_to_reference"].map("{:.2f}".format),
+            accuracy=[("-" if accuracy.get(s) is None else f"{accuracy[s]:.3f}") for s in mine.index],
+            targets=mine["targets"],
+        )
+        .reset_index()
+    )
+    order = ["size", "params", "compute_ratio", *wide.columns, "relative_to_reference", "accuracy", "targets"]
+    by_m = pd.DataFrame(
+        {
+            f"{size} {variant_name(q, q == configured)}": lds_m[
+                (lds_m["size"] == size) & (lds_m["q_term"] == q)
+            ].set_index("checkpoints")["lds"]
+            for size in compute["size"]
+            for q in (configured, not configured)
+        }
+    ).rename_axis("checkpoints")
     return [
         "## LDS against compute (Figure 6)",
         "",
-        md_table(headline),
+        "Both variants of each datamodel come from the same per-checkpoint scores: without the out-to-loss "
+        "term Q (the paper's choice for language models, eq. 17) and with it (traker's default). The "
+        "configured one (`trak.q_term`) is the one every other table, figure and selection uses; "
+        "relative_to_reference compares it with the reference's datamodel of the same variant.",
+        "",
+        md_table(headline[order]),
         "",
         f"![Figure 6: LDS against compute ratio]({figures['fig_lds']})",
         "",
@@ -84,6 +121,15 @@ def _lds(lds: pd.DataFrame, lds_m: pd.DataFrame, compute: pd.DataFrame, accuracy
 
 def _agreement(overlap: pd.DataFrame, rank: pd.DataFrame, order: list[str], figures: dict[str, str]) -> list[str]:
     """Figure 7's top-k and bottom-k overlap with the reference, and the rank correlation between sizes."""
+    if overlap.empty:
+        return [
+            "## Do proxies rank the same training examples highest? (Figure 7)",
+            "",
+            "The reference is the only size: no proxy to compare.",
+            "",
+            f"![top examples]({figures['fig_examples']})",
+            "",
+        ]
     k = overlap["k"].iloc[0]
     overlap_wide = overlap.pivot(index="size", columns="end", values="overlap").reset_index()
     rank_wide = rank.pivot(index="size_a", columns="size_b", values="spearman").loc[order, order]

@@ -106,9 +106,12 @@ def setup_summary(
     subsets: dict,
     compute: pd.DataFrame,
     reference: str,
+    q_term: bool,
+    projection_warning: str | None,
 ) -> dict:
-    """What the report says of the run: pool, targets, checkpoints and their subsets, projection,
-    selection size (and its share of the pool), the retrained reference's repetition of it, seeds."""
+    """What the report says of the run: pool, targets, checkpoints and their subsets, projection (and a
+    warning when its size is too large for the pool), the datamodel variant DsDm selected with (Q term
+    on or off), selection size (and its share of the pool), the retrained reference's repetition of it, seeds."""
     first = next(iter(subsets.values()))
     k = int(first["selected"].sum())
     ref = compute.set_index("size").loc[reference]
@@ -123,6 +126,8 @@ def setup_summary(
         "checkpoint_examples": {s: int(n) for s, n in zip(compute["size"], compute["examples"])},
         "proj_dim": int(compute["proj_dim"].max()),
         "projection": " and ".join(sorted(set(compute["projection"]))),
+        "projection_warning": projection_warning,
+        "q_term": q_term,
         "fraction": k / len(arrays["train_inputs"]),
         "k": k,
         "retrain_repetition": float(retrains["repetition"].max()),

@@ -62,7 +62,9 @@ def _introduction(setup: dict, pct: str) -> list[str]:
         + ", ".join(f"{s}: {n} windows" for s, n in setup["checkpoint_examples"].items())
         + f"); TRAK ({setup['projection']} projection of size up to {setup['proj_dim']}, a new one per checkpoint) "
         "gives "
-        "its datamodel of the pool for the target examples (output: mean margin of the continuation tokens). "
+        "its datamodel of the pool for the target examples (output: mean margin of the continuation tokens), "
+        f"averaged over checkpoints {'with' if setup['q_term'] else 'without'} the out-to-loss term Q "
+        f"(trak.q_term: {str(setup['q_term']).lower()}): the variant DsDm and Bot-DsDm selected with. "
         f"Each method keeps {setup['k']} windows ({setup['fraction']:.0%} of the pool): DsDm the examples with "
         "the largest mean datamodel weight over the target's examples (predicted to lower target loss most), "
         "Bot-DsDm the smallest, DSIR hashed n-gram importance resampling, Classifier a logistic regression "
@@ -73,6 +75,7 @@ def _introduction(setup: dict, pct: str) -> list[str]:
         f"model predicts by argmax. Intervals: {pct} bootstrap over holdout examples of the seed-averaged "
         "values; the difference from random is paired by example.",
         "",
+        *([f"**Warning:** {setup['projection_warning']}.", ""] if setup["projection_warning"] else []),
     ]
 
 
