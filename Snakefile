@@ -1,12 +1,16 @@
 # proxyscale: does a small proxy model see the training data the way a large model does?
 # Stages live in rules/*.smk; all logic lives in the proxyscale package.
 import sys
+import time
 
 from snakemake.utils import min_version, validate
 
 sys.path.insert(0, workflow.basedir)  # the proxyscale package beside this Snakefile, installed or not
 from proxyscale.config import drop_keys
 from proxyscale.errors import ConfigError
+from proxyscale.summary import failure_summary, run_summary
+
+RUN_STARTED = time.time()  # reports written after this were made by this run
 
 min_version("9.0")
 
@@ -50,3 +54,13 @@ rule lds_report:
 rule dsdm_report:
     input:
         DSDM_REPORT,
+
+
+onsuccess:
+    if summary := run_summary(".", RUN_STARTED):
+        print(summary, file=sys.stderr)
+
+
+onerror:
+    if summary := failure_summary(log):
+        print(summary, file=sys.stderr)

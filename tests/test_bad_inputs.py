@@ -310,6 +310,8 @@ def test_a_damaged_input_fails_its_job_in_one_line_and_keep_going_finishes_the_o
     assert (tmp_path / shards[0]).is_file() and (tmp_path / shards[2]).is_file()
     assert not (tmp_path / shards[1]).exists() and not (tmp_path / "results/holdout/web.parquet").exists()
     assert not [p for p in (tmp_path / "results").rglob("*") if ".tmp" in p.name]  # nothing half-written
+    failed = "1 job(s) failed:\n  prepare_source (results/shards/web.npy): log results/logs/prepare_source/web.log"
+    assert failed in result.stderr
 
     # a finished artifact damaged by hand: its reader names it and its maker; deleting it is the remedy
     books = tmp_path / shards[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import re
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -119,7 +121,21 @@ def tiny_run(tmp_path_factory):
     write_config(tiny_config(), work)
     result = run_snakemake(work, "--cores", "2")
     assert result.returncode == 0, result.stderr[-5000:]
+    (work / "console.txt").write_text(result.stderr)
     return work
+
+
+def test_a_run_ends_with_what_it_found(tiny_run):
+    """The onsuccess summary: every report made, its headline read from its tables, and where to look."""
+    console = (tiny_run / "console.txt").read_text()
+    summary = console.split("What this run found:\n", 1)[1].splitlines()
+    assert summary[0] == "correlation: results/correlation/report.md"
+    assert summary[1].startswith("  largest proxy tiny (") and "R^2" in summary[1]
+    assert summary[3] == "attribution: results/attribution/report/report.md"
+    assert summary[4].startswith("  LDS without Q, reference first: w4 ")
+    assert summary[5] == "selection: results/selection/report/report.md"
+    assert summary[6].startswith("  lambada: DsDm holdout loss minus random's (below 0: DsDm helps): dsdm-d8 ")
+    assert "Every figure in one HTML page: snakemake --report results/report.html" in summary[7:9]
 
 
 def test_tiny_end_to_end_run_produces_the_report(tiny_run):
@@ -168,6 +184,8 @@ def test_tiny_end_to_end_run_produces_the_report(tiny_run):
 def test_nothing_to_do_after_a_complete_run(tiny_run):
     result = run_snakemake(tiny_run, "-n")
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+    result = run_snakemake(tiny_run, "--cores", "1")  # a real run that makes nothing says nothing more
+    assert result.returncode == 0 and "What this run found" not in result.stdout + result.stderr
 
 
 def test_editing_one_size_reruns_only_that_size_and_the_report(tiny_run, tmp_path):
@@ -439,3 +457,26 @@ def test_html_report_holds_the_figures_of_every_experiment(tiny_run, tmp_path):
         "fig8_dsdm_vs_compute",
     ):
         assert fig in html
+
+
+def test_the_readme_results_section_is_written_from_a_finished_run(tiny_run, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\n<!-- results:start -->\nstale block\n<!-- results:end -->\n\n## next\n")
+    script = REPO / "scripts/readme_results.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--workdir", str(tiny_run), "--readme", str(readme)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    text = readme.read_text()
+    assert text.startswith("# title\n\n<!-- results:start -->\n") and text.endswith("<!-- results:end -->\n\n## next\n")
+    assert "stale block" not in text and re.search(
+        r"The default `snakemake --cores 2` run \(\d+ jobs\) took \d+ min \d+ s on ", text
+    )
+    report = (tiny_run / "results/correlation/report.md").read_text()
+    verdict = report.split("## Verdict: the cheapest proxy you can trust, per test set\n", 1)[1].split("\n## ", 1)[0]
+    assert verdict.strip() in text  # copied from the report, not retyped
+    assert "| LDS without Q (configured) [95% CI] | LDS with Q [95% CI] |" in text and "#### Findings" in text
+    figure = tmp_path / "results/readme/fig1_scatter.png"
+    assert figure.read_bytes() == (tiny_run / "results/correlation/fig1_scatter.png").read_bytes()

@@ -1,0 +1,134 @@
+"""What a finished run says on the console: the answer of every report it made, or which jobs failed.
+
+The Snakefile's ``onsuccess:`` handler prints :func:`run_summary` (the headline of each report made
+in this run, read from the reports' tables) and ``onerror:`` prints :func:`failure_summary` (the
+failed jobs and their log files, read from Snakemake's log of the run).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from proxyscale.layout import RESULTS
+
+REPORTS = {
+    "correlation": f"{RESULTS}/correlation/report.md",
+    "attribution": f"{RESULTS}/attribution/report/report.md",
+    "selection": f"{RESULTS}/selection/report/report.md",
+}
+HTML_REPORT = f"{RESULTS}/report.html"
+
+
+def correlation_headline(folder: Path) -> list[str]:
+    """The largest proxy's R^2 (mean over test sets) and, per test set, the cheapest proxy that passes."""
+    import pandas as pd  # here, not at the top: every Snakemake start imports this module
+
+    summary = pd.read_parquet(folder / "summary.parquet")
+    verdict = pd.read_parquet(folder / "verdict.parquet")
+    largest = summary.loc[summary["compute_ratio"].idxmin(), "size"]
+    mine = summary[summary["size"] == largest]
+    lines = [
+        f"largest proxy {largest} ({mine['compute_ratio'].iloc[0]:.1f}x less compute than the reference): "
+        f"R^2 {mine['r2'].mean():.2f} across distributions, mean over {len(mine)} test sets"
+    ]
+    passes = [
+        f"{r.test}: {r.proxy} ({r.compute_ratio:.0f}x)" if isinstance(r.proxy, str) else f"{r.test}: none"
+        for r in verdict.itertuples()
+    ]
+    return lines + ["cheapest proxy that predicts the reference, per test set: " + ", ".join(passes)]
+
+
+def lds_headline(folder: Path) -> list[str]:
+    """Every size's LDS, the configured variant first and the other (Q term on or off) beside it."""
+    import pandas as pd
+
+    lds = pd.read_parquet(folder / "lds.parquet")
+    mine, other = lds[lds["configured"]].set_index("size"), lds[~lds["configured"]].set_index("size")
+    q = bool(mine["q_term"].iloc[0])
+    flip = "without" if q else "with"
+    parts = [
+        f"{size} {r.lds:.3f} [{r.lds_lo:.3f}, {r.lds_hi:.3f}] ({other.loc[size, 'lds']:.3f} {flip} Q)"
+        for size, r in mine.sort_values("compute_ratio").iterrows()
+    ]
+    return [f"LDS {'with' if q else 'without'} Q, reference first: " + ", ".join(parts)]
+
+
+def dsdm_headline(folder: Path) -> list[str]:
+    """Per target, DsDm with each size against random: holdout loss change and whether it beats random."""
+    import pandas as pd
+
+    results = pd.read_parquet(folder / "results.parquet")
+    lines = []
+    for target, block in results.groupby("target", sort=False):
+        dsdm = block[block["kind"] == "dsdm"].sort_values("compute_ratio")
+        parts = [
+            f"{r.method} {r.loss_delta:+.3f} [{r.loss_delta_lo:+.3f}, {r.loss_delta_hi:+.3f}]"
+            for r in dsdm.itertuples()
+        ]
+        lines.append(f"{target}: DsDm holdout loss minus random's (below 0: DsDm helps): " + ", ".join(parts))
+    return lines
+
+
+HEADLINES = {"correlation": correlation_headline, "attribution": lds_headline, "selection": dsdm_headline}
+
+
+def run_summary(workdir: str | Path = ".", since: float = 0.0) -> str:
+    """The headline of every report written at or after ``since`` (a time stamp), with its path; empty
+    when the run made none."""
+    workdir = Path(workdir)
+    blocks = []
+    for name, report in REPORTS.items():
+        path = workdir / report
+        if not path.is_file() or path.stat().st_mtime < since:
+            continue
+        try:
+            lines = HEADLINES[name](path.parent)
+        except (OSError, ValueError, KeyError) as exc:  # a table from an older version: the report still stands
+            lines = [f"(no headline: {type(exc).__name__}: {exc})"]
+        blocks.append("\n".join([f"{name}: {report}", *(f"  {line}" for line in lines)]))
+    if not blocks:
+        return ""
+    return "\n".join(
+        [
+            "",
+            "What this run found:",
+            *blocks,
+            f"Every figure in one HTML page: snakemake --report {HTML_REPORT}",
+        ]
+    )
+
+
+_ERROR = re.compile(r"^Error in rule (\w+):$")
+
+
+def failure_summary(snakemake_logs: str | Path | list) -> str:
+    """The failed jobs of a run and their log files, from Snakemake's log of it (the ``log`` an
+    ``onerror:`` handler gets: one path or, in Snakemake 9, a list of them)."""
+    paths = [snakemake_logs] if isinstance(snakemake_logs, str | Path) else list(snakemake_logs)
+    lines = []
+    for path in paths:
+        try:
+            lines += Path(path).read_text().splitlines()
+        except OSError:
+            continue
+    failed = []
+    for i, line in enumerate(lines):
+        if m := _ERROR.match(line.strip()):
+            block = {"rule": m[1]}
+            for detail in lines[i + 1 : i + 12]:
+                key, _, value = detail.strip().partition(": ")
+                if key in ("wildcards", "output", "log") and key not in block:
+                    block[key] = value.replace(" (check log file(s) for error details)", "")
+                if not detail.startswith((" ", "\t")):
+                    break
+            failed.append(block)
+    if not failed:
+        return ""
+    out = ["", f"{len(failed)} job(s) failed:"]
+    for job in failed:
+        what = job.get("wildcards") or job.get("output", "").split(", ")[0]
+        where = f" ({what})" if what else ""
+        out.append(f"  {job['rule']}{where}: " + (f"log {job['log']}" if "log" in job else "no log file"))
+    out.append(f"Snakemake's own log: {', '.join(str(p) for p in paths)}")
+    return "\n".join(out)
