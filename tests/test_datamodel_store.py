@@ -12,7 +12,7 @@ from proxyscale.datamodels import store
 from proxyscale.datamodels.cost import trak_flops
 from proxyscale.datamodels.projectors import effective_proj_dim
 from proxyscale.datamodels.tasks import batches, make_task
-from proxyscale.errors import DataError
+from proxyscale.errors import ConfigError, DataError
 from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
 
@@ -184,3 +184,18 @@ def test_language_model_store_and_scores(tmp_path):
     )
     assert scores.shape == (40, 40) and ((q > 0) & (q < 1)).all()
     assert (scores.argmax(0) == np.arange(40)).mean() > 0.8
+
+
+def test_a_singular_phi_t_phi_is_one_line_saying_what_to_change(trained, tmp_path, monkeypatch):
+    """Exact singularity comes from projected dimensions that only gradient-free parameters reach (a
+    linear MNIST model at k = 4096 for 5,000 images hit it); faked here where traker inverts."""
+
+    def singular(matrix):
+        raise torch.linalg.LinAlgError("linalg.inv: The diagonal element 7 is zero")
+
+    monkeypatch.setattr(torch.linalg, "inv", singular)
+    with pytest.raises(
+        ConfigError, match=r"trak.proj_dim: Phi\^T Phi of .*store is singular \(32 projected dimensions, 120 "
+    ):
+        _featurize(trained, tmp_path / "store", tmp_path / "work")
+    assert not (tmp_path / "store").exists()

@@ -31,7 +31,7 @@ from trak import TRAKer
 
 from proxyscale.artifacts import load_json, load_npy
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
-from proxyscale.errors import DataError
+from proxyscale.errors import ConfigError, DataError
 
 MODEL_ID = 0
 log = logging.getLogger(__name__)
@@ -128,7 +128,14 @@ def featurize(
     if not traker.saver.model_ids[MODEL_ID]["is_featurized"]:
         missing = int(n_train - np.asarray(traker.saver.current_store["is_featurized"]).sum())
         raise DataError(f"{store_dir}: {missing} of {n_train} training examples were never featurized")
-    traker.finalize_features(model_ids=[MODEL_ID])
+    try:
+        traker.finalize_features(model_ids=[MODEL_ID])
+    except torch.linalg.LinAlgError:
+        raise ConfigError(
+            f"trak.proj_dim: Phi^T Phi of {store_dir} is singular ({traker.proj_dim} projected dimensions, "
+            f"{n_train} training examples, lambda_reg {lambda_reg}): the gradients span fewer dimensions than "
+            f"the projection; use at most a fifth of the training examples ({n_train // 5}) or a positive lambda_reg"
+        ) from None
     summary = {
         "n_train": n_train,
         "proj_dim": traker.proj_dim,
