@@ -25,7 +25,13 @@ def lds_vs_compute(table: pd.DataFrame, reference: str, path) -> None:
     ax.axhline(0, color="black", linewidth=0.6)
     err = np.vstack([lds["lds"] - lds["lds_lo"], lds["lds_hi"] - lds["lds"]])
     ax.errorbar(
-        lds["compute_ratio"], lds["lds"], yerr=err, fmt="o", color="C0", capsize=3, label="TRAK datamodel of size"
+        lds["compute_ratio"],
+        lds["lds"],
+        yerr=err,
+        fmt="o",
+        color="C0",
+        capsize=3,
+        label=f"TRAK datamodel of size, {'with' if lds['q_term'].iloc[0] else 'without'} Q term (configured)",
     )
     ax.plot(
         other["compute_ratio"],
@@ -33,7 +39,7 @@ def lds_vs_compute(table: pd.DataFrame, reference: str, path) -> None:
         "o",
         markerfacecolor="none",
         color="gray",
-        label=f"{'with' if other['q_term'].iloc[0] else 'without'} Q term",
+        label=f"the same, {'with' if other['q_term'].iloc[0] else 'without'} Q term",
     )
     for _, row in lds.iterrows():
         ax.annotate(
