@@ -41,8 +41,8 @@ def section(markdown: str, title: str) -> list[str]:
     lines = markdown.splitlines()
     start = lines.index(f"## {title}")
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    body = [line for line in lines[start + 1 : end] if not line.startswith("![")]
-    return [f"#### {title}", *body]
+    body = "\n".join(line for line in lines[start + 1 : end] if not line.startswith("!["))
+    return [f"#### {title}", "", re.sub(r"\n{3,}", "\n\n", body).strip()]
 
 
 def complete_run(workdir: Path) -> tuple[int, str]:
