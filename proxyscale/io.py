@@ -17,9 +17,14 @@ import numpy as np
 import pandas as pd
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: the permissions a plain open() would give a new file
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds, with the
+    permissions a plain ``open()`` would have given it (the temporary file is private until then).
 
     Only rank 0 of a data-parallel training group (torchrun sets ``RANK``) writes artifacts."""
     path = Path(path)
@@ -30,6 +35,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        if os.path.isfile(tmp):
+            os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
