@@ -144,5 +144,5 @@ def test_the_projection_warning_starts_above_a_fifth_of_the_training_examples():
     assert projection_warning(400, 2000, 0.0, "k") is None
     assert projection_warning(401, 2000, 1e-3, "k") is None  # regularised: no warning
     message = projection_warning(401, 2000, 0.0, "attribution.trak.proj_dim")
-    assert message.startswith("attribution.trak.proj_dim 401 is 20% of the 2000 training examples with lambda_reg 0")
+    assert message.startswith("attribution.trak.proj_dim 401 is 20.1% of the 2000 training examples with lambda_reg 0")
     assert "use at most 400" in message

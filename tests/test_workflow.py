@@ -287,7 +287,7 @@ def test_tiny_run_produces_the_lds_report(tiny_run):
     by_m = pd.read_parquet(out / "lds_vs_checkpoints.parquet")
     assert sorted(by_m["checkpoints"].unique()) == [1, 2] and set(by_m["q_term"]) == {False, True}
     # tiny's projection size, 32, is 32% of its 100 training examples: the report warns
-    assert "**Warning:** attribution.trak.proj_dim 32 is 32% of the 100 training examples" in report
+    assert "**Warning:** attribution.trak.proj_dim 32 is 32.0% of the 100 training examples" in report
     for fig in (
         "fig6_lds_vs_compute",
         "lds_vs_checkpoints",

@@ -34,7 +34,7 @@ def projection_warning(proj_dim: int, n_train: int, lambda_reg: float, key: str)
     if lambda_reg > 0 or proj_dim <= MAX_FRACTION * n_train:
         return None
     return (
-        f"{key} {proj_dim} is {proj_dim / n_train:.0%} of the {n_train} training examples with lambda_reg 0: "
+        f"{key} {proj_dim} is {proj_dim / n_train:.1%} of the {n_train} training examples with lambda_reg 0: "
         "Phi^T Phi is nearly singular and the datamodel's weights grow noisy (on MNIST the LDS lost a sixth at "
         f"k = n/5 and half at 0.4 n); use at most {int(MAX_FRACTION * n_train)} (a fifth of the training examples) "
         "or more training examples"
