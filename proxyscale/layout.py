@@ -40,6 +40,14 @@ def artifact_path(kind: str, **fields) -> str:
     return f"{RESULTS}/{ARTIFACTS[kind][0].format(**fields)}"
 
 
+REPORTS = {
+    "correlation": artifact_path("correlation_report", file="report.md"),
+    "attribution": artifact_path("lds_report", file="report.md"),
+    "selection": artifact_path("dsdm_report", file="report.md"),
+}
+"""Each experiment's markdown report (the workflow's named targets build these)."""
+
+
 def _pattern(template: str) -> re.Pattern:
     parts = re.split(r"\{(\w+)\}", template)  # literal, field, literal, field, ...
     body = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))

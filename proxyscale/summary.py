@@ -3,6 +3,9 @@
 The Snakefile's ``onsuccess:`` handler prints :func:`run_summary` (the headline of each report made
 in this run, read from the reports' tables) and ``onerror:`` prints :func:`failure_summary` (the
 failed jobs and their log files, read from Snakemake's log of the run).
+
+The table reader is imported inside the functions that use it: every Snakemake start imports this
+module, and the reader brings numpy.
 """
 
 from __future__ import annotations
@@ -10,22 +13,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from proxyscale.layout import RESULTS
+from proxyscale.errors import ProxyscaleError
+from proxyscale.layout import REPORTS, RESULTS
 
-REPORTS = {
-    "correlation": f"{RESULTS}/correlation/report.md",
-    "attribution": f"{RESULTS}/attribution/report/report.md",
-    "selection": f"{RESULTS}/selection/report/report.md",
-}
 HTML_REPORT = f"{RESULTS}/report.html"
 
 
 def correlation_headline(folder: Path) -> list[str]:
     """The largest proxy's R^2 (mean over test sets) and, per test set, the cheapest proxy that passes."""
-    import pandas as pd  # here, not at the top: every Snakemake start imports this module
+    from proxyscale.artifacts import load_parquet
 
-    summary = pd.read_parquet(folder / "summary.parquet")
-    verdict = pd.read_parquet(folder / "verdict.parquet")
+    summary = load_parquet(folder / "summary.parquet")
+    verdict = load_parquet(folder / "verdict.parquet")
     largest = summary.loc[summary["compute_ratio"].idxmin(), "size"]
     mine = summary[summary["size"] == largest]
     lines = [
@@ -41,9 +40,9 @@ def correlation_headline(folder: Path) -> list[str]:
 
 def lds_headline(folder: Path) -> list[str]:
     """Every size's LDS, the configured variant first and the other (Q term on or off) beside it."""
-    import pandas as pd
+    from proxyscale.artifacts import load_parquet
 
-    lds = pd.read_parquet(folder / "lds.parquet")
+    lds = load_parquet(folder / "lds.parquet")
     mine, other = lds[lds["configured"]].set_index("size"), lds[~lds["configured"]].set_index("size")
     q = bool(mine["q_term"].iloc[0])
     flip = "without" if q else "with"
@@ -56,9 +55,9 @@ def lds_headline(folder: Path) -> list[str]:
 
 def dsdm_headline(folder: Path) -> list[str]:
     """Per target, DsDm with each size against random: holdout loss change and whether it beats random."""
-    import pandas as pd
+    from proxyscale.artifacts import load_parquet
 
-    results = pd.read_parquet(folder / "results.parquet")
+    results = load_parquet(folder / "results.parquet")
     lines = []
     for target, block in results.groupby("target", sort=False):
         dsdm = block[block["kind"] == "dsdm"].sort_values("compute_ratio")
@@ -84,7 +83,7 @@ def run_summary(workdir: str | Path = ".", since: float = 0.0) -> str:
             continue
         try:
             lines = HEADLINES[name](path.parent)
-        except (OSError, ValueError, KeyError) as exc:  # a table from an older version: the report still stands
+        except (ProxyscaleError, KeyError) as exc:  # a damaged table, or one from an older version
             lines = [f"(no headline: {type(exc).__name__}: {exc})"]
         blocks.append("\n".join([f"{name}: {report}", *(f"  {line}" for line in lines)]))
     if not blocks:

@@ -14,7 +14,7 @@ from proxyscale.config import (
     tokenizer_spec,
 )
 from proxyscale.errors import ConfigError
-from proxyscale.layout import RESULTS, artifact_path
+from proxyscale.layout import REPORTS, RESULTS, artifact_path
 
 try:
     check_config(config)
@@ -40,7 +40,7 @@ TOKENIZER = tokenizer_spec(config, BPE_PATH)  # a trained BPE's entry names its 
 TOKENIZER_FILES = [TOKENIZER["path"]] if "path" in TOKENIZER else []  # what tokenised artifacts depend on
 LOSS_KEYS = [(d, s, t) for d, s in RUNS for t in TESTS]
 RESERVED_TESTS = [t for t in config["selection"]["targets"] if t in TESTS]  # their DsDm target parts stay out
-CORRELATION_REPORT = f"{CORRELATION_DIR}/report.md"
+CORRELATION_REPORT = REPORTS["correlation"]
 
 # The experiments that build TRAK datamodels share their rules through the {exp} wildcard.
 DATAMODELS = {e: datamodel_settings(config, e) for e in EXPERIMENTS}
@@ -52,7 +52,7 @@ ATTRIBUTION_SETTING = attribution_setting(config)
 ATTRIBUTION_SIZES = list(ATTRIBUTION_SETTING["sizes"])
 ATTRIBUTION_REFERENCE = ATTRIBUTION_SETTING["reference"]
 LDS_SUBSETS = list(range(ATTRIBUTION["lds"]["subsets"]))
-LDS_REPORT = f"{ATTRIBUTION_DIR}/report/report.md"
+LDS_REPORT = REPORTS["attribution"]
 
 # Dataset selection across scale (DsDm).
 SELECTION = config["selection"]
@@ -60,7 +60,7 @@ SELECTION_SIZES = list(SELECTION["sizes"])
 SELECTION_TARGETS = list(SELECTION["targets"])
 SELECTION_METHODS = selection_methods(config)
 SELECTION_RUNS = [(t, m) for t in SELECTION_TARGETS for m in SELECTION_METHODS]
-DSDM_REPORT = f"{SELECTION_DIR}/report/report.md"
+DSDM_REPORT = REPORTS["selection"]
 
 
 wildcard_constraints:

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from proxyscale.io import atomic_path, save_text
+from proxyscale.layout import REPORTS, artifact_path
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -28,11 +29,11 @@ FIGURE = "results/readme/fig1_scatter.png"  # committed (see .gitignore), so the
 # (report, the sections of it the README shows)
 SECTIONS = [
     (
-        "results/correlation/report.md",
+        REPORTS["correlation"],
         ["Verdict: the cheapest proxy you can trust, per test set", "Headline: mean over test sets"],
     ),
-    ("results/attribution/report/report.md", ["LDS against compute (Figure 6)"]),
-    ("results/selection/report/report.md", ["Findings"]),
+    (REPORTS["attribution"], ["LDS against compute (Figure 6)"]),
+    (REPORTS["selection"], ["Findings"]),
 ]
 
 
@@ -103,7 +104,7 @@ def main() -> None:
         sys.exit(f"{args.readme}: no {START} ... {END} block to rewrite")
     block = results_block(args.workdir)
     with atomic_path(args.readme.parent / FIGURE) as tmp:
-        shutil.copyfile(args.workdir / "results/correlation/fig1_scatter.png", tmp)
+        shutil.copyfile(args.workdir / artifact_path("correlation_report", file="fig1_scatter.png"), tmp)
     head, rest = text.split(START, 1)
     save_text(head + block + rest.split(END, 1)[1], args.readme)
     print(f"{args.readme}: results section rewritten from {args.workdir}")
