@@ -54,11 +54,15 @@ class _Counting(io.BufferedIOBase):
         super().close()
 
 
+def compression_in(head: bytes) -> str | None:
+    """The compression a file's first bytes show (None: none of :data:`MAGIC`)."""
+    return next((name for name, magic in MAGIC.items() if head.startswith(magic)), None)
+
+
 def looks_like(head: bytes) -> str:
     """What a file's first bytes look like: a compression, text or binary data."""
-    for name, magic in MAGIC.items():
-        if head.startswith(magic):
-            return f"{name}-compressed data"
+    if kind := compression_in(head):
+        return f"{kind}-compressed data"
     try:
         head.decode("utf-8")
         return "plain text"
@@ -85,16 +89,17 @@ def check_file(path: str | Path) -> Path:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not head:
         raise DataError(f"{path}: empty file (0 bytes)")
-    promised, seen = compression_of(path), looks_like(head)
-    if promised and not head.startswith(MAGIC[promised]):
+    promised, found = compression_of(path), compression_in(head)
+    if promised and found != promised:
         raise DataError(
-            f"{path}: named {path.suffix} but is not {promised}-compressed (it looks like {seen}); "
+            f"{path}: named {path.suffix} but is not {promised}-compressed (it looks like {looks_like(head)}); "
             "fix the name or fetch the file again"
         )
-    if not promised and seen.endswith("-compressed data"):
-        kind = seen.split("-")[0]
-        suffix = next(s for s, (name, _) in COMPRESSIONS.items() if name == kind)
-        raise DataError(f"{path}: is {seen} but its name has no {suffix} ending; rename it to end in {suffix}")
+    if found and not promised:
+        suffix = next(s for s, (name, _) in COMPRESSIONS.items() if name == found)
+        raise DataError(
+            f"{path}: is {found}-compressed data but its name has no {suffix} ending; rename it to end in {suffix}"
+        )
     return path
 
 

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from trak import TRAKer
 
 from proxyscale.artifacts import load_json, load_npy
+from proxyscale.datamodels.conditioning import MAX_FRACTION
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
 from proxyscale.errors import ConfigError, DataError
 
@@ -134,7 +135,8 @@ def featurize(
         raise ConfigError(
             f"trak.proj_dim: Phi^T Phi of {store_dir} is singular ({traker.proj_dim} projected dimensions, "
             f"{n_train} training examples, lambda_reg {lambda_reg}): the gradients span fewer dimensions than "
-            f"the projection; use at most a fifth of the training examples ({n_train // 5}) or a positive lambda_reg"
+            f"the projection; use at most {int(MAX_FRACTION * n_train)} (a fifth of the training examples) or a "
+            "positive lambda_reg"
         ) from None
     summary = {
         "n_train": n_train,
