@@ -67,6 +67,25 @@ def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
         raise damaged(path, _reason(exc)) from None
 
 
+def npy_layout(path: str | Path) -> tuple[np.dtype, int, int]:
+    """The dtype, length and data offset of a 1-d ``.npy`` file, from its header alone (the data is not
+    read, so a file of any size costs nothing)."""
+    path = _present(path, b"\x93NUMPY", ".npy")
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
+            offset = f.tell()
+    except READ_ERRORS as exc:
+        raise damaged(path, _reason(exc)) from None
+    if len(shape) != 1:
+        raise damaged(path, f"a token stream is 1-d, this array has shape {shape}")
+    if path.stat().st_size < offset + shape[0] * dtype.itemsize:
+        raise damaged(path, f"cut off: {path.stat().st_size:,} bytes for {shape[0]:,} values of {dtype}")
+    return dtype, int(shape[0]), offset
+
+
 def load_npz(path: str | Path, keys: list[str] | None = None) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` (``keys``: only those), read now, so a cut-off member fails here, not later."""
     try:

@@ -6,6 +6,7 @@ in that log file, where Snakemake sends the user: a :class:`ProxyscaleError` (ba
 diverged loss) as one line, anything unexpected with its traceback. The console gets one line either
 way, naming the log, and the job exits non-zero. A job whose resources ask for several ``processes``
 starts its script again under torchrun (:mod:`proxyscale.training.distributed`); the processes write to the same log.
+A training job that succeeds removes the states it saved to resume from (:mod:`proxyscale.training.resume`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def run_job(smk, main: Callable[[], None]) -> None:
         start, startup = time.perf_counter(), seconds_since_process_start()
         try:
             main()
+            if (resume := sys.modules.get("proxyscale.training.resume")) and rank == 0:  # a training job's
+                resume.clear_jobs()  # states are done with
             logging.info(
                 "rule %s done in %.1fs (start-up %s)",
                 smk.rule,

@@ -28,6 +28,7 @@ import torch
 from scipy.stats import spearmanr
 
 from proxyscale.datamodels import projectors, store
+from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import LMTask, batches
 from proxyscale.models import count_params
 from proxyscale.training.fit import fit
@@ -71,12 +72,12 @@ def gram_check(name: str, model: torch.nn.Module, rows: int, proj_dim: int, expe
 def scores_on(device: torch.device, model, task, x, m, n_train: int, proj_dim: int, seed: int) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         store.featurize(
-            model, task.modelout, lambda: batches(task, x, m, np.arange(n_train), 32, device), n_train,
+            model, task.modelout, lambda: batches(task, Arrays(x, m), np.arange(n_train), 32, device), n_train,
             f"{tmp}/store", f"{tmp}/work", proj_dim, device, seed=seed, projector="dense",
         )  # fmt: skip
         xt, mt = x[n_train:], m[n_train:]
         scores, _ = store.score(
-            model, task.modelout, lambda: batches(task, xt, mt, np.arange(len(xt)), 32, device), len(xt),
+            model, task.modelout, lambda: batches(task, Arrays(xt, mt), np.arange(len(xt)), 32, device), len(xt),
             f"{tmp}/store", device,
         )  # fmt: skip
     return scores
@@ -107,7 +108,7 @@ def main() -> int:
     m[:, 0] = False
     n_train = 2500
     size = {"d_model": 8, "n_layers": 2, "n_heads": 4}
-    model, _ = fit(task, size, x, m, np.arange(n_train), Recipe(batch_size=8, lr=0.01), 2, 0, GPU)
+    model, _ = fit(task, size, Arrays(x, m), np.arange(n_train), Recipe(batch_size=8, lr=0.01), 2, 0, GPU)
     gpu = scores_on(GPU, model, task, x, m, n_train, 2048, 3)
     cpu = [scores_on(torch.device("cpu"), model.cpu(), task, x, m, n_train, 2048, seed) for seed in (3, 4)]
 

@@ -11,6 +11,7 @@ from conftest import MNIST
 from proxyscale.attribution.dataset import lm_dataset, vision_dataset
 from proxyscale.attribution.lds import subset_mask, subset_seed
 from proxyscale.datamodels.dataset import load_dataset, save_dataset
+from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import LMTask, accuracy, load_model, make_task, outputs, save_model
 from proxyscale.errors import ConfigError, DataError
 from proxyscale.training.fit import fit
@@ -74,17 +75,17 @@ def test_fit_is_deterministic_per_seed_and_checkpoints_round_trip(tmp_path):
     task = make_task(spec)
     x, y = arrays["train_inputs"], arrays["train_labels"]
     recipe = Recipe(batch_size=25, lr=0.01)
-    a, meta = fit(task, {"width": 4}, x, y, np.arange(200), recipe, 4, 0, CPU)
-    b, _ = fit(task, {"width": 4}, x, y, np.arange(200), recipe, 4, 0, CPU)
-    c, _ = fit(task, {"width": 4}, x, y, np.arange(200), recipe, 4, 1, CPU)
+    a, meta = fit(task, {"width": 4}, Arrays(x, y), np.arange(200), recipe, 4, 0, CPU)
+    b, _ = fit(task, {"width": 4}, Arrays(x, y), np.arange(200), recipe, 4, 0, CPU)
+    c, _ = fit(task, {"width": 4}, Arrays(x, y), np.arange(200), recipe, 4, 1, CPU)
     xt, yt = arrays["target_inputs"], arrays["target_labels"]
-    out_a, out_b, out_c = (outputs(task, m, xt, yt, 50, CPU) for m in (a, b, c))
+    out_a, out_b, out_c = (outputs(task, m, Arrays(xt, yt), 50, CPU) for m in (a, b, c))
     assert np.array_equal(out_a, out_b) and not np.array_equal(out_a, out_c)
-    assert accuracy(task, a, xt, yt, 50, CPU) > 0.5  # 200 images, 4 epochs: far above 10% chance
+    assert accuracy(task, a, Arrays(xt, yt), 50, CPU) > 0.5  # 200 images, 4 epochs: far above 10% chance
     assert meta["flops"] == 3 * meta["forward_flops_per_example"] * 4 * 200
     save_model(a, spec, {"width": 4}, meta, tmp_path / "m.pt")
     model, task2, meta2 = load_model(tmp_path / "m.pt")
-    assert np.array_equal(outputs(task2, model, xt, yt, 50, CPU), out_a) and meta2 == meta
+    assert np.array_equal(outputs(task2, model, Arrays(xt, yt), 50, CPU), out_a) and meta2 == meta
 
 
 def test_language_models_train_on_windows_and_output_margins():
@@ -93,10 +94,10 @@ def test_language_models_train_on_windows_and_output_margins():
     assert isinstance(task, LMTask)
     size = {"d_model": 8, "n_layers": 1, "n_heads": 2}
     x, y = arrays["train_inputs"], arrays["train_labels"]
-    model, meta = fit(task, size, x, y, np.arange(20), Recipe(batch_size=5, lr=0.01), 2, 0, CPU)
-    out = outputs(task, model, arrays["target_inputs"], arrays["target_labels"], 2, CPU)
+    model, meta = fit(task, size, Arrays(x, y), np.arange(20), Recipe(batch_size=5, lr=0.01), 2, 0, CPU)
+    out = outputs(task, model, Arrays(arrays["target_inputs"], arrays["target_labels"]), 2, CPU)
     assert out.shape == (3,) and np.isfinite(out).all() and meta["params"] > 0
-    assert accuracy(task, model, x, y, 5, CPU) is None
+    assert accuracy(task, model, Arrays(x, y), 5, CPU) is None
 
 
 def test_lds_subsets_are_fixed_by_seed_and_index_alone():

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from proxyscale.datamodels.budget import budget_windows, checkpoint_examples, passes
+from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
 from proxyscale.selection.methods import selection_size
@@ -67,7 +68,9 @@ def test_fractional_passes_train_on_that_many_examples_and_count_six_n_d_flops()
     y = np.ones_like(x, dtype=bool)
     y[:, 0] = False
     size = {"d_model": 8, "n_layers": 1, "n_heads": 2}
-    model, meta = fit(task, size, x, y, np.arange(10, 30), Recipe(batch_size=4, lr=0.01), 2.5, 0, torch.device("cpu"))
+    model, meta = fit(
+        task, size, Arrays(x, y), np.arange(10, 30), Recipe(batch_size=4, lr=0.01), 2.5, 0, torch.device("cpu")
+    )
     assert meta["examples"] == 20 and meta["examples_seen"] == 50 and meta["repetition"] == 2.5
     assert meta["steps"] == 5 + 5 + 3  # batches stay within a pass: 20 = 5 x 4, then 10 = 4 + 4 + 2
     assert meta["flops"] == pytest.approx(6 * meta["params"] * 50 * 8)  # 6 N D, D = 50 windows x 8 positions

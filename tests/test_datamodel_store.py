@@ -10,6 +10,7 @@ from conftest import MNIST
 from proxyscale.attribution.dataset import vision_dataset
 from proxyscale.datamodels import store
 from proxyscale.datamodels.cost import trak_flops
+from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.projectors import effective_proj_dim
 from proxyscale.datamodels.tasks import batches, make_task
 from proxyscale.errors import ConfigError, DataError
@@ -24,7 +25,7 @@ def trained():
     arrays, spec = vision_dataset(MNIST, n_train=120, n_targets=10, seed=0)
     task = make_task(spec)
     x, y = arrays["train_inputs"], arrays["train_labels"]
-    model, _ = fit(task, {"width": 2}, x, y, np.arange(len(x)), Recipe(batch_size=20, lr=0.01), 2, 0, CPU)
+    model, _ = fit(task, {"width": 2}, Arrays(x, y), np.arange(len(x)), Recipe(batch_size=20, lr=0.01), 2, 0, CPU)
     return arrays, task, model
 
 
@@ -34,7 +35,7 @@ def _featurize(trained, store_dir, work, on_batch=None, projector="sjlt"):
     return store.featurize(
         model,
         task.modelout,
-        lambda: batches(task, x, y, np.arange(len(x)), 20, CPU),
+        lambda: batches(task, Arrays(x, y), np.arange(len(x)), 20, CPU),
         len(x),
         store_dir,
         work,
@@ -87,7 +88,7 @@ def test_scores_have_the_datamodel_shape_and_leave_the_store_unchanged(trained, 
     before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "store").rglob("*"))
     xt, yt = arrays["target_inputs"], arrays["target_labels"]
     scores, q = store.score(
-        model, task.modelout, lambda: batches(task, xt, yt, np.arange(10), 5, CPU), 10, tmp_path / "store", CPU
+        model, task.modelout, lambda: batches(task, Arrays(xt, yt), np.arange(10), 5, CPU), 10, tmp_path / "store", CPU
     )
     assert scores.shape == (120, 10) and q.shape == (120,)
     assert np.isfinite(scores).all() and ((q > 0) & (q < 1)).all()  # Q = 1 - p of the true class
@@ -123,7 +124,7 @@ def test_scores_are_the_papers_estimator_computed_directly(trained, tmp_path, pr
     arrays, task, model = trained
     _featurize(trained, tmp_path / "store", tmp_path / "work", projector=projector)
     xt, yt = arrays["target_inputs"], arrays["target_labels"]
-    target_batches = lambda: batches(task, xt, yt, np.arange(10), 5, CPU)  # noqa: E731
+    target_batches = lambda: batches(task, Arrays(xt, yt), np.arange(10), 5, CPU)  # noqa: E731
     scores, _ = store.score(model, task.modelout, target_batches, 10, tmp_path / "store", CPU)
     seed = store.store_summary(tmp_path / "store")["seed"]
     store.featurize(
@@ -145,7 +146,12 @@ def test_a_store_from_another_projector_is_refused(trained, tmp_path):
     xt, yt = arrays["target_inputs"], arrays["target_labels"]
     with pytest.raises(DataError, match="built with CudaProjector, but scoring on cpu would project with CPUProjector"):
         store.score(
-            model, task.modelout, lambda: batches(task, xt, yt, np.arange(10), 5, CPU), 10, tmp_path / "store", CPU
+            model,
+            task.modelout,
+            lambda: batches(task, Arrays(xt, yt), np.arange(10), 5, CPU),
+            10,
+            tmp_path / "store",
+            CPU,
         )
 
 
@@ -161,8 +167,7 @@ def test_language_model_store_and_scores(tmp_path):
     model, _ = fit(
         task,
         {"d_model": 8, "n_layers": 1, "n_heads": 2},
-        tokens,
-        mask,
+        Arrays(tokens, mask),
         np.arange(40),
         Recipe(batch_size=8, lr=0.02),
         3,
@@ -172,7 +177,7 @@ def test_language_model_store_and_scores(tmp_path):
     store.featurize(
         model,
         task.modelout,
-        lambda: batches(task, tokens, mask, np.arange(40), 10, CPU),
+        lambda: batches(task, Arrays(tokens, mask), np.arange(40), 10, CPU),
         40,
         tmp_path / "s",
         tmp_path / "w",
@@ -180,7 +185,12 @@ def test_language_model_store_and_scores(tmp_path):
         CPU,
     )
     scores, q = store.score(
-        model, task.modelout, lambda: batches(task, tokens, mask, np.arange(40), 10, CPU), 40, tmp_path / "s", CPU
+        model,
+        task.modelout,
+        lambda: batches(task, Arrays(tokens, mask), np.arange(40), 10, CPU),
+        40,
+        tmp_path / "s",
+        CPU,
     )
     assert scores.shape == (40, 40) and ((q > 0) & (q < 1)).all()
     assert (scores.argmax(0) == np.arange(40)).mean() > 0.8

@@ -8,6 +8,7 @@ import torch
 
 from proxyscale import device
 from proxyscale.datamodels import projectors, store
+from proxyscale.datamodels.examples import Arrays
 from proxyscale.errors import ConfigError
 
 
@@ -99,8 +100,7 @@ def test_training_and_featurizing_on_the_gpu(tmp_path):
     model, meta = fit(
         task,
         {"d_model": 16, "n_layers": 1, "n_heads": 2},
-        x,
-        m,
+        Arrays(x, m),
         np.arange(40),
         Recipe(batch_size=8, lr=0.01),
         1,
@@ -111,7 +111,7 @@ def test_training_and_featurizing_on_the_gpu(tmp_path):
     summary = store.featurize(
         model,
         task.modelout,
-        lambda: batches(task, x, m, np.arange(40), 20, gpu),
+        lambda: batches(task, Arrays(x, m), np.arange(40), 20, gpu),
         40,
         tmp_path / "store",
         tmp_path / "work",

@@ -13,15 +13,15 @@ from proxyscale.io import save_text
 from proxyscale.training.distributed import Group
 
 
-def test_shares_cover_the_batch_and_weights_make_the_average_the_global_mean():
+def test_shares_cover_the_batch_and_divisors_make_the_average_the_global_mean():
     groups = [Group(rank, 2) for rank in range(2)]
     assert [g.share(5) for g in groups] == [slice(0, 2), slice(2, 5)]
-    assert [g.loss_weight(5) for g in groups] == [pytest.approx(0.8), pytest.approx(1.2)]
+    assert [g.loss_divisor(5) for g in groups] == [2.5, 2.5]
     losses = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    # DDP averages the ranks' gradients, so it averages their weighted mean losses
-    averaged = np.mean([g.loss_weight(5) * losses[g.share(5)].mean() for g in groups])
+    # DDP averages the ranks' gradients, so it averages their summed losses over their divisors
+    averaged = np.mean([losses[g.share(5)].sum() / g.loss_divisor(5) for g in groups])
     assert averaged == pytest.approx(losses.mean())
-    assert Group().share(7) == slice(0, 7) and Group().loss_weight(7) == 1.0
+    assert Group().share(7) == slice(0, 7) and Group().loss_divisor(7) == 7.0
 
 
 def test_only_rank_zero_writes(tmp_path, monkeypatch):

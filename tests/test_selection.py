@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from proxyscale.datamodels.examples import Arrays
 from proxyscale.errors import ConfigError
 from proxyscale.selection.methods import classifier, dsdm, dsir, hashed_ngrams, random_subset
 
@@ -77,12 +78,12 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
     recipe = Recipe(batch_size=20, lr=0.01)
     scores, qs = [], []
     for seed in range(2):
-        model, _ = fit(task, {"width": 4}, x, y, np.arange(400), recipe, 4, seed, cpu)
+        model, _ = fit(task, {"width": 4}, Arrays(x, y), np.arange(400), recipe, 4, seed, cpu)
         with tempfile.TemporaryDirectory() as tmp:
             store.featurize(
                 model,
                 task.modelout,
-                lambda: batches(task, x, y, np.arange(400), 100, cpu),
+                lambda: batches(task, Arrays(x, y), np.arange(400), 100, cpu),
                 400,
                 f"{tmp}/store",
                 f"{tmp}/work",
@@ -92,7 +93,7 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
             s, q = store.score(
                 model,
                 task.modelout,
-                lambda: batches(task, xt, yt, np.arange(len(xt)), 100, cpu),
+                lambda: batches(task, Arrays(xt, yt), np.arange(len(xt)), 100, cpu),
                 len(xt),
                 f"{tmp}/store",
                 cpu,
@@ -103,8 +104,8 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
 
     def target_margin_without(removed, seed=10):
         rest = np.setdiff1d(np.arange(400), removed)
-        model, _ = fit(task, {"width": 4}, x, y, rest, recipe, 4, seed, cpu)
-        return outputs(task, model, xt, yt, 100, cpu).mean()
+        model, _ = fit(task, {"width": 4}, Arrays(x, y), rest, recipe, 4, seed, cpu)
+        return outputs(task, model, Arrays(xt, yt), 100, cpu).mean()
 
     without_selected = np.mean([target_margin_without(chosen, s) for s in (10, 11)])
     without_random = np.mean([target_margin_without(random_subset(400, 40, s)[0], s) for s in (10, 11)])

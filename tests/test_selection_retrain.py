@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import LMTask, token_metrics
 from proxyscale.selection.retrain import retrain, selected_stream
 from proxyscale.training.recipe import Recipe
@@ -37,7 +38,7 @@ def test_token_metrics_are_the_per_example_continuation_loss_and_argmax_hits():
     model = task.make_model(SIZE).eval()
     arrays = _arrays(np.random.default_rng(0))
     x, m = arrays["holdout_inputs"], arrays["holdout_labels"]
-    loss, acc = token_metrics(task, model, x, m, 4, CPU)
+    loss, acc = token_metrics(task, model, Arrays(x, m), 4, CPU)
     with torch.no_grad():
         logits = model(torch.from_numpy(x[:1, :-1]))[0]
     positions = np.flatnonzero(m[0, 1:])  # scored next-token positions

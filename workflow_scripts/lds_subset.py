@@ -7,13 +7,15 @@ import numpy as np
 from proxyscale.attribution.lds import subset_mask, subset_seed
 from proxyscale.datamodels.budget import passes
 from proxyscale.datamodels.dataset import load_dataset
-from proxyscale.datamodels.tasks import make_task, outputs
-from proxyscale.device import resolve_device
+from proxyscale.datamodels.examples import Arrays
+from proxyscale.datamodels.tasks import make_task, outputs, task_config
+from proxyscale.device import peak_flops, resolve_device
 from proxyscale.io import save_npz
 from proxyscale.runner import run_job
 from proxyscale.training.distributed import join
 from proxyscale.training.fit import fit
-from proxyscale.training.recipe import Recipe
+from proxyscale.training.memory import recipe_for
+from proxyscale.training.resume import Resume
 
 
 def main():
@@ -23,15 +25,19 @@ def main():
     group, device = join(resolve_device(p.device))
     arrays, task_spec = load_dataset(smk.input[0])
     task = make_task(task_spec)
-    mask = subset_mask(len(arrays["train_inputs"]), p.alpha, p.seed, index)
+    train = Arrays(arrays["train_inputs"], arrays["train_labels"])
+    mask = subset_mask(len(train), p.alpha, p.seed, index)
     size = dict(p.size)
-    x, y = arrays["train_inputs"], arrays["train_labels"]
     seed = subset_seed(p.seed, index)
-    recipe = Recipe.from_size(size, p.training)
+    recipe, _ = recipe_for(size, p.training, task_config(task, size), device, group, "attribution reference")
     desc = f"LDS subset {index}"
     n_passes = passes(task, size, int(mask.sum()), p.budget, p.max_repetition, desc)
-    model, meta = fit(task, size, x, y, np.flatnonzero(mask), recipe, n_passes, seed, device, desc=desc, group=group)
-    out = outputs(task, model, arrays["target_inputs"], arrays["target_labels"], p.batch_size, device)
+    model, meta = fit(
+        task, size, train, np.flatnonzero(mask), recipe, n_passes, seed, device, desc=desc, group=group,
+        resume=Resume.for_job(smk, group), peak_flops=peak_flops(device, smk.config.get("peak_tflops")),
+    )  # fmt: skip
+    targets = Arrays(arrays["target_inputs"], arrays["target_labels"])
+    out = outputs(task, model, targets, p.batch_size, device)
     logging.info(
         "subset %d: %d examples seen %.2f times, final loss %.3f, mean target output %.3f",
         index,

@@ -8,6 +8,7 @@ import numpy as np
 
 from proxyscale.datamodels import store
 from proxyscale.datamodels.dataset import load_dataset
+from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.projectors import checkpoint_seed
 from proxyscale.datamodels.tasks import batches, load_model
 from proxyscale.device import resolve_device
@@ -21,13 +22,13 @@ def main():
     device = resolve_device(p.device)
     model, task, _ = load_model(smk.input.model, device)
     arrays, _ = load_dataset(smk.input.data)
-    x, y = arrays["train_inputs"], arrays["train_labels"]
+    train = Arrays(arrays["train_inputs"], arrays["train_labels"])
     seed = checkpoint_seed(trak["projector_seed"], int(smk.wildcards.ckpt))  # a new projection per checkpoint
     summary = store.featurize(
         model,
         task.modelout,
-        lambda: batches(task, x, y, np.arange(len(x)), trak["batch_size"], device),
-        len(x),
+        lambda: batches(task, train, np.arange(len(train)), trak["batch_size"], device),
+        len(train),
         smk.output.store,
         p.work_dir,
         trak["proj_dim"],
@@ -39,12 +40,12 @@ def main():
     )
     logging.info("store %s: %s", smk.output.store, summary)
     start = time.perf_counter()
-    xt, yt = arrays["target_inputs"], arrays["target_labels"]
+    targets = Arrays(arrays["target_inputs"], arrays["target_labels"])
     scores, q = store.score(
         model,
         task.modelout,
-        lambda: batches(task, xt, yt, np.arange(len(xt)), trak["batch_size"], device),
-        len(xt),
+        lambda: batches(task, targets, np.arange(len(targets)), trak["batch_size"], device),
+        len(targets),
         smk.output.store,
         device,
     )

@@ -14,7 +14,7 @@ import torch
 
 from proxyscale.data.prepare import fit_to_context
 from proxyscale.device import autocast
-from proxyscale.training.losses import masked_mean, token_nll
+from proxyscale.training.losses import masked_mean, token_nll_and_hit
 
 
 @torch.no_grad()
@@ -40,11 +40,9 @@ def candidate_scores(model, frame: pd.DataFrame, batch_size: int, device: torch.
             mask[row, len(pairs[i][0]) - 1 : n] = True
         inputs, targets, mask = inputs.to(device), targets.to(device), mask.to(device)
         with autocast(device):
-            logits = model(inputs)
-        logits = logits.float()
-        nll = token_nll(logits, targets)
-        hit = (logits.argmax(-1) == targets) | ~mask
-        losses[idx] = masked_mean(nll, mask).cpu().numpy()
+            both = model.per_token(inputs, targets, token_nll_and_hit)  # never the batch's whole logits
+        hit = both[..., 1].bool() | ~mask
+        losses[idx] = masked_mean(both[..., 0], mask).cpu().numpy()
         greedy[idx] = hit.all(1).cpu().numpy()
     out = frame[["example_id", "choice", "is_gold", "kind"]].copy()
     out["loss"] = losses

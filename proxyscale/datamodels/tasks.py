@@ -1,10 +1,12 @@
 """The two attribution settings behind one interface: image classification and language modelling.
 
-An attribution dataset is four arrays: ``train_inputs``, ``train_labels``, ``target_inputs`` and
-``target_labels``. For images, inputs are uint8 images (n, c, h, w) and labels class ids; for text,
-inputs are token windows (n, T + 1) and labels the boolean mask of scored positions. A task turns
-those arrays into models, training losses, model outputs (the margins TRAK attributes and LDS
-compares) and traker batches, and counts FLOPs, so training, featurizing and LDS code is shared.
+Examples (:mod:`proxyscale.datamodels.examples`) give inputs and labels a batch at a time. For images,
+inputs are uint8 images (n, c, h, w) and labels class ids; for text, inputs are token windows (n, T + 1)
+and labels the boolean mask of scored positions. A task turns them into models, training losses
+(summed, with the count of terms they sum, so a batch in micro-batches has the same mean), model
+outputs (the margins TRAK attributes and LDS compares) and traker batches, and counts FLOPs, so
+training, featurizing and LDS code is shared. A language model's losses and outputs go through
+:meth:`proxyscale.models.gpt.GPT.per_token`, so no batch's logits are ever held whole.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from proxyscale.errors import ConfigError
 from proxyscale.models.gpt import GPT, GPTConfig, count_parameters
 from proxyscale.models.vision import forward_macs, make_classifier, to_float
 from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
-from proxyscale.training.losses import classification_margin, masked_mean, token_margins, token_nll
+from proxyscale.training.losses import classification_margin, masked_mean, token_margins, token_nll_and_hit
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,12 @@ class VisionTask:
     def to_batch(self, inputs: np.ndarray, labels: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
         return to_float(torch.from_numpy(inputs)).to(device), torch.from_numpy(labels).long().to(device)
 
-    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+    def loss_sum(self, model: nn.Module, batch) -> torch.Tensor:
         x, y = batch
-        return F.cross_entropy(model(x), y)
+        return F.cross_entropy(model(x), y, reduction="sum")
+
+    def loss_terms(self, labels: np.ndarray) -> int:
+        return len(labels)
 
     def outputs(self, model: nn.Module, batch) -> torch.Tensor:
         x, y = batch
@@ -77,19 +82,18 @@ class LMTask:
     def to_batch(self, inputs: np.ndarray, labels: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(inputs).long().to(device), torch.from_numpy(labels).bool().to(device)
 
-    def token_losses(self, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Next-token logits, their cross-entropy per position, and the float mask of scored positions."""
+    def loss_sum(self, model: nn.Module, batch) -> torch.Tensor:
+        """Cross-entropy summed over the scored positions (``model`` may be DDP-wrapped: its forward with
+        targets gives the per-token loss)."""
         tokens, mask = batch
-        logits = model(tokens[:, :-1]).float()
-        return logits, token_nll(logits, tokens[:, 1:]), mask[:, 1:].float()
+        return (model(tokens[:, :-1], targets=tokens[:, 1:]) * mask[:, 1:]).sum()
 
-    def loss(self, model: nn.Module, batch) -> torch.Tensor:
-        _, nll, m = self.token_losses(model, batch)
-        return (nll * m).sum() / m.sum().clamp(min=1)
+    def loss_terms(self, labels: np.ndarray) -> int:
+        return int(np.asarray(labels)[:, 1:].sum())
 
     def outputs(self, model: nn.Module, batch) -> torch.Tensor:
         tokens, mask = batch
-        return masked_mean(token_margins(model(tokens[:, :-1]).float(), tokens[:, 1:]), mask[:, 1:])
+        return masked_mean(model.per_token(tokens[:, :-1], tokens[:, 1:], token_margins), mask[:, 1:])
 
     def flops_per_example(self, model: nn.Module) -> float:
         """Forward FLOPs of one window: 2 x parameters x scored positions (the 6ND rule's forward third)."""
@@ -105,51 +109,50 @@ def make_task(spec: dict) -> VisionTask | LMTask:
     raise ConfigError(f"attribution.setting: '{spec['setting']}' is not a setting (vision, lm)")
 
 
-def batches(
-    task, inputs: np.ndarray, labels: np.ndarray, indices: np.ndarray, batch_size: int, device
-) -> Iterator[tuple[np.ndarray, tuple]]:
-    """(indices, batch) pairs over ``indices`` in order, as traker's featurize and scoring take them."""
+def task_config(task, spec: dict) -> GPTConfig | None:
+    """The GPT architecture of a size of a language task (what the memory model needs); None otherwise."""
+    return task.config(spec) if isinstance(task, LMTask) else None
+
+
+def batches(task, examples, indices: np.ndarray, batch_size: int, device) -> Iterator[tuple[np.ndarray, tuple]]:
+    """(indices, batch) pairs over ``indices`` of ``examples`` in order, read a batch at a time, as
+    traker's featurize and scoring take them."""
     for start in range(0, len(indices), batch_size):
         idx = np.asarray(indices[start : start + batch_size])
-        yield idx, task.to_batch(inputs[idx], labels[idx], device)
+        yield idx, task.to_batch(*examples.take(idx), device)
+
+
+def _all(task, examples, batch_size: int, device) -> Iterator[tuple]:
+    return (b for _, b in batches(task, examples, np.arange(len(examples)), batch_size, device))
 
 
 @torch.no_grad()
-def outputs(task, model: nn.Module, inputs: np.ndarray, labels: np.ndarray, batch_size: int, device) -> np.ndarray:
+def outputs(task, model: nn.Module, examples, batch_size: int, device) -> np.ndarray:
     """The model's output (margin) on every example, as float64."""
     model.eval()
-    out = [
-        task.outputs(model, b).cpu()
-        for _, b in batches(task, inputs, labels, np.arange(len(inputs)), batch_size, device)
-    ]
-    return torch.cat(out).double().numpy()
+    return torch.cat([task.outputs(model, b).cpu() for b in _all(task, examples, batch_size, device)]).double().numpy()
 
 
 @torch.no_grad()
-def accuracy(task, model: nn.Module, inputs: np.ndarray, labels: np.ndarray, batch_size: int, device) -> float | None:
+def accuracy(task, model: nn.Module, examples, batch_size: int, device) -> float | None:
     """Top-1 accuracy of a classifier; None for language models (no single label to get right)."""
     if not isinstance(task, VisionTask):
         return None
     model.eval()
-    hits = [
-        (model(x).argmax(-1) == y).sum().item()
-        for _, (x, y) in batches(task, inputs, labels, np.arange(len(inputs)), batch_size, device)
-    ]
-    return float(sum(hits) / len(inputs))
+    hits = [(model(x).argmax(-1) == y).sum().item() for x, y in _all(task, examples, batch_size, device)]
+    return float(sum(hits) / len(examples))
 
 
 @torch.no_grad()
-def token_metrics(
-    task: LMTask, model: nn.Module, inputs: np.ndarray, labels: np.ndarray, batch_size: int, device
-) -> tuple[np.ndarray, np.ndarray]:
+def token_metrics(task: LMTask, model: nn.Module, examples, batch_size: int, device) -> tuple[np.ndarray, np.ndarray]:
     """Per language example: mean cross-entropy over its scored tokens, and the fraction of those
     tokens that are the model's argmax prediction (token accuracy)."""
     model.eval()
     losses, hits = [], []
-    for _, batch in batches(task, inputs, labels, np.arange(len(inputs)), batch_size, device):
-        logits, nll, m = task.token_losses(model, batch)
-        losses.append(masked_mean(nll, m).cpu())
-        hits.append(masked_mean((logits.argmax(-1) == batch[0][:, 1:]).float(), m).cpu())
+    for tokens, mask in _all(task, examples, batch_size, device):
+        both = model.per_token(tokens[:, :-1], tokens[:, 1:], token_nll_and_hit)
+        losses.append(masked_mean(both[..., 0], mask[:, 1:]).cpu())
+        hits.append(masked_mean(both[..., 1], mask[:, 1:]).cpu())
     return torch.cat(losses).double().numpy(), torch.cat(hits).double().numpy()
 
 

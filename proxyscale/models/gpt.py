@@ -6,6 +6,11 @@ causal self-attention with ALiBi
 Parameter counts are computed in closed form so that training budgets (tokens = tokens_per_param x
 params) and compute (6 x params x tokens) are known before a model is built; a unit test checks the
 closed form against the built module.
+
+Called with targets, the model returns the per-token loss computed a chunk of tokens at a time
+(:func:`proxyscale.training.losses.per_token_head`), never the whole batch's logits; with
+``checkpoint_blocks`` set, each block's activations are recomputed in the backward pass instead of
+kept (activation checkpointing), so a block's input is all a layer keeps per token.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from proxyscale.training.losses import PerToken, per_token_head, token_nll
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
     ("attn_bias: wrong shape (batch dimension)", seen on an H200), so plain ops run there too.
     """
     if q.is_cuda and not torch._C._functorch.is_functorch_wrapped_tensor(q):
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias if bias.dtype == q.dtype else bias.to(q.dtype))
     scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5 + bias
     return torch.softmax(scores, dim=-1) @ v
 
@@ -122,6 +130,8 @@ class GPT(nn.Module):
             self.alibi = None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.checkpoint_blocks = False  # activation checkpointing (training loops set it per size)
+        self._bias_cache: tuple | None = None
         self.apply(self._init)
         # GPT-2 scaling of residual projections keeps the residual stream's variance depth-independent.
         for block in self.blocks:
@@ -136,14 +146,42 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, std=0.02)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    def attention_bias(self, t: int) -> torch.Tensor | None:
+        """ALiBi's bias for ``t`` tokens. Under bf16 autocast on a GPU it is cast once and shared by every
+        layer (the fused kernel keeps it for the backward pass, so a copy per layer would cost heads x
+        t^2 x 2 bytes each); otherwise it is a view of the buffer."""
+        if self.alibi is None:
+            return None
+        if not (self.alibi.is_cuda and torch.is_autocast_enabled("cuda")):
+            return self.alibi[:, :t, :t]
+        dtype = torch.get_autocast_dtype("cuda")
+        key = (t, dtype, self.alibi.data_ptr())
+        if self._bias_cache is None or self._bias_cache[0] != key:
+            self._bias_cache = (key, self.alibi[:, :t, :t].to(dtype).contiguous())
+        return self._bias_cache[1]
+
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """The final (normalised) hidden state of every position, (batch, time, d_model)."""
         t = idx.shape[1]
         if t > self.cfg.context_length:
             raise ValueError(f"sequence of {t} tokens exceeds context_length={self.cfg.context_length}")
         x = self.tok(idx)
         if self.pos is not None:
             x = x + self.pos(torch.arange(t, device=idx.device))
-        bias = None if self.alibi is None else self.alibi[:, :t, :t]
+        bias = self.attention_bias(t)
         for block in self.blocks:
-            x = block(x, bias)
-        return self.ln_f(x) @ self.tok.weight.T
+            if self.checkpoint_blocks and torch.is_grad_enabled():
+                x = checkpoint(block, x, bias, use_reentrant=False)
+            else:
+                x = block(x, bias)
+        return self.ln_f(x)
+
+    def per_token(self, idx: torch.Tensor, targets: torch.Tensor, fn: PerToken) -> torch.Tensor:
+        """``fn(logits, targets)`` at every position (a loss, a margin, a hit), without the batch's logits."""
+        return per_token_head(fn, self.hidden(idx), self.tok.weight, targets)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """Next-token logits (batch, time, vocab); with ``targets``, the per-token loss (batch, time) in fp32."""
+        if targets is not None:
+            return self.per_token(idx, targets, token_nll)
+        return self.hidden(idx) @ self.tok.weight.T

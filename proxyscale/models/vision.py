@@ -137,7 +137,7 @@ def forward_macs(model: nn.Module, image_shape: tuple[int, int, int]) -> int:
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     try:
         with torch.no_grad():
-            model(torch.zeros((1, *image_shape)))
+            model(torch.zeros((1, *image_shape), device=next(model.parameters()).device))
     finally:
         for h in hooks:
             h.remove()

@@ -13,10 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import make_task, token_metrics
 from proxyscale.training.distributed import SINGLE, Group
 from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
+from proxyscale.training.resume import NEVER
 
 
 def retrain(
@@ -31,19 +33,22 @@ def retrain(
     device,
     desc: str = "retrain",
     group: Group = SINGLE,
+    resume_for=lambda seed: NEVER,
+    peak_flops: float | None = None,
 ) -> pd.DataFrame:
     """One row per (seed, holdout example): its target task, example id, loss and token accuracy,
-    with the run's training FLOPs and wall time."""
+    with the run's training FLOPs and wall time. ``resume_for(seed)`` is each seed's
+    :class:`~proxyscale.training.resume.Resume`."""
     task = make_task(task_spec)
     names = np.asarray(task_spec["targets"])
-    x, y = arrays["holdout_inputs"], arrays["holdout_labels"]
+    train = Arrays(arrays["train_inputs"], arrays["train_labels"])
+    holdout = Arrays(arrays["holdout_inputs"], arrays["holdout_labels"])
     frames = []
     for seed in seeds:
         model, meta = fit(
             task,
             size,
-            arrays["train_inputs"],
-            arrays["train_labels"],
+            train,
             indices,
             recipe,
             passes,
@@ -51,8 +56,10 @@ def retrain(
             device,
             desc=f"{desc} seed {seed}",
             group=group,
+            resume=resume_for(seed),
+            peak_flops=peak_flops,
         )
-        loss, accuracy = token_metrics(task, model, x, y, batch_size, device)
+        loss, accuracy = token_metrics(task, model, holdout, batch_size, device)
         frames.append(
             pd.DataFrame(
                 {

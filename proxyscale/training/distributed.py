@@ -6,10 +6,13 @@ entry script starts itself again under ``torchrun --standalone`` (:func:`relaunc
 per process, gloo on CPU), and the training loops split every global batch between the processes.
 
 The global batch stays the config's ``batch_size`` whatever the process count: each process takes its
-contiguous share of the batch's rows (:meth:`Group.share`) and scales its mean loss by its share of
-the rows (:meth:`Group.loss_weight`), so DDP's average of the gradients is the gradient of the global
-batch's mean loss. One process and several train the same model up to float rounding. Only rank 0
-writes outputs (:attr:`Group.is_main`).
+contiguous share of the batch's rows (:meth:`Group.share`) and divides its summed loss by the global
+batch's count of loss terms over the process count (:meth:`Group.loss_divisor`), so DDP's average of
+the gradients is the gradient of the global batch's mean loss. One process and several train the
+same model up to float rounding. Only rank 0 writes outputs (:attr:`Group.is_main`).
+
+Collectives run on the device of the group's backend (:attr:`Group.device`): NCCL only reduces CUDA
+tensors, gloo CPU ones.
 
 torch is imported where it is used: every job's runner imports this module, and jobs that never
 train (data preparation, reports) should not pay for loading torch.
@@ -17,6 +20,7 @@ train (data preparation, reports) should not pay for loading torch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -37,6 +41,7 @@ class Group:
 
     rank: int = 0
     world: int = 1
+    device: str = "cpu"  # where the backend's collectives take their tensors (cuda:LOCAL_RANK for NCCL)
 
     @property
     def is_main(self) -> bool:
@@ -47,20 +52,29 @@ class Group:
         bounds = np.linspace(0, rows, self.world + 1).round().astype(int)
         return slice(int(bounds[self.rank]), int(bounds[self.rank + 1]))
 
-    def loss_weight(self, rows: int) -> float:
-        """Factor on this rank's mean loss so that DDP's gradient average is the global batch mean."""
-        local = self.share(rows)
-        return self.world * (local.stop - local.start) / rows
+    def loss_divisor(self, count: int) -> float:
+        """What this rank divides its summed loss by so that DDP's gradient average is the mean over the
+        global batch's ``count`` loss terms (tokens, examples)."""
+        return count / self.world
 
-    def mean(self, value: float) -> float:
-        """Average of a per-rank scalar over the group (the value itself for one process)."""
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        """Element-wise sum of a per-rank tensor over the group (the tensor itself for one process), on
+        the tensor's own device; the reduction runs on the backend's device."""
         if self.world == 1:
-            return value
+            return values
         import torch
 
-        t = torch.tensor([value], dtype=torch.float64)
-        torch.distributed.all_reduce(t)
-        return float(t.item()) / self.world
+        reduced = values.detach().to(device=self.device, dtype=torch.float64)
+        torch.distributed.all_reduce(reduced)
+        return reduced.to(values.device)
+
+    def mean(self, value: float | torch.Tensor) -> float:
+        """Average of a per-rank scalar over the group (the value itself for one process)."""
+        if self.world == 1:
+            return float(value)
+        import torch
+
+        return float(self.sum(torch.as_tensor(value, dtype=torch.float64)).item()) / self.world
 
     def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         """The model DDP-wrapped for a group of several processes, else as it is."""
@@ -68,7 +82,16 @@ class Group:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        return DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True
+        )
+
+    def no_sync(self, trained: torch.nn.Module, sync: bool):
+        """Context for one micro-batch's backward: DDP's gradient all-reduce only when ``sync`` (the
+        last micro-batch of a step); a plain context for one process."""
+        if self.world == 1 or sync:
+            return contextlib.nullcontext()
+        return trained.no_sync()
 
 
 SINGLE = Group()  # one process: the default of every training loop
@@ -93,7 +116,7 @@ def join(device: torch.device) -> tuple[Group, torch.device]:
         torch.cuda.set_device(device)
     if not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Group(rank, world), device
+    return Group(rank, world, str(device) if device.type == "cuda" else "cpu"), device
 
 
 def leave() -> None:

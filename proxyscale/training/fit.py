@@ -6,8 +6,13 @@ each LDS subset or selection) is trained here with one recipe: AdamW, linear war
 Passes may be fractional: a language model trains on a Chinchilla budget of windows
 (:mod:`proxyscale.datamodels.budget`), which need not be a whole number of passes over its examples.
 The seed fixes initialisation and order, so a model is a function of (size, examples, passes, seed).
-``task`` is any object with ``make_model``, ``to_batch``, ``loss`` and ``flops_per_example``
-(:mod:`proxyscale.datamodels.tasks`).
+
+``task`` is any object with ``make_model``, ``to_batch``, ``loss_sum`` (the summed loss of a batch),
+``loss_terms`` (how many terms a batch's labels sum over) and ``flops_per_example``
+(:mod:`proxyscale.datamodels.tasks`); ``examples`` any object with ``take(rows)`` (inputs and labels of
+those rows) and ``labels(rows)`` (:mod:`proxyscale.datamodels.examples`), so only the rows of a batch
+are ever read. A batch is taken in micro-batches (:mod:`proxyscale.training.loop`), and a run resumes
+from its last saved state (:mod:`proxyscale.training.resume`).
 """
 
 from __future__ import annotations
@@ -20,17 +25,32 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from proxyscale.device import autocast
+from proxyscale.device import autocast, mfu
 from proxyscale.models import count_params
 from proxyscale.training.distributed import SINGLE, Group
-from proxyscale.training.recipe import Recipe, lr_at, make_optimizer, optimizer_step
+from proxyscale.training.loop import Steps, micro_slices
+from proxyscale.training.recipe import Recipe, lr_at, make_optimizer
+from proxyscale.training.resume import NEVER, Resume
+
+
+def schedule(indices: np.ndarray, passes: float, batch_size: int, seed: int) -> list[np.ndarray]:
+    """The batches of ``round(passes x len(indices))`` examples: successive seeded permutations of
+    ``indices`` (each pass sees every example once, the last pass a prefix), cut into batches that stay
+    within a pass, as in epoch training."""
+    order = np.random.default_rng(seed)
+    indices = np.asarray(indices)
+    seen = max(1, round(passes * len(indices)))
+    batches = []
+    for start in range(0, seen, len(indices)):
+        perm = indices[order.permutation(len(indices))][: seen - start]
+        batches += [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
+    return batches
 
 
 def fit(
     task,
     spec: dict,
-    inputs: np.ndarray,
-    labels: np.ndarray,
+    examples,
     indices: np.ndarray,
     recipe: Recipe,
     passes: float,
@@ -38,36 +58,65 @@ def fit(
     device: torch.device,
     desc: str = "fit",
     group: Group = SINGLE,
+    resume: Resume = NEVER,
+    peak_flops: float | None = None,
 ) -> tuple[nn.Module, dict]:
-    """Train a fresh ``task.make_model(spec)`` on ``round(passes x len(indices))`` examples of
-    ``inputs[indices]``, taken from successive seeded permutations; return it (eval mode) and a summary.
-    In a group of processes (:mod:`proxyscale.training.distributed`) each trains on its share of every
-    batch's examples (exact for losses that are means over examples)."""
+    """Train a fresh ``task.make_model(spec)`` on ``round(passes x len(indices))`` of the ``examples`` at
+    ``indices`` (:func:`schedule`); return it (eval mode) and a summary. In a group of processes
+    (:mod:`proxyscale.training.distributed`) each trains on its share of every batch's examples."""
     torch.manual_seed(seed)
     model = task.make_model(spec).to(device)
+    if hasattr(model, "checkpoint_blocks"):
+        model.checkpoint_blocks = recipe.activation_checkpointing
     trained = group.wrap(model, device)
-    order = np.random.default_rng(seed)
-    indices = np.asarray(indices)
-    seen = max(1, round(passes * len(indices)))
-    batches = []  # batches stay within a pass, as in epoch training
-    for start in range(0, seen, len(indices)):
-        perm = indices[order.permutation(len(indices))][: seen - start]
-        batches += [perm[i : i + recipe.batch_size] for i in range(0, len(perm), recipe.batch_size)]
-    total = len(batches)
-    opt = make_optimizer(model, recipe)
-    start, losses = time.perf_counter(), []
+    batches = schedule(indices, passes, recipe.batch_size, seed)
+    total, seen = len(batches), sum(len(b) for b in batches)
+    last_pass = min(total, math.ceil(len(indices) / recipe.batch_size))  # the steps final_loss averages
+    runner = Steps(trained, make_optimizer(model, recipe), recipe, group, device, desc)
+    tail = torch.zeros((), dtype=torch.float64, device=device)
+    first, elapsed = 0, 0.0
+    if (saved := resume.load(device)) is not None:
+        model.load_state_dict(saved["model"])
+        runner.restore(saved["steps"])
+        tail.copy_(saved["tail"])
+        first, elapsed = saved["step"], saved["seconds"]
+
+    def state(step: int) -> dict:
+        seconds = elapsed + time.perf_counter() - start
+        return {"model": model.state_dict(), "steps": runner.state(), "tail": tail, "step": step, "seconds": seconds}
+
+    def micro_loss(rows: np.ndarray, divisor: float, joins_only: bool):
+        def loss() -> torch.Tensor:
+            batch = task.to_batch(*examples.take(rows), device)
+            with autocast(device):
+                value = task.loss_sum(trained, batch) / divisor
+            return value * 0.0 if joins_only else value
+
+        return loss
+
+    start = time.perf_counter()
     model.train()
-    for step, idx in enumerate(tqdm(batches, desc=desc, mininterval=5, ascii=True, disable=not group.is_main)):
-        local, weight = idx[group.share(len(idx))], group.loss_weight(len(idx))
-        if not len(local):  # a last batch smaller than the group: this rank still joins the gradient average
+    bar = tqdm(range(first, total), desc=desc, mininterval=5, ascii=True, disable=not group.is_main, initial=first,
+               total=total)  # fmt: skip
+    for step in bar:
+        idx = batches[step]
+        local = idx[group.share(len(idx))]
+        divisor = group.loss_divisor(task.loss_terms(examples.labels(idx)))
+        joins_only = not len(local)  # a last batch smaller than the group: this rank still joins the average
+        if joins_only:
             local = idx[:1]
-        batch = task.to_batch(inputs[local], labels[local], device)
-        with autocast(device):
-            loss = task.loss(trained, batch) * weight
-        optimizer_step(trained, opt, loss, lr_at(step, total, recipe), recipe.grad_clip, f"{desc} step {step}")
-        losses.append(loss.item())
-    flops_forward = task.flops_per_example(model.cpu())
-    model.to(device)
+        lr = lr_at(step, total, recipe)
+        parts = [local[part] for part in micro_slices(len(local), recipe.micro_batch_size)]
+        loss = runner.step([micro_loss(rows, divisor, joins_only) for rows in parts], lr)
+        if step >= total - last_pass:
+            tail += loss
+        if (step + 1) % recipe.log_every == 0 or step + 1 == total:
+            runner.read(step, lr)
+            if step + 1 < total:
+                resume.poll(step + 1, state)
+    wall = elapsed + time.perf_counter() - start
+    flops_forward = task.flops_per_example(model)
+    flops = 3.0 * flops_forward * seen  # forward + backward (2x forward)
     summary = {
         "params": count_params(model),
         "examples": int(len(indices)),
@@ -76,10 +125,15 @@ def fit(
         "steps": total,
         "seed": seed,
         "forward_flops_per_example": flops_forward,
-        "flops": 3.0 * flops_forward * seen,  # forward + backward (2x forward)
-        "final_loss": group.mean(float(np.mean(losses[-math.ceil(len(indices) / recipe.batch_size) :]))),
-        "wall_seconds": time.perf_counter() - start,
+        "flops": flops,
+        "final_loss": group.mean(tail / last_pass),
+        "wall_seconds": wall,
+        "examples_per_second": seen / wall / group.world,  # per device
+        "mfu": mfu(flops, wall, group.world, peak_flops),
         "device": str(device),
         "processes": group.world,
+        "micro_batch_size": recipe.micro_batch_size,
+        "activation_checkpointing": recipe.activation_checkpointing,
+        "resumed_from_step": first or None,
     }
     return model.eval(), summary

@@ -2,7 +2,9 @@
 
 Batches are random windows of ``context_length + 1`` tokens drawn from one or more token streams; each
 row's stream is drawn with the distribution's mixture weights, so a training distribution is just a
-weighting of shards. AdamW with linear warmup then cosine decay; everything seeded.
+weighting of shards. AdamW with linear warmup then cosine decay; everything seeded. A global batch is
+taken in micro-batches (:mod:`proxyscale.training.loop`); a killed run resumes from its last saved
+state (:mod:`proxyscale.training.resume`); the summary records throughput and model FLOPs utilisation.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from proxyscale.device import autocast
+from proxyscale.device import autocast, mfu, to_device
 from proxyscale.errors import ConfigError
 from proxyscale.models.gpt import GPT, GPTConfig, count_parameters, training_flops
 from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
 from proxyscale.training.distributed import SINGLE, Group
-from proxyscale.training.losses import token_nll
-from proxyscale.training.recipe import Recipe, lr_at, make_optimizer, optimizer_step
+from proxyscale.training.loop import Steps, micro_slices
+from proxyscale.training.recipe import Recipe, lr_at, make_optimizer
+from proxyscale.training.resume import NEVER, Resume
 
 
 class WindowSampler:
@@ -40,6 +43,12 @@ class WindowSampler:
         self.probs = w / w.sum()
         self.window = window
         self.rng = np.random.default_rng(seed)
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def restore(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
 
     def batch(self, batch_size: int) -> torch.Tensor:
         which = self.rng.choice(len(self.streams), size=batch_size, p=self.probs)
@@ -99,11 +108,15 @@ def train_lm(
     desc: str = "train",
     max_repetition: float = math.inf,
     group: Group = SINGLE,
+    resume: Resume = NEVER,
+    peak_flops: float | None = None,
 ) -> tuple[GPT, pd.DataFrame, dict]:
     """Train a fresh model; return it, its loss curve and a summary (params, tokens, FLOPs, repetition,
-    time). A run that would repeat a shard more than ``max_repetition`` times is refused before training.
-    In a group of processes (:mod:`proxyscale.training.distributed`) every process draws the same global
-    batches and trains on its share of their rows."""
+    time, tokens per second, MFU against ``peak_flops`` per device). A run that would repeat a shard more
+    than ``max_repetition`` times is refused before training. In a group of processes
+    (:mod:`proxyscale.training.distributed`) every process draws the same global batches and trains on
+    its share of their rows. With a ``resume`` file, the run saves its state as it goes and continues
+    from a saved state."""
     n_params = count_parameters(cfg)
     tokens_per_step = recipe.batch_size * cfg.context_length
     steps = math.ceil(token_budget(cfg, tokens_per_param) / tokens_per_step)
@@ -112,31 +125,52 @@ def train_lm(
     check_repetition(repeats, streams, n_tokens, max_repetition, desc)
     torch.manual_seed(seed)
     model = GPT(cfg).to(device)
+    model.checkpoint_blocks = recipe.activation_checkpointing
     trained = group.wrap(model, device)
     sampler = WindowSampler(streams, weights, cfg.context_length, seed)
-    rows, weight = group.share(recipe.batch_size), group.loss_weight(recipe.batch_size)
-    opt = make_optimizer(model, recipe)
-    curve, start, running = [], time.perf_counter(), []
+    rows = group.share(recipe.batch_size)
+    micro = micro_slices(rows.stop - rows.start, recipe.micro_batch_size)
+    divisor = group.loss_divisor(tokens_per_step)
+    runner = Steps(trained, make_optimizer(model, recipe), recipe, group, device, desc)
+    curve, first, elapsed = [], 0, 0.0
+    if (saved := resume.load(device)) is not None:
+        model.load_state_dict(saved["model"])
+        runner.restore(saved["steps"])
+        sampler.restore(saved["sampler"])
+        curve, first, elapsed = saved["curve"], saved["step"], saved["seconds"]
+
+    def state(step: int) -> dict:
+        seconds = elapsed + time.perf_counter() - start
+        return {"model": model.state_dict(), "steps": runner.state(), "sampler": sampler.state(), "curve": curve,
+                "step": step, "seconds": seconds}  # fmt: skip
+
+    def micro_loss(batch: torch.Tensor, part: slice):
+        def loss() -> torch.Tensor:
+            with autocast(device):
+                return trained(batch[part, :-1], targets=batch[part, 1:]).sum() / divisor
+
+        return loss
+
+    start = time.perf_counter()
     model.train()
-    for step in tqdm(range(steps), desc=desc, mininterval=5, ascii=True, disable=not group.is_main):
+    for step in tqdm(range(first, steps), desc=desc, mininterval=5, ascii=True, disable=not group.is_main,
+                     initial=first, total=steps):  # fmt: skip
         lr = lr_at(step, steps, recipe)
-        batch = sampler.batch(recipe.batch_size)[rows].to(device)
-        with autocast(device):
-            logits = trained(batch[:, :-1])
-        loss = token_nll(logits.float(), batch[:, 1:]).mean() * weight
-        optimizer_step(trained, opt, loss, lr, recipe.grad_clip, f"{desc} step {step}")
-        running.append(loss.item())
+        batch = to_device(sampler.batch(recipe.batch_size)[rows], device)
+        runner.step([micro_loss(batch, part) for part in micro], lr)
         if (step + 1) % recipe.log_every == 0 or step + 1 == steps:
             curve.append(
                 {
                     "step": step + 1,
                     "tokens": (step + 1) * tokens_per_step,
-                    "loss": group.mean(float(np.mean(running))),
+                    "loss": runner.read(step, lr),
                     "lr": lr,
-                    "seconds": time.perf_counter() - start,
+                    "seconds": elapsed + time.perf_counter() - start,
                 }
             )
-            running = []
+            if step + 1 < steps:
+                resume.poll(step + 1, state)
+    wall = elapsed + time.perf_counter() - start
     meta = {
         "params": n_params,
         "non_embedding_params": count_parameters(cfg, include_embeddings=False),
@@ -144,20 +178,29 @@ def train_lm(
         "steps": steps,
         "flops": training_flops(n_params, n_tokens),
         **repeats,
-        "wall_seconds": time.perf_counter() - start,
+        "wall_seconds": wall,
+        "tokens_per_second": n_tokens / wall / group.world,  # per device
+        "mfu": mfu(training_flops(n_params, n_tokens), wall, group.world, peak_flops),
         "final_loss": curve[-1]["loss"],
         "seed": seed,
         "device": str(device),
         "processes": group.world,
+        "micro_batch_size": micro[0].stop - micro[0].start,
+        "activation_checkpointing": recipe.activation_checkpointing,
+        "resumed_from_step": first or None,
         "model_config": asdict(cfg),
         "recipe": asdict(recipe),
     }
     return model, pd.DataFrame(curve), meta
 
 
+ARCHITECTURE_KEYS = ("d_model", "n_layers", "n_heads", "position")
+
+
 def gpt_config(size: dict, vocab_size: int, context_length: int) -> GPTConfig:
-    """The architecture of a config size: every key of its entry but the recipe's ``batch_size`` and ``lr``."""
-    arch = {k: v for k, v in size.items() if k not in ("batch_size", "lr")}
+    """The architecture of a config size: its keys that shape the model (not the recipe's batch sizes,
+    ``lr`` or memory options)."""
+    arch = {k: v for k, v in size.items() if k in ARCHITECTURE_KEYS}
     return GPTConfig(vocab_size=vocab_size, context_length=context_length, **arch)
 
 

@@ -1,5 +1,11 @@
 """The optimisation recipe every model here is trained with: AdamW, linear warmup then cosine decay,
-gradient clipping, and a clear error when the loss diverges."""
+gradient clipping, and a clear error when the loss diverges.
+
+A recipe's ``batch_size`` is the global batch the optimiser steps on; ``micro_batch_size`` is how many
+of a process's rows go through one forward and backward pass (gradients accumulate over them; None:
+all at once), and ``activation_checkpointing`` recomputes each block's activations in the backward
+pass. Neither changes what is computed, only the memory it takes (:mod:`proxyscale.training.memory`
+chooses them for ``auto``)."""
 
 from __future__ import annotations
 
@@ -25,11 +31,14 @@ class Recipe:
     beta2: float = 0.95
     grad_clip: float = 1.0
     log_every: int = 10
+    micro_batch_size: int | None = None
+    activation_checkpointing: bool = False
 
     @classmethod
-    def from_size(cls, size: dict, training: dict) -> Recipe:
-        """The recipe of a config size (its ``batch_size`` and ``lr``) under a ``training:`` block."""
-        return cls(batch_size=size["batch_size"], lr=size["lr"], **training)
+    def from_size(cls, size: dict, training: dict, **memory) -> Recipe:
+        """The recipe of a config size (its ``batch_size`` and ``lr``) under a ``training:`` block;
+        ``memory`` sets ``micro_batch_size`` and ``activation_checkpointing`` once they are resolved."""
+        return cls(batch_size=size["batch_size"], lr=size["lr"], **training, **memory)
 
 
 def lr_at(step: int, total_steps: int, recipe: Recipe) -> float:
@@ -61,6 +70,16 @@ class AdamW:
             ]
             for g in self.param_groups
         ]
+
+    def state_dict(self) -> dict:
+        """The moments and step counts of every parameter, in parameter order (for resuming)."""
+        return {"state": [[list(s) for s in group] for group in self.state]}
+
+    def load_state_dict(self, saved: dict) -> None:
+        for group, saved_group in zip(self.state, saved["state"]):
+            for mine, theirs in zip(group, saved_group):
+                for tensor, value in zip(mine, theirs):
+                    tensor.copy_(value)
 
     def zero_grad(self) -> None:
         """Drop the gradients (set them to None, as torch's optimizers do by default)."""
@@ -104,15 +123,17 @@ def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> AdamW:
     )
 
 
-def optimizer_step(
-    model: torch.nn.Module, opt: AdamW, loss: torch.Tensor, lr: float, grad_clip: float, where: str
-) -> None:
-    """One update at learning rate ``lr`` with gradient clipping; a non-finite loss is a clear error."""
-    if not torch.isfinite(loss):
-        raise TrainingError(f"{where}: loss became {loss.item()} at learning rate {lr:g}; lower the size's lr")
+def update(model: torch.nn.Module, opt: AdamW, lr: float, grad_clip: float) -> None:
+    """One update at learning rate ``lr`` from the gradients accumulated so far, clipped; then clear them.
+    Nothing here reads a value back to the host, so a GPU never waits on it."""
     for group in opt.param_groups:
         group["lr"] = lr
-    opt.zero_grad()
-    loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     opt.step()
+    opt.zero_grad()
+
+
+def check_finite(loss: float, lr: float, where: str) -> None:
+    """A loss that is no longer finite is one clear error naming the run, the step and the learning rate."""
+    if not math.isfinite(loss):
+        raise TrainingError(f"{where}: loss became {loss} at learning rate {lr:g}; lower the size's lr")

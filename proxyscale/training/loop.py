@@ -1,0 +1,68 @@
+"""One optimiser step on a global batch, taken in micro-batches: what both training loops share.
+
+A step's rows (this process's share of the global batch, :mod:`proxyscale.training.distributed`) go
+through the model ``recipe.micro_batch_size`` at a time; each micro-batch's summed loss is divided by
+the global batch's count of loss terms (and multiplied by the process count, which DDP's gradient
+average divides out), so the accumulated gradient is the global batch's mean-loss gradient whatever
+the micro-batch size. DDP all-reduces the gradients only after the last micro-batch (``no_sync``).
+
+Nothing in a step reads a value back to the host: the losses accumulate on the device, and
+:meth:`Steps.read` (called every ``log_every`` steps) reads their mean, averages it over the
+processes and checks it is finite, so a GPU is never stalled by the bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from proxyscale.training.distributed import Group
+from proxyscale.training.recipe import AdamW, Recipe, check_finite, update
+
+
+def micro_slices(rows: int, micro: int | None) -> list[slice]:
+    """``rows`` cut into consecutive slices of at most ``micro`` (one slice when ``micro`` is None)."""
+    size = rows if micro is None else max(1, micro)
+    return [slice(start, min(rows, start + size)) for start in range(0, max(rows, 1), size)]
+
+
+class Steps:
+    """Optimiser steps of one training run, and the device-side sum of their losses since the last read."""
+
+    def __init__(self, trained: torch.nn.Module, opt: AdamW, recipe: Recipe, group: Group, device, where: str):
+        self.trained, self.opt, self.recipe, self.group, self.where = trained, opt, recipe, group, where
+        self.window = torch.zeros((), dtype=torch.float64, device=device)
+        self.window_steps = 0
+
+    def step(self, micro_losses: Sequence[Callable[[], torch.Tensor]], lr: float) -> torch.Tensor:
+        """Backward through every micro-batch's loss (each a callable giving the scaled summed loss), then
+        one update at ``lr``; returns this rank's loss of the step, on the device."""
+        total = torch.zeros((), dtype=torch.float64, device=self.window.device)
+        last = len(micro_losses) - 1
+        for i, loss_of in enumerate(micro_losses):
+            with self.group.no_sync(self.trained, sync=i == last):
+                loss = loss_of()
+                loss.backward()
+            total += loss.detach()
+        update(self.trained, self.opt, lr, self.recipe.grad_clip)
+        self.window += total
+        self.window_steps += 1
+        return total
+
+    def read(self, step: int, lr: float) -> float:
+        """The mean loss per step since the last read, averaged over the group (a host sync); a loss that
+        is no longer finite is a :class:`TrainingError` naming ``step``."""
+        value = self.group.mean(self.window / max(1, self.window_steps))
+        check_finite(value, lr, f"{self.where} step {step}")
+        self.window.zero_()
+        self.window_steps = 0
+        return value
+
+    def state(self) -> dict:
+        return {"window": self.window, "window_steps": self.window_steps, "opt": self.opt.state_dict()}
+
+    def restore(self, state: dict) -> None:
+        self.window.copy_(state["window"])
+        self.window_steps = state["window_steps"]
+        self.opt.load_state_dict(state["opt"])

@@ -1,0 +1,212 @@
+"""Micro-batches and the chunked loss change memory, not what is computed: a global batch taken in k
+micro-batches (alone and under 2-process gloo DDP), or with its logits a chunk at a time, trains the
+same model as one pass over it, up to float rounding.
+
+Tolerances: loss curves agree to 1e-6 (they are means of thousands of float32 terms summed in another
+order); weights to 5e-4 (about 0.1% of their scale) after 168 AdamW steps: AdamW divides each update
+by the root of the gradient's second moment, so where a gradient is tiny its rounding is amplified
+(measured: 2e-5 with micro-batches of 3, 1.6e-4 with micro-batches of 1, in a key projection's
+weights). The attention's key bias is left out: its gradient is zero in exact arithmetic (softmax
+ignores a constant added to every key), so its float32 gradient is pure rounding, which AdamW turns
+into full-size steps whatever the batching.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from conftest import MNIST
+from proxyscale.attribution.dataset import vision_dataset
+from proxyscale.datamodels.examples import Arrays
+from proxyscale.datamodels.tasks import LMTask, make_task
+from proxyscale.models.gpt import GPTConfig
+from proxyscale.training import losses
+from proxyscale.training.distributed import Group
+from proxyscale.training.fit import fit
+from proxyscale.training.lm import train_lm
+from proxyscale.training.recipe import Recipe
+
+CPU = torch.device("cpu")
+CFG = GPTConfig(257, 32, 16, 2, 4)
+STREAM = ((np.arange(30_000) * 7 + np.random.default_rng(0).integers(0, 3, 30_000)) % 257).astype(np.uint16)
+
+
+def _weights_gap(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    """Largest weight difference, the key bias (zero gradient in exact arithmetic) left out."""
+    gaps = []
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        if name.endswith("qkv.bias"):
+            d = x.shape[0] // 3
+            x, y = torch.cat([x[:d], x[2 * d :]]), torch.cat([y[:d], y[2 * d :]])
+        gaps.append((x - y).abs().max().item())
+    return max(gaps)
+
+
+SINGLE = Group()
+
+
+def _train(micro=None, group=SINGLE, tokens_per_param=4):
+    recipe = Recipe(batch_size=8, lr=0.01, micro_batch_size=micro, log_every=5)
+    return train_lm({"s": STREAM}, {"s": 1}, CFG, recipe, tokens_per_param, 0, CPU, group=group)
+
+
+@pytest.fixture(scope="module")
+def one_pass():
+    model, curve, meta = _train()
+    assert meta["steps"] > 100 and curve["loss"].iloc[-1] < curve["loss"].iloc[0] - 1  # it learned
+    return model, curve
+
+
+@pytest.mark.parametrize("micro", [1, 3])
+def test_micro_batches_train_the_same_language_model_as_one_pass(one_pass, micro):
+    model, curve = one_pass
+    other, other_curve, meta = _train(micro)
+    assert meta["micro_batch_size"] == micro
+    np.testing.assert_allclose(other_curve["loss"], curve["loss"], rtol=0, atol=1e-6)
+    assert _weights_gap(model, other) < 5e-4
+
+
+def test_the_loss_a_chunk_of_logits_at_a_time_trains_the_same_model(one_pass, monkeypatch):
+    model, curve = one_pass
+    monkeypatch.setattr(losses, "LOGIT_CHUNK_ENTRIES", 257 * 24)  # 24 tokens' logits at a time, of 256
+    other, other_curve, _ = _train()
+    np.testing.assert_allclose(other_curve["loss"], curve["loss"], rtol=0, atol=1e-6)
+    assert _weights_gap(model, other) < 5e-4
+
+
+def test_the_chunked_head_gives_the_same_values_and_gradients_and_never_holds_all_logits():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    torch.manual_seed(0)
+    hidden = torch.randn(4, 30, 8, requires_grad=True)
+    weight = torch.randn(50, 8, requires_grad=True)
+    targets = torch.randint(0, 50, (4, 30))
+    whole = losses.per_token_head(losses.token_nll, hidden, weight, targets, chunk_entries=10**9)
+    expected = losses.token_nll(hidden @ weight.T, targets)
+    assert torch.equal(whole, expected)  # one chunk: exactly the plain loss
+    whole.sum().backward()
+    grads = hidden.grad.clone(), weight.grad.clone()
+    hidden.grad = weight.grad = None
+
+    class Largest(TorchDispatchMode):
+        size = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(t, torch.Tensor):
+                    Largest.size = max(Largest.size, t.numel())
+            return out
+
+    with Largest():
+        chunked = losses.per_token_head(losses.token_nll, hidden, weight, targets, chunk_entries=50 * 16)
+        chunked.sum().backward()
+    torch.testing.assert_close(chunked, expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(hidden.grad, grads[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(weight.grad, grads[1], rtol=1e-5, atol=1e-6)
+    assert Largest.size <= max(50 * 16, hidden.numel()) < 4 * 30 * 50  # none near the batch's logits
+
+
+@pytest.mark.parametrize("setting", ["vision", "lm"])
+def test_micro_batches_fit_the_same_model(setting):
+    if setting == "vision":
+        arrays, spec = vision_dataset(MNIST, n_train=60, n_targets=0, seed=0)
+        task, size = make_task(spec), {"width": 2}
+        examples = Arrays(arrays["train_inputs"], arrays["train_labels"])
+    else:
+        tokens = np.random.default_rng(0).integers(0, 20, (60, 9))
+        mask = np.ones_like(tokens, dtype=bool)
+        mask[:, 0] = False
+        task, size, examples = LMTask(20, 8), {"d_model": 8, "n_layers": 1, "n_heads": 2}, Arrays(tokens, mask)
+
+    def run(micro):
+        recipe = Recipe(batch_size=10, lr=0.01, micro_batch_size=micro)
+        return fit(task, size, examples, np.arange(60), recipe, 3, 0, CPU)
+
+    (a, meta_a), (b, meta_b) = run(None), run(3)
+    assert meta_a["final_loss"] == pytest.approx(meta_b["final_loss"], abs=1e-6)
+    assert _weights_gap(a, b) < 5e-4
+
+
+def _ddp_rank(rank: int, world: int, init: str, out: str) -> None:
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        model, curve, _ = _train(micro=2, group=Group(rank, world), tokens_per_param=2)
+        if rank == 0:
+            torch.save({"state": model.state_dict(), "loss": curve["loss"].tolist()}, out)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_two_processes_with_micro_batches_train_the_same_model_as_one_pass(tmp_path):
+    out = tmp_path / "ddp.pt"
+    init = f"file://{tmp_path / 'rendezvous'}"
+    mp.spawn(_ddp_rank, args=(2, init, str(out)), nprocs=2, join=True)
+    ddp = torch.load(out, weights_only=True)
+    model, curve, _ = _train(tokens_per_param=2)
+    np.testing.assert_allclose(ddp["loss"], curve["loss"], rtol=0, atol=1e-5)
+    other = type(model)(CFG)
+    other.load_state_dict(ddp["state"])
+    assert _weights_gap(model, other) < 5e-4
+
+
+def test_collectives_use_the_tensors_of_the_backends_device(monkeypatch):
+    """NCCL reduces only CUDA tensors: a group on cuda:N must hand every collective a tensor there.
+    A fake all_reduce records the device it gets (``meta`` stands in for a GPU here)."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def all_reduce(tensor, *args, **kwargs):
+        seen.append(tensor.device)
+        raise Stop
+
+    monkeypatch.setattr(torch.distributed, "all_reduce", all_reduce)
+    group = Group(rank=0, world=2, device="meta")
+    with pytest.raises(Stop):
+        group.mean(1.5)
+    with pytest.raises(Stop):
+        group.sum(torch.zeros(2))
+    assert seen == [torch.device("meta")] * 2
+
+
+def test_joining_a_gpu_group_puts_its_collectives_on_the_local_gpu(monkeypatch):
+    from proxyscale.training import distributed
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    backends = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend: backends.append(backend))
+    group, device = distributed.join(torch.device("cuda"))
+    assert backends == ["nccl"] and device == torch.device("cuda", 1)
+    assert group == Group(rank=1, world=2, device="cuda:1")
+    assert os.environ["LOCAL_RANK"] == "1"
+
+
+@pytest.mark.parametrize("micro", [None, 4])
+def test_the_loss_fit_reports_is_the_mean_loss_over_the_examples(micro):
+    """Known answer: with a learning rate too small to move the weights, the reported loss of the last
+    pass is the fresh model's mean cross-entropy over all scored tokens, computed here directly."""
+    tokens = np.random.default_rng(1).integers(0, 20, (30, 9))
+    mask = np.ones_like(tokens, dtype=bool)
+    mask[:, 0] = False
+    mask[::2, :4] = False  # rows score different numbers of tokens: a mean over tokens, not over rows
+    task, size = LMTask(20, 8), {"d_model": 8, "n_layers": 1, "n_heads": 2}
+    recipe = Recipe(batch_size=30, lr=1e-12, micro_batch_size=micro)
+    model, meta = fit(task, size, Arrays(tokens, mask), np.arange(30), recipe, 1, 0, CPU)
+    with torch.no_grad():
+        x = torch.from_numpy(tokens)
+        nll = losses.token_nll(model(x[:, :-1]), x[:, 1:])
+    expected = nll[torch.from_numpy(mask[:, 1:])].double().mean().item()
+    assert meta["final_loss"] == pytest.approx(expected, rel=1e-6)

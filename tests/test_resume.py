@@ -1,0 +1,206 @@
+"""Resuming killed training: a run stopped part-way and started again from its saved state ends with
+the weights, bit for bit, of a run never stopped; a job killed with ``kill -9`` and rerun through the
+workflow resumes and matches an uninterrupted job; a changed config after the kill starts fresh."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import REPO, run_snakemake, tiny_config, write_config
+from proxyscale.datamodels.examples import Arrays
+from proxyscale.datamodels.tasks import LMTask
+from proxyscale.models.gpt import GPTConfig
+from proxyscale.training import resume as resume_module
+from proxyscale.training.fit import fit
+from proxyscale.training.lm import train_lm
+from proxyscale.training.recipe import Recipe
+from proxyscale.training.resume import Preempted, Resume, job_key
+
+CPU = torch.device("cpu")
+STREAM = ((np.arange(40_000) * 7 + np.random.default_rng(0).integers(0, 3, 40_000)) % 257).astype(np.uint16)
+
+
+class Killed(Exception):
+    pass
+
+
+class DiesAfterSaves(Resume):
+    """Saves at every logging point and dies (as if killed) right after its ``saves``-th save."""
+
+    def __init__(self, path, saves: int):
+        super().__init__(path, every_seconds=0.0)
+        self.saves = saves
+
+    def save(self, state):
+        super().save(state)
+        self.saves -= 1
+        if self.saves == 0:
+            raise Killed
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def _lm(resume):
+    recipe = Recipe(batch_size=8, lr=0.01, log_every=7)
+    return train_lm({"s": STREAM}, {"s": 1}, GPTConfig(257, 32, 16, 1, 4), recipe, 4, 0, CPU, resume=resume)
+
+
+def test_a_language_model_resumed_from_its_saved_state_ends_bit_identical(tmp_path):
+    model, curve, meta = _lm(Resume(None))
+    path = tmp_path / "state.pt"
+    with pytest.raises(Killed):
+        _lm(DiesAfterSaves(path, saves=3))
+    assert torch.load(path, weights_only=True)["step"] == 21
+    resumed, resumed_curve, resumed_meta = _lm(Resume(path, every_seconds=1e9))
+    assert resumed_meta["resumed_from_step"] == 21 and meta["resumed_from_step"] is None
+    assert _same_weights(model, resumed)
+    assert resumed_curve["loss"].tolist() == curve["loss"].tolist()
+
+
+def test_a_fit_resumed_from_its_saved_state_ends_bit_identical(tmp_path):
+    tokens = np.random.default_rng(0).integers(0, 20, (50, 9))
+    mask = np.ones_like(tokens, dtype=bool)
+    mask[:, 0] = False
+    task, size = LMTask(20, 8), {"d_model": 8, "n_layers": 1, "n_heads": 2}
+
+    def run(resume):
+        recipe = Recipe(batch_size=8, lr=0.02, log_every=3)
+        return fit(task, size, Arrays(tokens, mask), np.arange(50), recipe, 2.5, 0, CPU, resume=resume)
+
+    model, meta = run(Resume(None))
+    path = tmp_path / "state.pt"
+    with pytest.raises(Killed):
+        run(DiesAfterSaves(path, saves=2))
+    resumed, resumed_meta = run(Resume(path, every_seconds=1e9))
+    assert resumed_meta["resumed_from_step"] == 6
+    assert _same_weights(model, resumed) and resumed_meta["final_loss"] == meta["final_loss"]
+
+
+def test_a_stop_signal_saves_the_state_and_stops_with_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(resume_module, "_received", [])
+    path = tmp_path / "state.pt"
+    resume = Resume(path, every_seconds=1e9)
+    try:
+        os.kill(os.getpid(), signal.SIGUSR1)  # SLURM's --signal ahead of the time limit
+        with pytest.raises(Preempted, match=rf"^stopped by SIGUSR1 at step 7; its state is saved in {path}"):
+            _lm(resume)
+    finally:
+        for signum in resume_module.STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+    assert torch.load(path, weights_only=True)["step"] == 7
+
+
+def test_the_key_changes_with_params_inputs_and_wildcards(tmp_path):
+    data = tmp_path / "shard.npy"
+    np.save(data, np.arange(10))
+    key = job_key("train", {"size": "s"}, {"lr": 0.1}, [str(data)])
+    assert key == job_key("train", {"size": "s"}, {"lr": 0.1}, [str(data)])
+    assert key != job_key("train", {"size": "s"}, {"lr": 0.2}, [str(data)])
+    assert key != job_key("train", {"size": "m"}, {"lr": 0.1}, [str(data)])
+    time.sleep(0.01)
+    np.save(data, np.arange(10))  # rewritten: a new modification time
+    assert key != job_key("train", {"size": "s"}, {"lr": 0.1}, [str(data)])
+
+
+# The workflow: a real kill -9 of the training job's process.
+
+TARGET = "results/checkpoints/mixture/ref.pt"
+
+
+def _config(lr: float = 0.01) -> dict:
+    config = tiny_config()
+    config["model"] = {"context_length": 32, "tokens_per_param": 200, "max_repetition": 100}
+    config["sizes"]["ref"]["lr"] = lr
+    config["resume_every_minutes"] = 0.005  # a save every 0.3 s
+    config["resources"] = {"train": {"threads": 1}}
+    return config
+
+
+def _job_processes(workdir: Path) -> list[int]:
+    """Processes running the train job's script (Snakemake copies it under .snakemake/scripts)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if cwd == str(workdir) and any(part.endswith(b".train.py") for part in cmd):
+            found.append(int(pid))
+    return found
+
+
+def _start_and_kill(workdir: Path, lr: float = 0.01) -> Path:
+    """Start the job, wait for a saved state, kill -9 the job's process; return the state file."""
+    workdir.mkdir()
+    write_config(_config(lr), workdir)
+    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(workdir / "config.yaml"), "--cores", "1", TARGET]
+    snakemake = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    states = workdir / "results/resume/train"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(states.glob("*.pt")):
+        time.sleep(0.05)
+    time.sleep(0.5)  # a few more saves
+    jobs = _job_processes(workdir)
+    assert jobs and list(states.glob("*.pt")), "the job saved no state before the deadline"
+    for pid in jobs:
+        os.kill(pid, signal.SIGKILL)
+    out, _ = snakemake.communicate(timeout=120)
+    assert snakemake.returncode != 0, out[-2000:]
+    assert not (workdir / TARGET).exists()
+    (state,) = states.glob("*.pt")
+    return state
+
+
+def _result(workdir: Path) -> tuple[dict, list, dict]:
+    blob = torch.load(workdir / TARGET, weights_only=True)
+    curve = pd.read_parquet(workdir / "results/train_logs/mixture/ref.parquet")
+    return blob["state_dict"], curve["loss"].tolist(), blob["meta"]
+
+
+@pytest.mark.workflow
+def test_a_training_job_killed_with_sigkill_resumes_and_matches_an_uninterrupted_one(tmp_path):
+    killed = tmp_path / "killed"
+    state = _start_and_kill(killed)
+    saved_step = torch.load(state, weights_only=True)["step"]
+    result = run_snakemake(killed, "--cores", "1", TARGET)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (killed / "results/logs/train/mixture/ref.log").read_text()
+    assert f"resuming from {state.relative_to(killed)} (step {saved_step})" in log
+    assert not state.exists()  # a finished job leaves no state behind
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    write_config(_config(), clean)
+    assert run_snakemake(clean, "--cores", "1", TARGET).returncode == 0
+    weights, losses, meta = _result(killed)
+    clean_weights, clean_losses, clean_meta = _result(clean)
+    assert meta["resumed_from_step"] == saved_step > 0 and clean_meta["resumed_from_step"] is None
+    assert weights.keys() == clean_weights.keys()
+    assert all(torch.equal(weights[k], clean_weights[k]) for k in weights)
+    assert losses == clean_losses
+
+
+@pytest.mark.workflow
+def test_a_changed_learning_rate_after_a_kill_starts_fresh(tmp_path):
+    workdir = tmp_path / "w"
+    state = _start_and_kill(workdir)
+    write_config(_config(lr=0.005), workdir)
+    result = run_snakemake(workdir, "--cores", "1", TARGET)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (workdir / "results/logs/train/mixture/ref.log").read_text()
+    assert "resuming" not in log and f"removing {state.relative_to(workdir)}" in log
+    assert _result(workdir)[2]["resumed_from_step"] is None
+    assert not list((workdir / "results/resume/train").glob("*.pt"))
