@@ -1,5 +1,6 @@
 """The SLURM profile on a real cluster: a slice of the tiny workflow submitted through
-``snakemake --profile profiles/slurm`` must run as SLURM jobs and give what a local run gives.
+``snakemake --profile profiles/slurm`` must run as SLURM jobs and give what a local run gives, and a
+training job killed at its time limit must be retried, resume, and end with the local run's weights.
 
 Needs a running SLURM (``scripts/slurm_localhost.sh`` starts a single-node one; ``.ci/run`` calls it)
 and the Snakemake SLURM executor plugin; skipped, with the reason, where either is missing.
@@ -69,3 +70,48 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path):
     a = torch.load(slurm / TARGETS[1], weights_only=True)["state_dict"]
     b = torch.load(local / TARGETS[1], weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_training_job_killed_at_its_time_limit_is_retried_and_resumes(tmp_path):
+    """A one-minute time limit on a train job that needs about 100 s: SLURM stops it (SIGTERM, then
+    SIGKILL), the profile's retry resubmits it, the retry resumes from the saved state, and the weights
+    are bit-identical to a local, uninterrupted run's (which runs meanwhile on the other core)."""
+    reason = _slurm_ready()
+    if reason:
+        pytest.skip(reason)
+    target = "results/checkpoints/mixture/ref.pt"
+    config = tiny_config()
+    config["model"] = {"context_length": 32, "tokens_per_param": 1600, "max_repetition": 1000}
+    config["resume_every_minutes"] = 0.05  # a save every 3 s
+    config["resources"] = {"train": {"mem_mb": 1500, "runtime": 1, "threads": 1}}
+    slurm, local = tmp_path / "slurm", tmp_path / "local"
+    for workdir in (slurm, local):
+        workdir.mkdir()
+        write_config(config, workdir)
+    shards = [f"results/shards/{s}.npy" for s in config["distributions"]["mixture"]]
+    for workdir in (slurm, local):  # the shards first, so the time limit falls on training
+        assert run_snakemake(workdir, "--cores", "1", *shards).returncode == 0
+    base = ["snakemake", target, "--snakefile", str(REPO / "Snakefile"), "--configfile", "config.yaml"]
+    local_run = subprocess.Popen([*base, "--cores", "1"], cwd=local, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    result = subprocess.run(
+        [*base, "--profile", str(REPO / "profiles/slurm"), "--retries", "3"],
+        cwd=slurm, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    local_out, _ = local_run.communicate(timeout=600)
+    assert local_run.returncode == 0, local_out[-3000:]
+    assert result.returncode == 0, result.stderr[-5000:]
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", result.stdout + result.stderr)
+    states = [re.search(r"JobState=(\w+)", _job_state(job)) for job in submitted]
+    states = [m.group(1) for m in states if m]
+    assert len(submitted) >= 2 and "TIMEOUT" in states and states[-1] == "COMPLETED", states
+    log = (slurm / "results/logs/train/mixture/ref.log").read_text()
+    assert "resuming from results/resume/train/" in log, log[-2000:]
+    a = torch.load(slurm / target, weights_only=True)
+    b = torch.load(local / target, weights_only=True)
+    assert a["meta"]["resumed_from_step"] and b["meta"]["resumed_from_step"] is None
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in b["state_dict"])
+    assert not list((slurm / "results/resume").rglob("*.pt"))
+
+
+def _job_state(job: str) -> str:
+    return subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout

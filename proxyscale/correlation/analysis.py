@@ -47,12 +47,19 @@ def mean_losses(losses: pd.DataFrame) -> pd.DataFrame:
 
 
 def compute_table(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Per size: params, tokens and FLOPs of one run, compute ratio to the reference, mean wall time."""
+    """Per size: params, tokens and FLOPs of one run, compute ratio to the reference, mean wall time,
+    throughput (tokens per second per device) and model FLOPs utilisation (NaN where the device's peak
+    is unknown)."""
+    runs = runs.assign(mfu=pd.to_numeric(runs["mfu"], errors="coerce") if "mfu" in runs else float("nan"))
+    if "tokens_per_second" not in runs:  # checkpoints trained before throughput was recorded
+        runs = runs.assign(tokens_per_second=runs["tokens"] / runs["wall_seconds"])
     table = runs.groupby("size", sort=False).agg(
         params=("params", "first"),
         tokens=("tokens", "first"),
         flops=("flops", "first"),
         wall_seconds=("wall_seconds", "mean"),
+        tokens_per_second=("tokens_per_second", "mean"),
+        mfu=("mfu", "mean"),
         final_train_loss=("final_loss", "mean"),
         max_repetition=("max_shard_repetition", "max"),
     )

@@ -98,6 +98,8 @@ def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, s
         params=compute["params"].map("{:,}".format),
         tokens=compute["tokens"].map("{:,}".format),
         flops=compute["flops"].map("{:.3g}".format),
+        tokens_per_second=compute["tokens_per_second"].map("{:,.0f}".format),
+        mfu=compute["mfu"].map(lambda m: "n/a" if pd.isna(m) else f"{m:.1%}"),
     )
     if len(repeated):
         runs = ", ".join(
@@ -111,7 +113,9 @@ def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, s
         "## Compute",
         "",
         "Training tokens = tokens_per_param x params; FLOPs = 6 x params x tokens for one run. "
-        "max_repetition: the most any of the size's runs repeats one of its shards (tokens drawn from the "
+        "tokens_per_second: per device, mean over the size's runs; mfu: model FLOPs utilisation, those FLOPs "
+        "over the run's wall time over the devices' peak bf16 FLOP/s (n/a where the peak is unknown, as on a "
+        "CPU: set `peak_tflops`). max_repetition: the most any of the size's runs repeats one of its shards (tokens drawn from the "
         "shard over its unique tokens); `model.max_repetition` refuses runs above it.",
         "",
         md_table(shown, floatfmt=".2f"),
