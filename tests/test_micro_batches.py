@@ -210,3 +210,31 @@ def test_the_loss_fit_reports_is_the_mean_loss_over_the_examples(micro):
         nll = losses.token_nll(model(x[:, :-1]), x[:, 1:])
     expected = nll[torch.from_numpy(mask[:, 1:])].double().mean().item()
     assert meta["final_loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_flex_attention_with_an_alibi_score_modifier_is_the_same_attention():
+    """FlexAttention has no CPU backward: its forward is checked here, training with it needs a GPU."""
+    from proxyscale.errors import ConfigError
+    from proxyscale.models.gpt import GPT
+
+    torch.manual_seed(0)
+    model = GPT(CFG).eval()
+    tokens = torch.randint(0, 257, (3, 33))
+    with torch.no_grad():
+        sdpa = model(tokens[:, :-1], targets=tokens[:, 1:])
+        model.attention = "flex"
+        flex = model(tokens[:, :-1], targets=tokens[:, 1:])
+    torch.testing.assert_close(flex, sdpa, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match="^training.attention: flex trains on GPUs only"):
+        train_lm({"s": STREAM}, {"s": 1}, CFG, Recipe(8, 0.01, attention="flex"), 1, 0, CPU)
+
+
+def test_compile_compiles_the_model_in_place_so_checkpoints_keep_their_names(monkeypatch):
+    """torch.compile itself takes about 30 s per model on these CPUs, so only the wiring is checked here:
+    the recipe's ``compile`` compiles the model the loop trains, in place."""
+    from proxyscale.models.gpt import GPT
+
+    compiled = []
+    monkeypatch.setattr(GPT, "compile", lambda self: compiled.append(self))
+    model, _, _ = train_lm({"s": STREAM}, {"s": 1}, CFG, Recipe(8, 0.01, compile=True), 0.5, 0, CPU)
+    assert compiled == [model] and "tok.weight" in model.state_dict()

@@ -115,8 +115,8 @@ def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, s
         "Training tokens = tokens_per_param x params; FLOPs = 6 x params x tokens for one run. "
         "tokens_per_second: per device, mean over the size's runs; mfu: model FLOPs utilisation, those FLOPs "
         "over the run's wall time over the devices' peak bf16 FLOP/s (n/a where the peak is unknown, as on a "
-        "CPU: set `peak_tflops`). max_repetition: the most any of the size's runs repeats one of its shards (tokens drawn from the "
-        "shard over its unique tokens); `model.max_repetition` refuses runs above it.",
+        "CPU: set `peak_tflops`). max_repetition: the most any of the size's runs repeats one of its shards "
+        "(tokens drawn from the shard over its unique tokens); `model.max_repetition` refuses runs above it.",
         "",
         md_table(shown, floatfmt=".2f"),
         "",

@@ -11,6 +11,11 @@ Called with targets, the model returns the per-token loss computed a chunk of to
 (:func:`proxyscale.training.losses.per_token_head`), never the whole batch's logits; with
 ``checkpoint_blocks`` set, each block's activations are recomputed in the backward pass instead of
 kept (activation checkpointing), so a block's input is all a layer keeps per token.
+
+``attention`` chooses how ALiBi attention is computed (the same function, up to float rounding):
+``sdpa``, PyTorch's scaled-dot-product attention with the bias as a mask (its fused memory-efficient
+kernel on a GPU), or ``flex``, FlexAttention with ALiBi as a score modifier and a causal block mask,
+which never materialises the bias and is compiled on a GPU (``bench/gpu_training.py`` times both).
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ def alibi_bias(n_heads: int, length: int) -> torch.Tensor:
     Head h penalises attending k tokens back by k * 2^(-8(h+1)/heads); future positions get -inf.
     The built-in recency preference lets tiny models use the previous tokens from the first steps.
     """
-    slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / n_heads) for h in range(n_heads)])
+    slopes = alibi_slopes(n_heads)
     pos = torch.arange(length)
     distance = (pos[:, None] - pos[None, :]).float()
     bias = -slopes[:, None, None] * distance
@@ -74,6 +79,35 @@ def alibi_bias(n_heads: int, length: int) -> torch.Tensor:
 def training_flops(n_params: int, n_tokens: int) -> float:
     """Training compute by the standard 6 N D approximation (forward 2ND, backward 4ND)."""
     return 6.0 * n_params * n_tokens
+
+
+ATTENTION = ("sdpa", "flex")
+_compiled_flex = None
+
+
+def alibi_slopes(n_heads: int) -> torch.Tensor:
+    return torch.tensor([2.0 ** (-8.0 * (h + 1) / n_heads) for h in range(n_heads)])
+
+
+def flex_alibi_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: torch.Tensor, mask):
+    """ALiBi attention through FlexAttention: ``score - slope_h x (query - key position)`` on the causal
+    ``mask`` (a block mask from :func:`causal_block_mask`); compiled on a GPU, eager elsewhere (for tests)."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    global _compiled_flex
+    if q.is_cuda and _compiled_flex is None:
+        _compiled_flex = torch.compile(flex_attention, dynamic=False)
+
+    def alibi(score, b, h, q_idx, kv_idx):
+        return score - slopes[h] * (q_idx - kv_idx)
+
+    return (_compiled_flex if q.is_cuda else flex_attention)(q, k, v, score_mod=alibi, block_mask=mask)
+
+
+def causal_block_mask(t: int, device):
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    return create_block_mask(lambda b, h, q_idx, kv_idx: q_idx >= kv_idx, None, None, t, t, device=device)
 
 
 def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -104,14 +138,12 @@ class Block(nn.Module):
         self.fc = nn.Linear(d, 4 * d)
         self.out = nn.Linear(4 * d, d)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attend) -> torch.Tensor:
+        """``attend(q, k, v)`` is the attention (heads first), chosen by the model for all its blocks."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
         q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2) for z in (q, k, v))
-        if bias is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            y = biased_attention(q, k, v, bias)
+        y = attend(q, k, v)
         x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
@@ -131,7 +163,9 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.checkpoint_blocks = False  # activation checkpointing (training loops set it per size)
+        self.attention = "sdpa"  # or "flex" (module docstring)
         self._bias_cache: tuple | None = None
+        self._mask_cache: tuple | None = None
         self.apply(self._init)
         # GPT-2 scaling of residual projections keeps the residual stream's variance depth-independent.
         for block in self.blocks:
@@ -168,13 +202,30 @@ class GPT(nn.Module):
         x = self.tok(idx)
         if self.pos is not None:
             x = x + self.pos(torch.arange(t, device=idx.device))
-        bias = self.attention_bias(t)
+        attend = self.attention_function(t, idx.device)
         for block in self.blocks:
             if self.checkpoint_blocks and torch.is_grad_enabled():
-                x = checkpoint(block, x, bias, use_reentrant=False)
+                x = checkpoint(block, x, attend, use_reentrant=False)
             else:
-                x = block(x, bias)
+                x = block(x, attend)
         return self.ln_f(x)
+
+    def attention_function(self, t: int, device):
+        """The attention every block of a forward pass over ``t`` tokens uses: causal SDPA with learned
+        positions; with ALiBi, ``self.attention``'s implementation."""
+        if self.alibi is None:
+            return lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if self.attention == "flex":
+            if self._mask_cache is None or self._mask_cache[0] != (t, device):
+                self._mask_cache = (
+                    (t, device),
+                    causal_block_mask(t, device),
+                    alibi_slopes(self.cfg.n_heads).to(device),
+                )
+            _, mask, slopes = self._mask_cache
+            return lambda q, k, v: flex_alibi_attention(q, k, v, slopes, mask)
+        bias = self.attention_bias(t)
+        return lambda q, k, v: biased_attention(q, k, v, bias)
 
     def per_token(self, idx: torch.Tensor, targets: torch.Tensor, fn: PerToken) -> torch.Tensor:
         """``fn(logits, targets)`` at every position (a loss, a margin, a hit), without the batch's logits."""

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from proxyscale.device import autocast, mfu
 from proxyscale.models import count_params
 from proxyscale.training.distributed import SINGLE, Group
-from proxyscale.training.loop import Steps, micro_slices
+from proxyscale.training.loop import Steps, micro_slices, prepare
 from proxyscale.training.recipe import Recipe, lr_at, make_optimizer
 from proxyscale.training.resume import NEVER, Resume
 
@@ -66,8 +66,7 @@ def fit(
     (:mod:`proxyscale.training.distributed`) each trains on its share of every batch's examples."""
     torch.manual_seed(seed)
     model = task.make_model(spec).to(device)
-    if hasattr(model, "checkpoint_blocks"):
-        model.checkpoint_blocks = recipe.activation_checkpointing
+    prepare(model, recipe, device)
     trained = group.wrap(model, device)
     batches = schedule(indices, passes, recipe.batch_size, seed)
     total, seen = len(batches), sum(len(b) for b in batches)

@@ -23,7 +23,7 @@ from proxyscale.errors import ConfigError
 from proxyscale.models.gpt import GPT, GPTConfig, count_parameters, training_flops
 from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
 from proxyscale.training.distributed import SINGLE, Group
-from proxyscale.training.loop import Steps, micro_slices
+from proxyscale.training.loop import Steps, micro_slices, prepare
 from proxyscale.training.recipe import Recipe, lr_at, make_optimizer
 from proxyscale.training.resume import NEVER, Resume
 
@@ -125,7 +125,7 @@ def train_lm(
     check_repetition(repeats, streams, n_tokens, max_repetition, desc)
     torch.manual_seed(seed)
     model = GPT(cfg).to(device)
-    model.checkpoint_blocks = recipe.activation_checkpointing
+    prepare(model, recipe, device)
     trained = group.wrap(model, device)
     sampler = WindowSampler(streams, weights, cfg.context_length, seed)
     rows = group.share(recipe.batch_size)

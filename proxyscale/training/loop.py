@@ -17,8 +17,21 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from proxyscale.errors import ConfigError
 from proxyscale.training.distributed import Group
 from proxyscale.training.recipe import AdamW, Recipe, check_finite, update
+
+
+def prepare(model: torch.nn.Module, recipe: Recipe, device: torch.device) -> None:
+    """Apply a recipe's choices of how to compute to a fresh model: activation checkpointing and the
+    attention implementation (GPTs), then ``torch.compile`` (in place: its state_dict keeps its names)."""
+    if recipe.attention == "flex" and device.type != "cuda":
+        raise ConfigError("training.attention: flex trains on GPUs only (FlexAttention has no CPU backward); use sdpa")
+    if hasattr(model, "checkpoint_blocks"):
+        model.checkpoint_blocks = recipe.activation_checkpointing
+        model.attention = recipe.attention
+    if recipe.compile:
+        model.compile()
 
 
 def micro_slices(rows: int, micro: int | None) -> list[slice]:

@@ -5,7 +5,8 @@ A recipe's ``batch_size`` is the global batch the optimiser steps on; ``micro_ba
 of a process's rows go through one forward and backward pass (gradients accumulate over them; None:
 all at once), and ``activation_checkpointing`` recomputes each block's activations in the backward
 pass. Neither changes what is computed, only the memory it takes (:mod:`proxyscale.training.memory`
-chooses them for ``auto``)."""
+chooses them for ``auto``). ``attention`` (a GPT's ALiBi implementation, :mod:`proxyscale.models.gpt`)
+and ``compile`` (``torch.compile`` the model) change only how fast it is computed, up to float rounding."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class Recipe:
     log_every: int = 10
     micro_batch_size: int | None = None
     activation_checkpointing: bool = False
+    attention: str = "sdpa"
+    compile: bool = False
 
     @classmethod
     def from_size(cls, size: dict, training: dict, **memory) -> Recipe:
