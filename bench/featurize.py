@@ -29,6 +29,7 @@ from timing import seconds_per_call  # bench/timing.py (bench/ is on sys.path wh
 from trak.gradient_computers import FunctionalGradientComputer
 
 from proxyscale.datamodels import store
+from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
 from proxyscale.datamodels.tasks import LMTask, VisionTask
 from proxyscale.models import count_params
@@ -75,10 +76,6 @@ def row(name: str, task, spec: dict, batch_size: int, examples: int, proj_dim: i
     k = effective_proj_dim(model, proj_dim)
     batch = batch_of(task, batch_size)
     modelout = task.modelout
-    if isinstance(modelout, str):
-        from trak.modelout_functions import TASK_TO_MODELOUT
-
-        modelout = TASK_TO_MODELOUT[modelout]()
     computer = FunctionalGradientComputer(model, modelout, p, torch.float32, CPU)
 
     def forward_backward():
@@ -97,16 +94,14 @@ def row(name: str, task, spec: dict, batch_size: int, examples: int, proj_dim: i
         speed = rate(lambda proj=proj: proj.project(computer.compute_per_sample_grad(batch), 0), batch_size)
         cells.append(f"{speed:8.0f} {speed / floor:5.0%}")
     n = max(examples, batch_size)
-    xs = batch_of(task, n)
-    chunks = [(np.arange(i, min(n, i + batch_size)), tuple(t[i : i + batch_size] for t in xs))
-              for i in range(0, n, batch_size)]  # fmt: skip
+    examples_all = Arrays(*(t.numpy() for t in batch_of(task, n)))
     for choice in ("sjlt", "dense"):
         if choice == "dense" and 4 * p * k > 2**31:
             cells.append(f"{'-':>14}")
             continue
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            store.featurize(model, modelout, lambda: chunks, n, f"{tmp}/s", f"{tmp}/w", k, CPU, 0, 1e-2, choice)
+            store.featurize(model, task, examples_all, batch_size, f"{tmp}/s", k, CPU, 0, 1e-2, choice)
             speed = n / (time.perf_counter() - start)
         cells.append(f"{speed:8.0f} {speed / floor:5.0%}")
     return f"{name:>20} {p:>9,} {k:>5} | " + " | ".join(cells)

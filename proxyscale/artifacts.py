@@ -67,23 +67,60 @@ def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
         raise damaged(path, _reason(exc)) from None
 
 
-def npy_layout(path: str | Path) -> tuple[np.dtype, int, int]:
-    """The dtype, length and data offset of a 1-d ``.npy`` file, from its header alone (the data is not
-    read, so a file of any size costs nothing)."""
+def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """The shape, dtype and data offset of a C-ordered ``.npy`` file, from its header alone (the data is
+    not read, so a file of any size costs nothing); a file too short for its shape is damaged."""
     path = _present(path, b"\x93NUMPY", ".npy")
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
             read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read(f)
+            shape, fortran, dtype = read(f)
             offset = f.tell()
     except READ_ERRORS as exc:
         raise damaged(path, _reason(exc)) from None
+    if fortran:
+        raise damaged(path, "a Fortran-ordered array, not one of this workflow's")
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if path.stat().st_size < offset + size:
+        raise damaged(path, f"cut off: {path.stat().st_size:,} bytes for an array of shape {shape} of {dtype}")
+    return tuple(int(n) for n in shape), dtype, offset
+
+
+def npy_layout(path: str | Path) -> tuple[np.dtype, int, int]:
+    """The dtype, length and data offset of a 1-d ``.npy`` file (a token stream), from its header alone."""
+    shape, dtype, offset = npy_header(path)
     if len(shape) != 1:
         raise damaged(path, f"a token stream is 1-d, this array has shape {shape}")
-    if path.stat().st_size < offset + shape[0] * dtype.itemsize:
-        raise damaged(path, f"cut off: {path.stat().st_size:,} bytes for {shape[0]:,} values of {dtype}")
-    return dtype, int(shape[0]), offset
+    return dtype, shape[0], offset
+
+
+class NpyRows:
+    """Rows of a ``.npy`` file read a block at a time with ``pread``: ``rows(start, stop)`` is a fresh array,
+    so a job streaming through a file of any size holds one block (a memory map would keep every page it
+    touched resident)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.shape, self.dtype, self.offset = npy_header(path)
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        stop = min(stop, len(self))
+        out = np.empty((max(0, stop - start), *self.shape[1:]), dtype=self.dtype)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + start * self.row_bytes)
+            if f.readinto(memoryview(out).cast("B")) != out.nbytes:
+                raise damaged(self.path, f"cut off before row {stop:,}")
+        return out
+
+    def blocks(self, rows: int):
+        """(start, block) over the whole file, ``rows`` rows at a time."""
+        for start in range(0, len(self), rows):
+            yield start, self.rows(start, start + rows)
 
 
 def load_npz(path: str | Path, keys: list[str] | None = None) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,16 +21,22 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once: the permissions a plain open() would give a new file
 
 
+def _writable(path: str | Path) -> Path:
+    """``path``, with its parent made, once this process may write artifacts (rank 0 of a group)."""
+    path = Path(path)
+    if int(os.environ.get("RANK", "0")) != 0:
+        raise RuntimeError(f"{path}: rank {os.environ['RANK']} of a training group tried to write; only rank 0 writes")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds, with the
     permissions a plain ``open()`` would have given it (the temporary file is private until then).
 
     Only rank 0 of a data-parallel training group (torchrun sets ``RANK``) writes artifacts."""
-    path = Path(path)
-    if int(os.environ.get("RANK", "0")) != 0:
-        raise RuntimeError(f"{path}: rank {os.environ['RANK']} of a training group tried to write; only rank 0 writes")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
     try:
@@ -40,6 +47,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory next to ``path``; if the block succeeds, it replaces ``path`` (a
+    directory artifact: whole, or not there at all)."""
+    path = _writable(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def save_parquet(df: pd.DataFrame, path: str | Path) -> None:
@@ -53,34 +76,38 @@ def save_npy(array: np.ndarray, path: str | Path) -> None:
             np.save(f, array)
 
 
-_NPY_HEADER_BYTES = 128  # magic, version, length and a padded header dict: room for any 1-d shape
+_NPY_HEADER_BYTES = 128  # magic, version, length and a padded header dict: room for any 1-d or 2-d shape
 
 
-def _npy_header(dtype: np.dtype, length: int) -> bytes:
-    """A version 1.0 ``.npy`` header for a 1-d array, padded to :data:`_NPY_HEADER_BYTES`."""
-    text = f"{{'descr': '{np.dtype(dtype).str}', 'fortran_order': False, 'shape': ({length},), }}"
+def npy_header(dtype, shape: tuple[int, ...]) -> bytes:
+    """A version 1.0 ``.npy`` header for a C-ordered array of ``shape``, padded to :data:`_NPY_HEADER_BYTES`
+    (so a header written before the length is known can be rewritten in place)."""
+    text = f"{{'descr': '{np.dtype(dtype).str}', 'fortran_order': False, 'shape': {tuple(int(n) for n in shape)}, }}"
     body = text.ljust(_NPY_HEADER_BYTES - 10 - 1) + "\n"
     return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body.encode("latin1")
 
 
 @contextlib.contextmanager
-def npy_writer(path: str | Path, dtype) -> Iterator[Callable[[np.ndarray], None]]:
-    """Write a 1-d ``.npy`` a piece at a time: yields ``append(array)``; the header gets the final length
-    when the block ends. Memory holds one piece; the file appears whole or not at all (read it back with
-    ``np.load(path, mmap_mode="r")``)."""
+def npy_writer(path: str | Path, dtype, row_shape: tuple[int, ...] = ()) -> Iterator[Callable[[np.ndarray], None]]:
+    """Write a ``.npy`` of rows of ``row_shape`` a piece at a time: yields ``append(rows)``; the header gets
+    the final length when the block ends. Memory holds one piece; the file appears whole or not at all
+    (read it back with ``np.load(path, mmap_mode="r")`` or :class:`proxyscale.artifacts.NpyRows`)."""
     dtype = np.dtype(dtype)
     length = 0
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write(_npy_header(dtype, 0))
+        f.write(npy_header(dtype, (0, *row_shape)))
 
-        def append(array: np.ndarray) -> None:
+        def append(rows: np.ndarray) -> None:
             nonlocal length
-            f.write(np.ascontiguousarray(array, dtype=dtype).tobytes())
-            length += len(array)
+            rows = np.ascontiguousarray(rows, dtype=dtype)
+            if rows.shape[1:] != tuple(row_shape):
+                raise ValueError(f"{path}: rows of shape {rows.shape[1:]}, not {tuple(row_shape)}")
+            f.write(rows.tobytes())
+            length += len(rows)
 
         yield append
         f.seek(0)
-        f.write(_npy_header(dtype, length))
+        f.write(npy_header(dtype, (length, *row_shape)))
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ rule attribution_data:
     input:
         attribution_data_inputs,
     output:
-        dataset_path("attribution"),
+        directory(dataset_path("attribution")),
     log:
         f"{LOGS}/attribution/attribution_data.log",
     conda:
@@ -25,7 +25,8 @@ rule attribution_data:
 
 rule lds_subset:
     input:
-        dataset_path("attribution"),
+        data=dataset_path("attribution"),
+        shards=dataset_shards("attribution"),
     output:
         lds_subset_path("{subset}"),
     log:
@@ -51,6 +52,7 @@ rule lds_subset:
 rule lds:
     input:
         data=dataset_path("attribution"),
+        shards=dataset_shards("attribution"),
         datamodels=[datamodel_path("attribution", s) for s in ATTRIBUTION_SIZES],
         scores=checkpoint_artifacts("attribution", ATTRIBUTION_SIZES, trak_scores_path),
         models=checkpoint_artifacts("attribution", ATTRIBUTION_SIZES, model_path),

@@ -267,6 +267,20 @@ def checkpoint_scores(wildcards):
     return [trak_scores_path(wildcards.exp, wildcards.size, c) for c in CHECKPOINTS[wildcards.exp]]
 
 
+def dataset_shards(exp):
+    """The token shards a language dataset's training windows are read from (none for images): an input
+    of every rule that reads the dataset's training examples, so a rebuilt shard reruns them."""
+    if exp == "selection":
+        return [shard_path(s) for s in pool_sources()]
+    if ATTRIBUTION["setting"] == "vision":
+        return []
+    return [shard_path(s) for s in sorted(config["distributions"][ATTRIBUTION_SETTING["distribution"]])]
+
+
+def checkpoint_stores(wildcards):
+    return [trak_store_path(wildcards.exp, wildcards.size, c) for c in CHECKPOINTS[wildcards.exp]]
+
+
 def q_term(wildcards):
     return DATAMODELS[wildcards.exp]["trak"]["q_term"]
 
@@ -316,7 +330,7 @@ def selection_data_params():
 
 def select_inputs(wildcards):
     _, size = parse_method(wildcards.method)
-    inputs = {"data": dataset_path("selection")}
+    inputs = {"data": dataset_path("selection"), "shards": dataset_shards("selection")}
     if size is not None:
         inputs["datamodel"] = datamodel_path("selection", size)
     return inputs
@@ -324,7 +338,7 @@ def select_inputs(wildcards):
 
 def select_params(wildcards):
     """Only what the method reads: the fraction (or, when it is null, the reference's size and the
-    tokens per parameter that set the selection's size), plus the seed (random, DSIR) and n-gram
+    tokens per parameter that set the selection's size), plus the seed (random, DSIR, the classifier's pool sample) and n-gram
     buckets (DSIR, classifier), so changing one baseline's setting re-runs that baseline alone."""
     kind, _ = parse_method(wildcards.method)
     return {
@@ -332,6 +346,6 @@ def select_params(wildcards):
         "fraction": SELECTION["fraction"],
         "reference": SELECTION["sizes"][SELECTION["reference"]] if SELECTION["fraction"] is None else None,
         "tokens_per_param": config["model"]["tokens_per_param"] if SELECTION["fraction"] is None else None,
-        "seed": SELECTION["seed"] if kind in ("random", "dsir") else None,
+        "seed": SELECTION["seed"] if kind in ("random", "dsir", "classifier") else None,
         "ngram_buckets": SELECTION["ngram_buckets"] if kind in ("dsir", "classifier") else None,
     }

@@ -1,13 +1,15 @@
 # TRAK datamodels, shared by the attribution and selection experiments through {exp}: a dataset
 # (attribution.smk, selection.smk) -> M checkpoints per size -> one TRAK store per checkpoint
 # and its scores for the targets (featurize, finalize and score in one job: the same inputs and
-# settings, one model load) -> one datamodel matrix per size.
+# settings, one model load; the store is published only once scored) -> one datamodel matrix per
+# size. Language datasets name the token shards their windows are read from: those are inputs too.
 # Each rule's params hold only the config it depends on, so editing one size re-runs that size.
 
 
 rule attribution_train:
     input:
-        dataset_path("{exp}"),
+        data=dataset_path("{exp}"),
+        shards=lambda w: dataset_shards(w.exp),
     output:
         model_path("{exp}", "{size}", "{ckpt}"),
     log:
@@ -32,6 +34,7 @@ rule trak:
     input:
         model=model_path("{exp}", "{size}", "{ckpt}"),
         data=dataset_path("{exp}"),
+        shards=lambda w: dataset_shards(w.exp),
     output:
         store=directory(trak_store_path("{exp}", "{size}", "{ckpt}")),
         scores=trak_scores_path("{exp}", "{size}", "{ckpt}"),
@@ -45,6 +48,7 @@ rule trak:
     params:
         trak=featurize_settings,
         work_dir=trak_work_dir,
+        grouped=lambda w: w.exp == "selection",
         device=config["device"],
     script:
         "../workflow_scripts/trak.py"
@@ -52,7 +56,8 @@ rule trak:
 
 rule datamodel:
     input:
-        checkpoint_scores,
+        scores=checkpoint_scores,
+        stores=checkpoint_stores,
     output:
         datamodel_path("{exp}", "{size}"),
     log:

@@ -32,7 +32,7 @@ rule selection_data:
         targets=[testset_path(t) for t in SELECTION_TARGETS],
         splits=[split_path(t) for t in SELECTION_TARGETS],
     output:
-        dataset_path("selection"),
+        directory(dataset_path("selection")),
     log:
         f"{LOGS}/selection/selection_data.log",
     conda:
@@ -67,6 +67,7 @@ rule select:
 rule selection_retrain:
     input:
         data=dataset_path("selection"),
+        shards=dataset_shards("selection"),
         subset=subset_path("{target}", "{method}"),
     output:
         retrain_path("{target}", "{method}"),
@@ -93,6 +94,7 @@ rule selection_retrain:
 rule selection_shard:
     input:
         data=dataset_path("selection"),
+        shards=dataset_shards("selection"),
         subset=subset_path("{target}", "{method}"),
     output:
         selected_shard_path("{target}", "{method}"),
@@ -114,7 +116,6 @@ rule dsdm:
         subsets=[subset_path(t, m) for t, m in SELECTION_RUNS],
         models=checkpoint_artifacts("selection", SELECTION_SIZES, model_path),
         stores=checkpoint_artifacts("selection", SELECTION_SIZES, trak_store_path),
-        scores=checkpoint_artifacts("selection", SELECTION_SIZES, trak_scores_path),
     output:
         report=DSDM_REPORT,
         results=f"{SELECTION_DIR}/report/results.parquet",

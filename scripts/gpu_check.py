@@ -29,7 +29,7 @@ from scipy.stats import spearmanr
 
 from proxyscale.datamodels import projectors, store
 from proxyscale.datamodels.examples import Arrays
-from proxyscale.datamodels.tasks import LMTask, batches
+from proxyscale.datamodels.tasks import LMTask
 from proxyscale.models import count_params
 from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
@@ -72,15 +72,11 @@ def gram_check(name: str, model: torch.nn.Module, rows: int, proj_dim: int, expe
 def scores_on(device: torch.device, model, task, x, m, n_train: int, proj_dim: int, seed: int) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         store.featurize(
-            model, task.modelout, lambda: batches(task, Arrays(x, m), np.arange(n_train), 32, device), n_train,
-            f"{tmp}/store", f"{tmp}/work", proj_dim, device, seed=seed, projector="dense",
+            model, task, Arrays(x[:n_train], m[:n_train]), 32, f"{tmp}/store", proj_dim, device, seed=seed,
+            projector="dense",
         )  # fmt: skip
-        xt, mt = x[n_train:], m[n_train:]
-        scores, _ = store.score(
-            model, task.modelout, lambda: batches(task, Arrays(xt, mt), np.arange(len(xt)), 32, device), len(xt),
-            f"{tmp}/store", device,
-        )  # fmt: skip
-    return scores
+        store.score(model, task, Arrays(x[n_train:], m[n_train:]), 32, f"{tmp}/store", f"{tmp}/s.npy", device)
+        return np.load(f"{tmp}/s.npy")
 
 
 def main() -> int:

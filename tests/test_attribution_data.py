@@ -27,9 +27,11 @@ def test_vision_split_is_disjoint_seeded_and_round_trips(tmp_path):
     again, _ = vision_dataset(MNIST, 300, 50, seed=3)
     assert np.array_equal(again["train_origin"], arrays["train_origin"])
     assert task == {"setting": "vision", "family": "convnet", "image_shape": [1, 14, 14], "num_classes": 10}
-    save_dataset(arrays, task, tmp_path / "d.npz")
-    loaded, loaded_task = load_dataset(tmp_path / "d.npz")
-    assert loaded_task == task and np.array_equal(loaded["train_labels"], arrays["train_labels"])
+    save_dataset(arrays, task, tmp_path / "d")
+    loaded = load_dataset(tmp_path / "d")
+    assert loaded.task == task and np.array_equal(loaded["train_labels"], arrays["train_labels"])
+    assert isinstance(loaded["train_inputs"], np.memmap)  # a job reads only the rows it takes
+    np.testing.assert_array_equal(loaded.train.take([5, 2])[0], arrays["train_inputs"][[5, 2]])
 
 
 def test_asking_for_more_examples_than_exist_is_a_config_error():
@@ -37,14 +39,17 @@ def test_asking_for_more_examples_than_exist_is_a_config_error():
         vision_dataset(MNIST, 9990, 20, seed=0)
 
 
-def test_a_file_that_is_not_a_dataset_is_refused(tmp_path):
-    (tmp_path / "x.npz").write_bytes(b"nonsense")
-    with pytest.raises(DataError, match="x.npz: damaged or incomplete"):
-        load_dataset(tmp_path / "x.npz")
+def test_a_directory_that_is_not_a_dataset_is_refused(tmp_path):
+    (tmp_path / "x").mkdir()
+    with pytest.raises(DataError, match="x: damaged or incomplete .*no task.json"):
+        load_dataset(tmp_path / "x")
 
 
-def _lm_arrays():
+def _lm_arrays(tmp_path):
     stream = np.arange(1000) % 200
+    shards = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    np.save(shards[0], stream[:500].astype(np.uint16))
+    np.save(shards[1], stream[500:].astype(np.uint16))
     frame = pd.DataFrame(
         {
             "example_id": [0, 0, 1, 2],
@@ -54,14 +59,20 @@ def _lm_arrays():
         }
     )
     spec = {"context_length": 16, "tokenizer": {"kind": "byte"}}
-    return lm_dataset([stream[:500], stream[500:]], frame, spec, 257, n_train=20, n_targets=3, seed=0)
+    arrays, task = lm_dataset(shards, frame, spec, 257, n_train=20, n_targets=3, seed=0)
+    save_dataset(arrays, task, tmp_path / "d")
+    return load_dataset(tmp_path / "d")
 
 
-def test_lm_windows_are_disjoint_and_targets_score_only_the_continuation():
-    arrays, task = _lm_arrays()
+def test_lm_windows_are_disjoint_and_targets_score_only_the_continuation(tmp_path):
+    arrays = _lm_arrays(tmp_path)
+    task = arrays.task
     assert task["setting"] == "lm" and task["context_length"] == 16
-    tokens, mask = arrays["train_inputs"], arrays["train_labels"]
+    assert "train_inputs" not in arrays  # windows are read from the shards, not copied
+    tokens, mask = arrays.train.take(np.arange(20))
     assert tokens.shape == (20, 17) and mask[:, 1:].all() and not mask[:, 0].any()
+    assert np.array_equal(tokens[:, 0], arrays["train_origin"] % 200)  # each window's tokens from its start
+    assert task["windows"]["lengths"] == [500, 500] and task["windows"]["window"] == 17
     assert len(set(arrays["train_origin"])) == 20 and np.all(np.diff(np.sort(arrays["train_origin"])) >= 17)
     by_id = dict(zip(arrays["target_origin"], zip(arrays["target_inputs"], arrays["target_labels"])))
     t, m = by_id[0]  # 40 context tokens cut from the left to fit 16 + 1 with the 2-token continuation
@@ -88,16 +99,22 @@ def test_fit_is_deterministic_per_seed_and_checkpoints_round_trip(tmp_path):
     assert np.array_equal(outputs(task2, model, Arrays(xt, yt), 50, CPU), out_a) and meta2 == meta
 
 
-def test_language_models_train_on_windows_and_output_margins():
-    arrays, spec = _lm_arrays()
-    task = make_task(spec)
+def test_language_models_train_on_windows_and_output_margins(tmp_path):
+    data = _lm_arrays(tmp_path)
+    task = make_task(data.task)
     assert isinstance(task, LMTask)
     size = {"d_model": 8, "n_layers": 1, "n_heads": 2}
-    x, y = arrays["train_inputs"], arrays["train_labels"]
-    model, meta = fit(task, size, Arrays(x, y), np.arange(20), Recipe(batch_size=5, lr=0.01), 2, 0, CPU)
-    out = outputs(task, model, Arrays(arrays["target_inputs"], arrays["target_labels"]), 2, CPU)
+    model, meta = fit(task, size, data.train, np.arange(20), Recipe(batch_size=5, lr=0.01), 2, 0, CPU)
+    out = outputs(task, model, data.part("target"), 2, CPU)
     assert out.shape == (3,) and np.isfinite(out).all() and meta["params"] > 0
-    assert accuracy(task, model, Arrays(x, y), 5, CPU) is None
+    assert accuracy(task, model, data.train, 5, CPU) is None
+
+
+def test_a_rebuilt_shard_is_refused_by_the_dataset_cut_from_it(tmp_path):
+    data = _lm_arrays(tmp_path)
+    np.save(tmp_path / "a.npy", np.zeros(400, dtype=np.uint16))
+    with pytest.raises(DataError, match="a.npy has changed since the dataset was built from it"):
+        _ = load_dataset(data.path).train
 
 
 def test_lds_subsets_are_fixed_by_seed_and_index_alone():
@@ -107,7 +124,7 @@ def test_lds_subsets_are_fixed_by_seed_and_index_alone():
     assert subset_seed(7, 0) != subset_seed(7, 1) and subset_seed(7, 0) >= 1000
 
 
-def test_selection_dataset_splits_each_target_task_into_target_and_holdout_parts_sharing_no_passage():
+def test_selection_dataset_splits_each_target_task_into_target_and_holdout_parts_sharing_no_passage(tmp_path):
     from proxyscale.selection.dataset import selection_dataset, target_split
 
     def frame(n, offset):
@@ -121,7 +138,9 @@ def test_selection_dataset_splits_each_target_task_into_target_and_holdout_parts
             }
         )
 
-    streams = {"a": np.full(300, 1), "b": np.full(100, 2)}
+    streams = {"a": tmp_path / "a.npy", "b": tmp_path / "b.npy"}
+    np.save(streams["a"], np.full(300, 1, dtype=np.uint16))
+    np.save(streams["b"], np.full(100, 2, dtype=np.uint16))
     spec = {
         "pool": {"size": 40},
         "context_length": 8,
@@ -131,10 +150,13 @@ def test_selection_dataset_splits_each_target_task_into_target_and_holdout_parts
     targets = {"squad": frame(12, 100), "lambada": frame(14, 200)}
     splits = {name: target_split(f, 4, 6, 0, name) for name, f in targets.items()}
     arrays, task = selection_dataset(streams, targets, splits, spec, 257)
+    save_dataset(arrays, task, tmp_path / "d")
+    data = load_dataset(tmp_path / "d")
     assert task["targets"] == ["squad", "lambada"] and task["pool_sources"] == ["a", "b"]
-    assert arrays["train_inputs"].shape == (40, 9)
+    pool = data.train.tokens(np.arange(40))
+    assert pool.shape == (40, 9)
     # the pool source of every window is the stream its tokens came from
-    assert np.array_equal(arrays["train_inputs"][:, 0], np.where(arrays["train_source"] == 0, 1, 2))
+    assert np.array_equal(pool[:, 0], np.where(arrays["train_source"] == 0, 1, 2))
     assert arrays["target_task"].tolist() == [0] * 4 + [1] * 4 and arrays["holdout_task"].tolist() == [0] * 6 + [1] * 6
     for t in (0, 1):
         target_ids = set(arrays["target_origin"][arrays["target_task"] == t])

@@ -234,7 +234,7 @@ def _artifacts(results: Path) -> dict[str, tuple[Path, Callable[[Path], object],
     """One artifact of each file type at its place in the layout: path, how the jobs read it, its maker."""
     save_parquet(pd.DataFrame({"text": ["a", "b"]}), results / "holdout/web.parquet")
     save_npy(np.arange(1000, dtype=np.uint16), results / "shards/web.npy")
-    save_npz(results / "attribution/scores/w8/0.npz", scores=np.ones((40, 5)), wall_seconds=np.asarray(1.0))
+    save_npz(results / "attribution/lds_subsets/0.npz", mask=np.ones(40, dtype=bool), outputs=np.ones(5))
     save_checkpoint(results / "attribution/models/w8/0.pt", torch.nn.Linear(30, 20), {"params": 620})
     store = results / "attribution/trak/w8/0/proxyscale.json"
     store.parent.mkdir(parents=True)
@@ -242,7 +242,7 @@ def _artifacts(results: Path) -> dict[str, tuple[Path, Callable[[Path], object],
     return {
         "parquet": (results / "holdout/web.parquet", artifacts.load_parquet, "prepare_source"),
         "npy": (results / "shards/web.npy", lambda p: artifacts.load_npy(p, mmap=True), "prepare_source"),
-        "npz": (results / "attribution/scores/w8/0.npz", artifacts.load_npz, "trak"),
+        "npz": (results / "attribution/lds_subsets/0.npz", artifacts.load_npz, "lds_subset"),
         "pt": (results / "attribution/models/w8/0.pt", read_checkpoint, "attribution_train"),
         "json": (store, artifacts.load_json, "trak"),
     }

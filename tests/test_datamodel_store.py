@@ -1,18 +1,22 @@
-"""TRAK stores: one per checkpoint, resumable after an interrupted job, scored read-only."""
+"""TRAK stores: one per checkpoint, streamed to disk, resumable after an interrupted job, scored
+read-only in row blocks, and kept when scoring fails."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 import torch
 
 from conftest import MNIST
+from proxyscale.artifacts import load_npy
 from proxyscale.attribution.dataset import vision_dataset
 from proxyscale.datamodels import store
 from proxyscale.datamodels.cost import trak_flops
 from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.projectors import effective_proj_dim
-from proxyscale.datamodels.tasks import batches, make_task
+from proxyscale.datamodels.tasks import make_task
 from proxyscale.errors import ConfigError, DataError
 from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
@@ -29,47 +33,65 @@ def trained():
     return arrays, task, model
 
 
-def _featurize(trained, store_dir, work, on_batch=None, projector="sjlt"):
-    arrays, task, model = trained
-    x, y = arrays["train_inputs"], arrays["train_labels"]
+def _train(trained):
+    arrays = trained[0]
+    return Arrays(arrays["train_inputs"], arrays["train_labels"])
+
+
+def _targets(trained):
+    arrays = trained[0]
+    return Arrays(arrays["target_inputs"], arrays["target_labels"])
+
+
+def _featurize(trained, work, on_batch=None, projector="sjlt", micro=None, **kw):
+    _, task, model = trained
     return store.featurize(
-        model,
-        task.modelout,
-        lambda: batches(task, Arrays(x, y), np.arange(len(x)), 20, CPU),
-        len(x),
-        store_dir,
-        work,
-        32,
-        CPU,
-        projector=projector,
-        fingerprint="ckpt-a",
-        on_batch=on_batch,
-    )
+        model, task, _train(trained), 20, work, 32, CPU, projector=projector, fingerprint="ckpt-a",
+        micro_batch_size=micro, on_batch=on_batch, **kw,
+    )  # fmt: skip
+
+
+def _score(trained, store_dir, out, groups=None):
+    _, task, model = trained
+    return store.score(model, task, _targets(trained), 5, store_dir, out, CPU, groups)
 
 
 class Interrupted(Exception):
     pass
 
 
-def test_interrupted_featurize_resumes_where_it_stopped(trained, tmp_path):
+def test_interrupted_featurize_resumes_where_it_stopped_with_the_same_rows(trained, tmp_path):
     def die_after_two(computed):
         if computed == 2:
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        _featurize(trained, tmp_path / "store", tmp_path / "work", die_after_two)
-    assert not (tmp_path / "store").exists() and (tmp_path / "work").is_dir()
+        _featurize(trained, tmp_path / "work", die_after_two)
+    assert json.loads((tmp_path / "work/progress.json").read_text()) == {"rows": 40}
+    assert not (tmp_path / "work/proxyscale.json").exists()
 
-    resumed = _featurize(trained, tmp_path / "store", tmp_path / "work")
+    resumed = _featurize(trained, tmp_path / "work")
     assert resumed["resumed"] and resumed["batches"] == 6 and resumed["batches_computed"] == 4
-    assert not (tmp_path / "work").exists()
-
-    clean = _featurize(trained, tmp_path / "clean", tmp_path / "work-clean")
+    clean = _featurize(trained, tmp_path / "clean")
     assert not clean["resumed"] and clean["batches_computed"] == 6
-    a, qa = store.load_features(tmp_path / "store")
-    b, qb = store.load_features(tmp_path / "clean")
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(qa, qb, rtol=1e-5)
+    for name in ("grads.npy", "q.npy", "xtx_inv.npy"):
+        np.testing.assert_array_equal(load_npy(tmp_path / "work" / name), load_npy(tmp_path / "clean" / name))
+
+
+def test_micro_batches_give_the_same_store(trained, tmp_path):
+    whole = _featurize(trained, tmp_path / "whole")
+    parts = _featurize(trained, tmp_path / "parts", micro=3)
+    assert whole["projector_batch"] == 20 and parts["projector_batch"] == 3
+    a, b = load_npy(tmp_path / "whole/grads.npy"), load_npy(tmp_path / "parts/grads.npy")
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * np.abs(a).max())
+
+
+def test_float16_store_holds_the_rows_at_half_the_bytes(trained, tmp_path):
+    _featurize(trained, tmp_path / "f32")
+    _featurize(trained, tmp_path / "f16", store_dtype="float16")
+    a, b = load_npy(tmp_path / "f32/grads.npy"), load_npy(tmp_path / "f16/grads.npy")
+    assert b.dtype == np.float16 and b.nbytes * 2 == a.nbytes
+    np.testing.assert_allclose(b.astype(np.float32), a, rtol=1e-3, atol=1e-3 * np.abs(a).max())
 
 
 def test_work_dir_of_another_checkpoint_is_discarded(trained, tmp_path):
@@ -77,22 +99,40 @@ def test_work_dir_of_another_checkpoint_is_discarded(trained, tmp_path):
     work.mkdir()
     (work / "proxyscale.fingerprint").write_text("ckpt-b")
     (work / "stale").write_text("x")
-    summary = _featurize(trained, tmp_path / "store", work)
+    summary = _featurize(trained, work)
     assert not summary["resumed"] and summary["batches_computed"] == 6
-    assert not (tmp_path / "store" / "stale").exists()
+    assert not (work / "stale").exists()
+
+
+def test_fingerprint_reads_metadata_not_contents(tmp_path):
+    path = tmp_path / "f.npy"
+    path.write_bytes(b"x" * 10)
+    a = store.fingerprint([path], {"k": 1})
+    assert store.fingerprint([path], {"k": 2}) != a
+    path.write_bytes(b"y" * 11)
+    assert store.fingerprint([path], {"k": 1}) != a
 
 
 def test_scores_have_the_datamodel_shape_and_leave_the_store_unchanged(trained, tmp_path):
-    arrays, task, model = trained
-    _featurize(trained, tmp_path / "store", tmp_path / "work")
+    _featurize(trained, tmp_path / "store")
     before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "store").rglob("*"))
-    xt, yt = arrays["target_inputs"], arrays["target_labels"]
-    scores, q = store.score(
-        model, task.modelout, lambda: batches(task, Arrays(xt, yt), np.arange(10), 5, CPU), 10, tmp_path / "store", CPU
-    )
-    assert scores.shape == (120, 10) and q.shape == (120,)
+    result = _score(trained, tmp_path / "store", tmp_path / "scores.npy")
+    scores, q = np.load(tmp_path / "scores.npy"), store.load_q(tmp_path / "store")
+    assert result["shape"] == [120, 10] and scores.shape == (120, 10) and q.shape == (120,)
     assert np.isfinite(scores).all() and ((q > 0) & (q < 1)).all()  # Q = 1 - p of the true class
     assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "store").rglob("*")) == before
+
+
+def test_grouped_scores_are_the_means_of_their_targets_columns(trained, tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "ROW_BLOCK_BYTES", 32 * 4 * 7)  # 7 rows per block: several blocks
+    _featurize(trained, tmp_path / "store")
+    _score(trained, tmp_path / "store", tmp_path / "all.npy")
+    groups = np.array([0, 1, 0, 2, 1, 0, 2, 2, 1, 0])
+    _score(trained, tmp_path / "store", tmp_path / "grouped.npy", groups)
+    full, grouped = np.load(tmp_path / "all.npy"), np.load(tmp_path / "grouped.npy")
+    assert grouped.shape == (120, 3)
+    expected = np.stack([full[:, groups == j].mean(1) for j in range(3)], axis=1)
+    np.testing.assert_allclose(grouped, expected, rtol=1e-4, atol=1e-6 * np.abs(full).max())
 
 
 def test_projection_never_exceeds_the_parameter_count(trained):
@@ -121,17 +161,12 @@ def test_trak_cost_model_reproduces_the_papers_table_9(params, published):
 @pytest.mark.parametrize("projector", ["sjlt", "dense"])
 def test_scores_are_the_papers_estimator_computed_directly(trained, tmp_path, projector):
     """phi(z)^T (Phi^T Phi)^-1 Phi^T from the store's own projected gradients, up to traker's positive scale."""
-    arrays, task, model = trained
-    _featurize(trained, tmp_path / "store", tmp_path / "work", projector=projector)
-    xt, yt = arrays["target_inputs"], arrays["target_labels"]
-    target_batches = lambda: batches(task, Arrays(xt, yt), np.arange(10), 5, CPU)  # noqa: E731
-    scores, _ = store.score(model, task.modelout, target_batches, 10, tmp_path / "store", CPU)
-    seed = store.store_summary(tmp_path / "store")["seed"]
-    store.featurize(
-        model, task.modelout, target_batches, 10, tmp_path / "targets", tmp_path / "w2", 32, CPU, seed, 0.0, projector
-    )
-    phi = np.load(tmp_path / "store/0/grads.mmap", mmap_mode="r").astype(np.float64)
-    phi_targets = np.load(tmp_path / "targets/0/grads.mmap", mmap_mode="r").astype(np.float64)
+    _, task, model = trained
+    _featurize(trained, tmp_path / "store", projector=projector)
+    _score(trained, tmp_path / "store", tmp_path / "scores.npy")
+    scores = np.load(tmp_path / "scores.npy")
+    phi = load_npy(tmp_path / "store/grads.npy").astype(np.float64)
+    phi_targets = store.target_gradients(model, task, _targets(trained), 5, tmp_path / "store", CPU).astype(np.float64)
     direct = (phi_targets @ np.linalg.inv(phi.T @ phi) @ phi.T).T  # (n_train, n_targets)
     scale = float((direct * scores).sum() / (scores * scores).sum())
     assert scale > 0
@@ -139,20 +174,38 @@ def test_scores_are_the_papers_estimator_computed_directly(trained, tmp_path, pr
 
 
 def test_a_store_from_another_projector_is_refused(trained, tmp_path):
-    arrays, task, model = trained
-    _featurize(trained, tmp_path / "store", tmp_path / "work", projector="dense")
+    _featurize(trained, tmp_path / "store", projector="dense")
     info = tmp_path / "store/proxyscale.json"
     info.write_text(info.read_text().replace('"CPUProjector"', '"CudaProjector"'))
-    xt, yt = arrays["target_inputs"], arrays["target_labels"]
     with pytest.raises(DataError, match="built with CudaProjector, but scoring on cpu would project with CPUProjector"):
-        store.score(
-            model,
-            task.modelout,
-            lambda: batches(task, Arrays(xt, yt), np.arange(10), 5, CPU),
-            10,
-            tmp_path / "store",
-            CPU,
-        )
+        _score(trained, tmp_path / "store", tmp_path / "scores.npy")
+
+
+def test_a_failed_scoring_keeps_the_featurized_store_and_the_rerun_only_scores(trained, tmp_path, monkeypatch):
+    """What the trak job does (featurize, score, publish), with scoring failing once: the finished work
+    directory stays, no score file is left, and the rerun computes no training gradient again."""
+    work, published, out = tmp_path / "work", tmp_path / "store", tmp_path / "scores.npy"
+    _featurize(trained, work)
+    built = {p.name: p.stat().st_mtime_ns for p in work.iterdir()}
+    real = store.target_gradients
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("scoring ran out of memory")
+
+    monkeypatch.setattr(store, "target_gradients", out_of_memory)
+    with pytest.raises(MemoryError):
+        _score(trained, work, out)
+    assert not out.exists() and not published.exists()
+    assert {p.name: p.stat().st_mtime_ns for p in work.iterdir()} == built
+
+    monkeypatch.setattr(store, "target_gradients", real)
+    batches = []
+    summary = _featurize(trained, work, on_batch=batches.append)
+    assert batches == [] and summary["batches_computed"] == 6  # the first run's record: nothing recomputed
+    store.publish(work, published, _score(trained, work, out))
+    assert not work.exists() and np.load(out).shape == (120, 10)
+    assert store.store_summary(published)["score_seconds"] > 0
+    assert (published / "grads.npy").stat().st_mtime_ns == built["grads.npy"]
 
 
 def test_language_model_store_and_scores(tmp_path):
@@ -164,48 +217,26 @@ def test_language_model_store_and_scores(tmp_path):
     mask = np.ones_like(tokens, dtype=bool)
     mask[:, 0] = False
     task = LMTask(vocab_size=20, context_length=8)
-    model, _ = fit(
-        task,
-        {"d_model": 8, "n_layers": 1, "n_heads": 2},
-        Arrays(tokens, mask),
-        np.arange(40),
-        Recipe(batch_size=8, lr=0.02),
-        3,
-        0,
-        CPU,
-    )
-    store.featurize(
-        model,
-        task.modelout,
-        lambda: batches(task, Arrays(tokens, mask), np.arange(40), 10, CPU),
-        40,
-        tmp_path / "s",
-        tmp_path / "w",
-        24,
-        CPU,
-    )
-    scores, q = store.score(
-        model,
-        task.modelout,
-        lambda: batches(task, Arrays(tokens, mask), np.arange(40), 10, CPU),
-        40,
-        tmp_path / "s",
-        CPU,
-    )
+    examples = Arrays(tokens, mask)
+    spec = {"d_model": 8, "n_layers": 1, "n_heads": 2}
+    model, _ = fit(task, spec, examples, np.arange(40), Recipe(batch_size=8, lr=0.02), 3, 0, CPU)
+    store.featurize(model, task, examples, 10, tmp_path / "s", 24, CPU, micro_batch_size=4)
+    store.score(model, task, examples, 10, tmp_path / "s", tmp_path / "scores.npy", CPU)
+    scores, q = np.load(tmp_path / "scores.npy"), store.load_q(tmp_path / "s")
     assert scores.shape == (40, 40) and ((q > 0) & (q < 1)).all()
     assert (scores.argmax(0) == np.arange(40)).mean() > 0.8
 
 
 def test_a_singular_phi_t_phi_is_one_line_saying_what_to_change(trained, tmp_path, monkeypatch):
     """Exact singularity comes from projected dimensions that only gradient-free parameters reach (a
-    linear MNIST model at k = 4096 for 5,000 images hit it); faked here where traker inverts."""
+    linear MNIST model at k = 4096 for 5,000 images hit it); faked here where the inverse is taken."""
 
     def singular(matrix):
         raise torch.linalg.LinAlgError("linalg.inv: The diagonal element 7 is zero")
 
     monkeypatch.setattr(torch.linalg, "inv", singular)
     with pytest.raises(
-        ConfigError, match=r"trak.proj_dim: Phi\^T Phi of .*store is singular \(32 projected dimensions, 120 "
+        ConfigError, match=r"trak.proj_dim: Phi\^T Phi of .*work is singular \(32 projected dimensions, 120 "
     ):
-        _featurize(trained, tmp_path / "store", tmp_path / "work")
-    assert not (tmp_path / "store").exists()
+        _featurize(trained, tmp_path / "work")
+    assert not (tmp_path / "work/proxyscale.json").exists()

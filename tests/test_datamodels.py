@@ -6,16 +6,29 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from proxyscale.attribution import analysis
 from proxyscale.attribution.analysis import (
-    datamodel_variants,
+    datamodel_extremes,
     example_texts,
     lds_table,
     lds_vs_checkpoints,
     mean_target_accuracy,
     overlap_table,
     setup_summary,
+    size_predictions,
 )
-from proxyscale.datamodels.datamodel import datamodel, rank_correlation, top_k, top_k_overlap
+from proxyscale.datamodels import datamodel as dm
+from proxyscale.datamodels.datamodel import (
+    CheckpointScores,
+    TopK,
+    datamodel,
+    overlap,
+    rank_correlation,
+    sample_rows,
+    top_k,
+    write_datamodel,
+)
+from proxyscale.datamodels.examples import Arrays
 
 
 def test_datamodel_averages_checkpoints_and_q_term_scales_rows():
@@ -34,7 +47,36 @@ def test_top_k_and_overlap():
     assert top_k(tau, 1, largest=False).tolist() == [[3, 0]]
     other = tau.copy()
     other[:, 1] = -other[:, 1]  # second target's ranking reversed
-    assert top_k_overlap(tau, other, 2).tolist() == [1.0, 0.0]
+    assert overlap(top_k(tau, 2), top_k(other, 2)).tolist() == [1.0, 0.0]
+
+
+def test_top_k_merged_block_by_block_is_the_top_k_of_the_whole_with_ties_to_the_lower_row():
+    tau = np.random.default_rng(0).integers(0, 6, size=(97, 4)).astype(np.float32)  # many ties
+    for largest in (True, False):
+        merged = TopK(10, 4, largest)
+        for start in range(0, 97, 13):
+            merged.add(start, tau[start : start + 13])
+        order = np.argsort(-tau if largest else tau, axis=0, kind="stable")[:10]
+        assert np.array_equal(merged.indices(), order)
+
+
+def _checkpoint_files(tmp_path, scores, qs):
+    paths = []
+    for i, s in enumerate(scores):
+        paths.append(tmp_path / f"{i}.npy")
+        np.save(paths[-1], s.astype(np.float32))
+    return CheckpointScores(paths, [np.asarray(q, dtype=np.float32) for q in qs])
+
+
+def test_the_datamodel_written_in_blocks_is_the_average_of_the_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.setattr(dm, "BLOCK_BYTES", 4 * 3 * 2 * 5)  # 5 rows per block
+    rng = np.random.default_rng(0)
+    scores, qs = [rng.normal(size=(23, 3)) for _ in range(2)], [rng.uniform(0.1, 1, 23) for _ in range(2)]
+    files = _checkpoint_files(tmp_path, scores, qs)
+    assert [rows.start for rows, _, _ in files.blocks()] == [0, 5, 10, 15, 20]
+    for q_term in (False, True):
+        write_datamodel(files, q_term, tmp_path / "tau.npy")
+        np.testing.assert_allclose(np.load(tmp_path / "tau.npy"), datamodel(scores, qs, q_term), rtol=1e-5, atol=1e-6)
 
 
 def test_rank_correlation_is_one_for_monotone_transforms_and_minus_one_for_reversal():
@@ -51,16 +93,21 @@ def _linear_world(seed=0, n=60, targets=5, m=40):
     return tau, masks, actual
 
 
-def test_lds_table_gives_both_variants_and_marks_the_configured_one():
+def test_lds_table_gives_both_variants_and_marks_the_configured_one(tmp_path):
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "proxy").mkdir()
     """The true weights are the raw scores times Q: with the Q term the reference's datamodel is exact
     (LDS 1); without it, rows are mis-weighted and the LDS falls; the noisy proxy is below either way."""
     tau, masks, actual = _linear_world()
     q = np.random.default_rng(3).uniform(0.05, 3.0, size=len(tau))
     raw = tau / q[:, None]
     noisy = raw + np.random.default_rng(1).normal(scale=1.0, size=tau.shape)
-    variants = datamodel_variants({"ref": [raw], "proxy": [noisy]}, {"ref": [q], "proxy": [q]})
+    predictions = {
+        "ref": size_predictions(_checkpoint_files(tmp_path / "ref", [raw], [q]), masks),
+        "proxy": size_predictions(_checkpoint_files(tmp_path / "proxy", [noisy], [q]), masks),
+    }
     compute = pd.DataFrame({"size": ["ref", "proxy"], "compute_ratio": [1.0, 10.0], "params": [100, 10]})
-    table = lds_table(variants, False, masks, actual, compute, "ref", n_boot=200, ci=0.95)
+    table = lds_table(predictions, False, actual, compute, "ref", n_boot=200, ci=0.95)
     assert len(table) == 4 and table["configured"].tolist() == [True, True, False, False]
     lds = table.set_index(["q_term", "size"])["lds"]
     assert lds[True, "ref"] == pytest.approx(1.0)
@@ -71,11 +118,14 @@ def test_lds_table_gives_both_variants_and_marks_the_configured_one():
     assert row["relative_to_reference"] == pytest.approx(row["lds"])  # the reference of its own variant has LDS 1
 
 
-def test_lds_improves_as_noisy_checkpoints_are_averaged():
+def test_lds_improves_as_noisy_checkpoints_are_averaged(tmp_path, monkeypatch):
+    monkeypatch.setattr(dm, "BLOCK_BYTES", 4 * 5 * 8 * 7)  # 7 rows per block: predictions summed over blocks
     tau, masks, actual = _linear_world()
     rng = np.random.default_rng(2)
     ckpts = [tau + rng.normal(scale=3.0, size=tau.shape) for _ in range(8)]
-    table = lds_vs_checkpoints({"s": ckpts}, {"s": [np.ones(len(tau))] * 8}, False, masks, actual)
+    predictions = size_predictions(_checkpoint_files(tmp_path, ckpts, [np.ones(len(tau))] * 8), masks)
+    np.testing.assert_allclose(predictions[False, 3], masks @ np.mean(ckpts[:3], 0), rtol=1e-4, atol=1e-4)
+    table = lds_vs_checkpoints({"s": predictions}, False, actual)
     assert (
         table["checkpoints"].tolist() == list(range(1, 9)) * 2 and table["q_term"].tolist() == [False] * 8 + [True] * 8
     )
@@ -84,9 +134,13 @@ def test_lds_improves_as_noisy_checkpoints_are_averaged():
     assert np.allclose(mine["lds"], table.loc[~table["configured"], "lds"])  # Q of ones: both variants agree
 
 
-def test_overlap_table_reports_top_and_bottom_against_chance():
+def test_overlap_table_reports_top_and_bottom_against_chance(tmp_path):
     tau, _, _ = _linear_world()
-    table = overlap_table({"ref": tau, "same": tau.copy(), "flipped": -tau}, "ref", k=5)
+    extremes = {}
+    for name, t in {"ref": tau, "same": tau.copy(), "flipped": -tau}.items():
+        np.save(tmp_path / f"{name}.npy", t.astype(np.float32))
+        extremes[name] = datamodel_extremes(tmp_path / f"{name}.npy", 8, sample_rows(len(t)))
+    table = overlap_table(extremes, "ref", k=5)
     same = table[table["size"] == "same"].set_index("end")["overlap"]
     flipped = table[table["size"] == "flipped"].set_index("end")["overlap"]
     assert same.tolist() == [1.0, 1.0] and flipped.tolist() == [0.0, 0.0]
@@ -106,10 +160,9 @@ def test_report_summaries_of_the_attribution_run():
             "projection": ["sparse Johnson-Lindenstrauss", "sparse Johnson-Lindenstrauss"],
         }
     )
-    arrays = {"train_inputs": np.zeros((10, 1, 4, 4)), "target_inputs": np.zeros((2, 1, 4, 4))}
     spec = {"setting": "vision", "family": "convnet", "image_shape": [1, 4, 4], "num_classes": 10}
     masks = np.array([[True] * 5 + [False] * 5, [False] * 5 + [True] * 5])
-    setup = setup_summary(spec, arrays, "ref", compute, False, masks, 15.0, None)
+    setup = setup_summary(spec, 10, 2, "ref", compute, False, masks, 15.0, None)
     assert setup == {
         "setting": "vision", "description": "convnet on 1x4x4 images, 10 classes", "reference": "ref",
         "n_train": 10, "n_targets": 2, "checkpoints": 3, "checkpoint_examples": {"ref": 10, "a": 10},
@@ -122,9 +175,20 @@ def test_report_summaries_of_the_attribution_run():
 def test_example_texts_decode_windows_and_the_targets_scored_part():
     from proxyscale.data.tokenizer import ByteTokenizer
 
-    arrays = {
-        "train_inputs": np.array([list(b"hello")]),
-        "target_inputs": np.array([list(b"Q: x A: yes")]),
-        "target_labels": np.array([[False] * 8 + [True] * 3]),
-    }
-    assert example_texts(arrays, ByteTokenizer()) == {"train": ["hello"], "target": ["yes"]}
+    train = Arrays(np.array([list(b"hello"), list(b"world")]), np.ones((2, 5), dtype=bool))
+    targets = Arrays(np.array([list(b"Q: x A: yes")]), np.array([[False] * 8 + [True] * 3]))
+    texts = example_texts(train, targets, ByteTokenizer(), np.array([1, 1]), [0])
+    assert texts == {"train": {1: "world"}, "target": {0: "yes"}}  # only the rows shown are decoded
+
+
+def test_rank_sample_and_extremes_read_the_datamodel_a_block_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(dm, "RANK_SAMPLE", 30)
+    monkeypatch.setattr(analysis, "BLOCK_BYTES", 4 * 5 * 9)  # 9 rows per block
+    tau, _, _ = _linear_world()
+    np.save(tmp_path / "tau.npy", tau.astype(np.float32))
+    rows = dm.sample_rows(60, seed=1, limit=30)
+    assert len(rows) == 30 and np.all(np.diff(rows) > 0) and np.array_equal(rows, dm.sample_rows(60, 1, 30))
+    ext = datamodel_extremes(tmp_path / "tau.npy", 4, rows)
+    np.testing.assert_array_equal(ext.sample, tau.astype(np.float32)[rows])
+    np.testing.assert_array_equal(ext.top, top_k(tau.astype(np.float32), 4))
+    np.testing.assert_array_equal(ext.bottom, top_k(tau.astype(np.float32), 4, largest=False))

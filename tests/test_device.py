@@ -89,7 +89,7 @@ def test_every_checkpoint_gets_its_own_projection_seed():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the GPU path runs only where one is")
 def test_training_and_featurizing_on_the_gpu(tmp_path):
-    from proxyscale.datamodels.tasks import LMTask, batches
+    from proxyscale.datamodels.tasks import LMTask
     from proxyscale.training.fit import fit
     from proxyscale.training.recipe import Recipe
 
@@ -108,14 +108,5 @@ def test_training_and_featurizing_on_the_gpu(tmp_path):
         gpu,
     )
     assert meta["device"].startswith("cuda") and np.isfinite(meta["final_loss"])
-    summary = store.featurize(
-        model,
-        task.modelout,
-        lambda: batches(task, Arrays(x, m), np.arange(40), 20, gpu),
-        40,
-        tmp_path / "store",
-        tmp_path / "work",
-        512,  # fast_jl's CUDA projector takes multiples of 512
-        gpu,
-    )
+    summary = store.featurize(model, task, Arrays(x, m), 20, tmp_path / "store", 512, gpu)  # fast_jl: k % 512
     assert summary["n_train"] == 40

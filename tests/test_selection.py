@@ -16,14 +16,14 @@ def test_dsdm_keeps_the_examples_predicted_to_raise_target_outputs_most():
     best = [3, 17, 41]
     tau[best] += 1.0  # these raise every target's margin (lower its loss) the most
     tau[[5, 6, 7]] -= 1.0
-    chosen, score = dsdm(tau, 3)
+    chosen, score = dsdm(tau.mean(1), 3)
     assert chosen.tolist() == best and score.shape == (50,)
-    assert dsdm(tau, 3, bottom=True)[0].tolist() == [5, 6, 7]
+    assert dsdm(tau.mean(1), 3, bottom=True)[0].tolist() == [5, 6, 7]
 
 
 def test_dsdm_selection_predicts_a_higher_output_than_random_under_its_own_datamodel():
     tau = np.random.default_rng(1).normal(size=(200, 10))
-    chosen, _ = dsdm(tau, 50)
+    chosen, _ = dsdm(tau.mean(1), 50)
     randoms = [tau[random_subset(200, 50, s)[0]].sum(0).mean() for s in range(20)]
     assert tau[chosen].sum(0).mean() > max(randoms)
 
@@ -38,14 +38,35 @@ def test_dsir_and_classifier_pick_the_target_like_pool_examples():
     pool_seqs = _texts(rng, a, 80) + _texts(rng, b, 20)  # 20 target-like examples at 80..99
     target_seqs = _texts(rng, b, 30)
     pool, target = hashed_ngrams(pool_seqs, 256), hashed_ngrams(target_seqs, 256)
+
+    def blocks():  # the pool in blocks of 30 rows, as pool_blocks streams it
+        return ((np.arange(s, min(100, s + 30)), pool[s : s + 30]) for s in range(0, 100, 30))
+
     truth = set(range(80, 100))
-    for chosen, _ in (dsir(pool, target, 20, seed=0), classifier(pool, target, 20)):
+    sample = pool[np.sort(np.random.default_rng(0).permutation(100)[:50])]  # the classifier fits on a sample
+    for chosen, _ in (dsir(blocks, 100, target, 20, seed=0), classifier(blocks, 100, sample, target, 20)):
         assert len(chosen) == 20 and len(truth & set(chosen.tolist())) >= 18
+
+
+def test_streamed_dsir_weights_equal_the_dense_computation():
+    rng = np.random.default_rng(3)
+    seqs = [rng.integers(0, 50, 12) for _ in range(40)]
+    pool, target = hashed_ngrams(seqs, 64), hashed_ngrams(seqs[:5], 64)
+    dense_pool, dense_target = pool.toarray(), target.toarray()
+    ratio = np.log((dense_target.sum(0) + 1) / (dense_target.sum() + 64)) - np.log(
+        (dense_pool.sum(0) + 1) / (dense_pool.sum() + 64)
+    )
+
+    def blocks():
+        return ((np.arange(s, min(40, s + 7)), pool[s : s + 7]) for s in range(0, 40, 7))
+
+    _, weights = dsir(blocks, 40, target, 5, seed=0)
+    np.testing.assert_allclose(weights, dense_pool @ ratio, rtol=1e-6)
 
 
 def test_hashed_ngrams_count_unigrams_and_bigrams():
     counts = hashed_ngrams([np.array([1, 2, 1])], 1024)
-    assert counts.sum() == 3 + 2 and counts.max() == 2  # token 1 twice
+    assert counts.sum() == 3 + 2 and counts.max() == 2 and counts.nnz == 4  # token 1 twice; 2 distinct bigrams
 
 
 def test_random_subset_is_seeded_and_asking_for_too_many_is_an_error():
@@ -65,7 +86,7 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
     from proxyscale.attribution.dataset import vision_dataset
     from proxyscale.datamodels import store
     from proxyscale.datamodels.datamodel import datamodel
-    from proxyscale.datamodels.tasks import batches, make_task, outputs
+    from proxyscale.datamodels.tasks import make_task, outputs
     from proxyscale.training.fit import fit
     from proxyscale.training.recipe import Recipe
 
@@ -80,27 +101,11 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
     for seed in range(2):
         model, _ = fit(task, {"width": 4}, Arrays(x, y), np.arange(400), recipe, 4, seed, cpu)
         with tempfile.TemporaryDirectory() as tmp:
-            store.featurize(
-                model,
-                task.modelout,
-                lambda: batches(task, Arrays(x, y), np.arange(400), 100, cpu),
-                400,
-                f"{tmp}/store",
-                f"{tmp}/work",
-                64,
-                cpu,
-            )
-            s, q = store.score(
-                model,
-                task.modelout,
-                lambda: batches(task, Arrays(xt, yt), np.arange(len(xt)), 100, cpu),
-                len(xt),
-                f"{tmp}/store",
-                cpu,
-            )
-        scores.append(s)
-        qs.append(q)
-    chosen, _ = dsdm(datamodel(scores, qs, q_term=False), 40)
+            store.featurize(model, task, Arrays(x, y), 100, f"{tmp}/store", 64, cpu)
+            store.score(model, task, Arrays(xt, yt), 100, f"{tmp}/store", f"{tmp}/scores.npy", cpu)
+            scores.append(np.load(f"{tmp}/scores.npy"))
+            qs.append(store.load_q(f"{tmp}/store").copy())
+    chosen, _ = dsdm(datamodel(scores, qs, q_term=False).mean(axis=1), 40)
 
     def target_margin_without(removed, seed=10):
         rest = np.setdiff1d(np.arange(400), removed)
@@ -130,22 +135,37 @@ def _selection_arrays(rng):
     }
 
 
-def test_select_runs_each_method_toward_the_named_target_task():
-    from proxyscale.selection.methods import select
+def _selection_dataset(tmp_path, arrays):
+    """The arrays as a dataset directory whose pool windows are read from a token shard."""
+    from proxyscale.datamodels.dataset import load_dataset, save_dataset, shard_spec
 
-    arrays = _selection_arrays(np.random.default_rng(0))
-    tau = np.zeros((60, 10))
-    tau[[1, 2], 5:] = 1.0  # helps target task 1 only
-    tau[[3, 4], :5] = 1.0  # helps target task 0 only
-    assert select("dsdm", arrays, 1, 2, 0, 64, tau)[0].tolist() == [1, 2]
-    assert select("dsdm", arrays, 0, 2, 0, 64, tau)[0].tolist() == [3, 4]
-    assert set(select("bot_dsdm", arrays, 1, 56, 0, 64, tau)[0]).isdisjoint({1, 2})
+    shard = tmp_path / "shard.npy"
+    np.save(shard, arrays["train_inputs"].reshape(-1).astype(np.uint16))
+    task = {"setting": "lm", "vocab_size": 20, "context_length": 8, "windows": shard_spec([shard], 9)}
+    parts = {k: v for k, v in arrays.items() if not k.startswith("train_")}
+    save_dataset({**parts, "train_origin": np.arange(60) * 9}, task, tmp_path / "dataset")
+    return load_dataset(tmp_path / "dataset")
+
+
+def test_select_runs_each_method_toward_the_named_target_task(tmp_path, monkeypatch):
+    from proxyscale.selection import methods
+
+    monkeypatch.setattr(methods, "POOL_BLOCK", 7)  # the pool streamed in several blocks
+    data = _selection_dataset(tmp_path, _selection_arrays(np.random.default_rng(0)))
+    tau = np.zeros((60, 2), dtype=np.float32)  # the selection datamodel: one column per target task
+    tau[[1, 2], 1] = 1.0  # helps target task 1 only
+    tau[[3, 4], 0] = 1.0  # helps target task 0 only
+    np.save(tmp_path / "tau.npy", tau)
+    dm = tmp_path / "tau.npy"
+    assert methods.select("dsdm", data, 1, 2, 0, 64, dm)[0].tolist() == [1, 2]
+    assert methods.select("dsdm", data, 0, 2, 0, 64, dm)[0].tolist() == [3, 4]
+    assert set(methods.select("bot_dsdm", data, 1, 56, 0, 64, dm)[0]).isdisjoint({1, 2})
     for kind in ("dsir", "classifier"):
-        chosen, scores = select(kind, arrays, 1, 12, 0, 256)
+        chosen, scores = methods.select(kind, data, 1, 12, 0, 256)
         assert len(set(chosen) & set(range(48, 60))) >= 10 and scores.shape == (60,)
-    assert len(select("random", arrays, 1, 12, 3, 256)[0]) == 12
+    assert len(methods.select("random", data, 1, 12, 3, 256)[0]) == 12
     with pytest.raises(ConfigError, match="dsdm needs a datamodel"):
-        select("dsdm", arrays, 0, 2, 0, 64)
+        methods.select("dsdm", data, 0, 2, 0, 64)
 
 
 def test_example_sequences_cut_padding_after_the_last_scored_token():

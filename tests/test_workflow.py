@@ -280,8 +280,9 @@ def test_tiny_run_produces_the_lds_report(tiny_run):
             lds_of(np.load(tiny_run / f"results/attribution/datamodels/{size}.npy")), abs=1e-9
         )
         # the other variant: the checkpoints' scores averaged, each training example's row times its mean Q
-        blobs = [np.load(tiny_run / f"results/attribution/scores/{size}/{c}.npz") for c in (0, 1)]
-        tau_q = np.mean([b["scores"] for b in blobs], 0) * np.mean([b["q"] for b in blobs], 0)[:, None]
+        scores = [np.load(tiny_run / f"results/attribution/scores/{size}/{c}.npy") for c in (0, 1)]
+        qs = [np.load(tiny_run / f"results/attribution/trak/{size}/{c}/q.npy") for c in (0, 1)]
+        tau_q = np.mean(scores, 0) * np.mean(qs, 0)[:, None]
         assert with_q.loc[size, "lds"] == pytest.approx(lds_of(tau_q), abs=1e-6)
     assert lds.loc["w4", "compute_ratio"] == 1 and lds.loc["w2", "compute_ratio"] > 1
     by_m = pd.read_parquet(out / "lds_vs_checkpoints.parquet")

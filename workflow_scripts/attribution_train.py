@@ -5,7 +5,6 @@ import logging
 
 from proxyscale.datamodels.budget import checkpoint_examples, passes
 from proxyscale.datamodels.dataset import load_dataset
-from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import accuracy, make_task, outputs, save_model, task_config
 from proxyscale.device import peak_flops, resolve_device
 from proxyscale.runner import run_job
@@ -18,11 +17,11 @@ from proxyscale.training.resume import Resume
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p = smk.params
-    arrays, task_spec = load_dataset(smk.input[0])
-    task = make_task(task_spec)
+    data = load_dataset(smk.input.data)
+    task = make_task(data.task)
     size = dict(p.size)
     seed = int(smk.wildcards.ckpt)
-    train = Arrays(arrays["train_inputs"], arrays["train_labels"])
+    train = data.train
     group, device = join(resolve_device(p.device))
     where = f"{smk.wildcards.exp}.sizes.{smk.wildcards.size}"
     recipe, _ = recipe_for(size, p.training, task_config(task, size), device, group, where)
@@ -33,7 +32,7 @@ def main():
         task, size, train, indices, recipe, n_passes, seed, device, desc=desc, group=group,
         resume=Resume.for_job(smk, group), peak_flops=peak_flops(device, smk.config.get("peak_tflops")),
     )  # fmt: skip
-    targets = Arrays(arrays["target_inputs"], arrays["target_labels"])
+    targets = data.part("target")
     meta["target_output_mean"] = float(outputs(task, model, targets, recipe.batch_size, device).mean())
     meta["target_accuracy"] = accuracy(task, model, targets, recipe.batch_size, device)
     logging.info("target accuracy %s, mean target output %.3f", meta["target_accuracy"], meta["target_output_mean"])
@@ -45,7 +44,7 @@ def main():
         *(meta[k] for k in ("repetition", "flops", "final_loss", "wall_seconds")),
     )
     if group.is_main:
-        save_model(model, task_spec, size, meta, smk.output[0])
+        save_model(model, data.task, size, meta, smk.output[0])
 
 
 run_job(snakemake, main)  # noqa: F821

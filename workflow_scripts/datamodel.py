@@ -1,19 +1,24 @@
-"""Snakemake entry: a size's datamodel matrix, the average of its checkpoints' scores (eq. 17) -> .npy."""
+"""Snakemake entry: a size's datamodel matrix, the average of its checkpoints' scores (eq. 17, times
+their averaged Q with ``q_term``) -> .npy, written a block of training rows at a time."""
 
 import logging
 
-from proxyscale.artifacts import load_npz
-from proxyscale.datamodels.datamodel import datamodel
-from proxyscale.io import save_npy
+from proxyscale.datamodels.datamodel import CheckpointScores, write_datamodel
+from proxyscale.datamodels.store import load_q
 from proxyscale.runner import run_job
 
 
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
-    blobs = [load_npz(path) for path in smk.input]
-    tau = datamodel([b["scores"] for b in blobs], [b["q"] for b in blobs], smk.params.q_term)
-    logging.info("datamodel %s from %d checkpoints, q_term=%s", tau.shape, len(blobs), smk.params.q_term)
-    save_npy(tau, smk.output[0])
+    scores = CheckpointScores(list(smk.input.scores), [load_q(s) for s in smk.input.stores])
+    write_datamodel(scores, smk.params.q_term, smk.output[0])
+    logging.info(
+        "datamodel (%d, %d) from %d checkpoints, q_term=%s",
+        scores.n,
+        scores.columns,
+        len(scores.files),
+        smk.params.q_term,
+    )
 
 
 run_job(snakemake, main)  # noqa: F821

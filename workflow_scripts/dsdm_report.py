@@ -17,30 +17,30 @@ from proxyscale.selection import analysis, figures, report
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p, inp, out = smk.params, smk.input, smk.output
-    arrays, task = load_dataset(inp.data)
+    data = load_dataset(inp.data)
     runs = [tuple(r) for r in p.runs]
     retrains = pd.concat(
         [load_parquet(path).assign(target=t, method=m) for (t, m), path in zip(runs, inp.retrains)],
         ignore_index=True,
     )
     subsets = {run: load_parquet(path) for run, path in zip(runs, inp.subsets)}
-    costs = checkpoint_costs(list(p.sizes), p.checkpoints, list(inp.models), list(inp.stores), list(inp.scores))
-    compute = size_costs(*costs, len(arrays["target_inputs"]), p.reference)
+    costs = checkpoint_costs(list(p.sizes), p.checkpoints, list(inp.models), list(inp.stores))
+    compute = size_costs(*costs, len(data["target_task"]), p.reference)
 
     results = analysis.results_table(retrains, compute, p.bootstrap, p.ci)
     cost = analysis.cost_table(compute, retrains)
-    composition = analysis.composition_table(subsets, arrays["train_source"], task["pool_sources"])
+    composition = analysis.composition_table(subsets, data["train_source"], data.task["pool_sources"])
     for table, path in [(results, out.results), (cost, out.cost), (composition, out.composition)]:
         save_parquet(table, path)
     figures.dsdm_vs_compute(results, p.reference, out.fig_dsdm)
     figures.composition_bars(composition, out.fig_composition)
 
     warning = projection_warning(
-        int(compute["proj_dim"].max()), len(arrays["train_inputs"]), p.lambda_reg, "selection.trak.proj_dim"
+        int(compute["proj_dim"].max()), len(data.train), p.lambda_reg, "selection.trak.proj_dim"
     )
     if warning:
         logging.warning(warning)
-    setup = analysis.setup_summary(arrays, task, retrains, subsets, compute, p.reference, p.q_term, warning)
+    setup = analysis.setup_summary(data, retrains, subsets, compute, p.reference, p.q_term, warning)
     links = figure_links(out.report, {key: out[key] for key in ("fig_dsdm", "fig_composition")})
     save_text(report.dsdm_report(results, cost, composition, setup, p.ci, links), out.report)
 

@@ -7,7 +7,6 @@ import numpy as np
 from proxyscale.attribution.lds import subset_mask, subset_seed
 from proxyscale.datamodels.budget import passes
 from proxyscale.datamodels.dataset import load_dataset
-from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import make_task, outputs, task_config
 from proxyscale.device import peak_flops, resolve_device
 from proxyscale.io import save_npz
@@ -23,9 +22,9 @@ def main():
     p = smk.params
     index = int(smk.wildcards.subset)
     group, device = join(resolve_device(p.device))
-    arrays, task_spec = load_dataset(smk.input[0])
-    task = make_task(task_spec)
-    train = Arrays(arrays["train_inputs"], arrays["train_labels"])
+    data = load_dataset(smk.input.data)
+    task = make_task(data.task)
+    train = data.train
     mask = subset_mask(len(train), p.alpha, p.seed, index)
     size = dict(p.size)
     seed = subset_seed(p.seed, index)
@@ -36,8 +35,7 @@ def main():
         task, size, train, np.flatnonzero(mask), recipe, n_passes, seed, device, desc=desc, group=group,
         resume=Resume.for_job(smk, group), peak_flops=peak_flops(device, smk.config.get("peak_tflops")),
     )  # fmt: skip
-    targets = Arrays(arrays["target_inputs"], arrays["target_labels"])
-    out = outputs(task, model, targets, p.batch_size, device)
+    out = outputs(task, model, data.part("target"), p.batch_size, device)
     logging.info(
         "subset %d: %d examples seen %.2f times, final loss %.3f, mean target output %.3f",
         index,

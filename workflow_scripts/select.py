@@ -2,7 +2,6 @@
 
 import logging
 
-from proxyscale.artifacts import load_npy
 from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.datamodels.tasks import make_task
 from proxyscale.io import save_parquet
@@ -13,12 +12,12 @@ from proxyscale.selection.methods import select, selection_size, subset_frame
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p, w = smk.params.spec, smk.wildcards
-    arrays, task = load_dataset(smk.input.data)
-    n = len(arrays["train_inputs"])
-    k = selection_size(n, p["fraction"], make_task(task), p["reference"], p["tokens_per_param"])
-    tau = load_npy(smk.input.datamodel) if "datamodel" in smk.input.keys() else None
-    target = task["targets"].index(w.target)
-    indices, scores = select(p["kind"], arrays, target, k, p["seed"], p["ngram_buckets"], tau)
+    data = load_dataset(smk.input.data)
+    n = len(data.train)
+    k = selection_size(n, p["fraction"], make_task(data.task), p["reference"], p["tokens_per_param"])
+    datamodel = smk.input.datamodel if "datamodel" in smk.input.keys() else None
+    target = data.task["targets"].index(w.target)
+    indices, scores = select(p["kind"], data, target, k, p["seed"], p["ngram_buckets"], datamodel)
     logging.info("%s toward %s: kept %d of %d pool examples", w.method, w.target, len(indices), n)
     save_parquet(subset_frame(indices, scores), smk.output[0])
 

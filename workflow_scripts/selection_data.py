@@ -1,10 +1,10 @@
-"""Snakemake entry: build the selection dataset (pool windows, target and holdout parts) -> .npz."""
+"""Snakemake entry: build the selection dataset (pool windows, target and holdout parts) -> a directory."""
 
 import logging
 
 import numpy as np
 
-from proxyscale.artifacts import load_npy, load_parquet
+from proxyscale.artifacts import load_parquet
 from proxyscale.data.tokenizer import make_tokenizer
 from proxyscale.datamodels.dataset import save_dataset
 from proxyscale.runner import run_job
@@ -14,13 +14,13 @@ from proxyscale.selection.dataset import selection_dataset
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     spec = dict(smk.params.spec)
-    streams = {name: load_npy(path, mmap=True) for name, path in zip(spec["sources"], smk.input.shards)}
+    shards = dict(zip(spec["sources"], smk.input.shards))
     targets = {name: load_parquet(path) for name, path in zip(spec["targets"], smk.input.targets)}
     splits = {name: load_parquet(path) for name, path in zip(spec["targets"], smk.input.splits)}
     vocab_size = make_tokenizer(spec["tokenizer"]).vocab_size
-    arrays, task = selection_dataset(streams, targets, splits, spec, vocab_size)
-    counts = np.bincount(arrays["train_source"], minlength=len(streams))
-    logging.info("pool %s from %s", arrays["train_inputs"].shape, dict(zip(streams, counts.tolist())))
+    arrays, task = selection_dataset(shards, targets, splits, spec, vocab_size)
+    counts = np.bincount(arrays["train_source"], minlength=len(shards))
+    logging.info("pool of %d windows from %s", len(arrays["train_origin"]), dict(zip(shards, counts.tolist())))
     logging.info("targets %s, holdout %s", arrays["target_inputs"].shape, arrays["holdout_inputs"].shape)
     save_dataset(arrays, task, smk.output[0])
 

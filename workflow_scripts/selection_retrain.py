@@ -19,17 +19,17 @@ from proxyscale.training.resume import Resume
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p, w = smk.params, smk.wildcards
-    arrays, task_spec = load_dataset(smk.input.data)
+    data = load_dataset(smk.input.data)
     indices = selected_indices(load_parquet(smk.input.subset))
     size = dict(p.size)
-    task = make_task(task_spec)
+    task = make_task(data.task)
     seeds = [p.seed + r for r in range(p.seeds)]
     group, device = join(resolve_device(p.device))
     recipe, _ = recipe_for(size, p.training, task_config(task, size), device, group, "selection reference")
     desc = f"{w.target}/{w.method}"
     n_passes = passes(task, size, len(indices), p.budget, p.max_repetition, desc)
     frame = retrain(
-        arrays, task_spec, size, recipe, n_passes, indices, seeds, p.batch_size, device, desc=desc, group=group,
+        data, size, recipe, n_passes, indices, seeds, p.batch_size, device, desc=desc, group=group,
         resume_for=lambda seed: Resume.for_job(smk, group, tag=f"seed{seed}"),
         peak_flops=peak_flops(device, smk.config.get("peak_tflops")),
     )  # fmt: skip

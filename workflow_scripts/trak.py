@@ -1,18 +1,15 @@
-"""Snakemake entry: one checkpoint's TRAK store (featurized and finalized; an interrupted run resumes)
-and its raw scores for the target examples with Q -> .npz."""
+"""Snakemake entry: one checkpoint's TRAK store (featurized and finalized in a work directory; an
+interrupted run resumes there) and its raw scores for the targets -> .npy; the work directory becomes
+the store only once the scores are written, so a failed scoring keeps the store for the rerun."""
 
 import logging
-import time
-
-import numpy as np
 
 from proxyscale.datamodels import store
 from proxyscale.datamodels.dataset import load_dataset
-from proxyscale.datamodels.examples import Arrays
+from proxyscale.datamodels.featurize_memory import trak_micro_batch
 from proxyscale.datamodels.projectors import checkpoint_seed
-from proxyscale.datamodels.tasks import batches, load_model
+from proxyscale.datamodels.tasks import load_model
 from proxyscale.device import resolve_device
-from proxyscale.io import save_npz
 from proxyscale.runner import run_job
 
 
@@ -21,37 +18,32 @@ def main():
     p, trak = smk.params, smk.params.trak
     device = resolve_device(p.device)
     model, task, _ = load_model(smk.input.model, device)
-    arrays, _ = load_dataset(smk.input.data)
-    train = Arrays(arrays["train_inputs"], arrays["train_labels"])
+    data = load_dataset(smk.input.data)
     seed = checkpoint_seed(trak["projector_seed"], int(smk.wildcards.ckpt))  # a new projection per checkpoint
+    micro = trak_micro_batch(model, trak, device)
+    settings = {**trak, "seed": seed}
     summary = store.featurize(
         model,
-        task.modelout,
-        lambda: batches(task, train, np.arange(len(train)), trak["batch_size"], device),
-        len(train),
-        smk.output.store,
+        task,
+        data.train,
+        trak["batch_size"],
         p.work_dir,
         trak["proj_dim"],
         device,
         seed=seed,
         lambda_reg=trak["lambda_reg"],
         projector=trak["projector"],
-        fingerprint=store.fingerprint([smk.input.model, smk.input.data], {**trak, "seed": seed}),
+        fingerprint=store.fingerprint([smk.input.model, smk.input.data], settings),
+        micro_batch_size=micro,
+        store_dtype=trak["store_dtype"],
     )
-    logging.info("store %s: %s", smk.output.store, summary)
-    start = time.perf_counter()
-    targets = Arrays(arrays["target_inputs"], arrays["target_labels"])
-    scores, q = store.score(
-        model,
-        task.modelout,
-        lambda: batches(task, targets, np.arange(len(targets)), trak["batch_size"], device),
-        len(targets),
-        smk.output.store,
-        device,
+    logging.info("store %s: %s", p.work_dir, summary)
+    groups = data["target_task"] if p.grouped else None  # selection: one mean target gradient per task
+    scoring = store.score(
+        model, task, data.part("target"), trak["batch_size"], p.work_dir, smk.output.scores, device, groups
     )
-    wall = time.perf_counter() - start
-    logging.info("scores %s in %.1fs", scores.shape, wall)
-    save_npz(smk.output.scores, scores=scores.astype(np.float32), q=q, wall_seconds=wall)
+    logging.info("scores %s in %.1fs", scoring["shape"], scoring["score_seconds"])
+    store.publish(p.work_dir, smk.output.store, scoring)
 
 
 run_job(snakemake, main)  # noqa: F821

@@ -1,45 +1,58 @@
 """Tables of the attribution-across-scale experiment (the paper's section 3.1, Figures 6 and 7).
 
-Inputs are plain arrays: datamodel matrices per size (n_train, n_targets), per-checkpoint scores,
-the LDS subsets' masks (m, n_train) and the reference's outputs on them (m, n_targets), and the
-per-size compute table (:func:`proxyscale.datamodels.cost.size_costs`). Outputs are tidy data frames
-and the setup summary the figures and report read.
+Inputs are the per-checkpoint score files and datamodel matrices of every size (n_train, n_targets;
+read a block of training rows at a time, so n_train is bounded by disk, not memory), the LDS subsets'
+masks (m, n_train) and the reference's outputs on them (m, n_targets), and the per-size compute table
+(:func:`proxyscale.datamodels.cost.size_costs`). Outputs are tidy data frames and the setup summary the
+figures and report read.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from proxyscale import stats
+from proxyscale.artifacts import NpyRows
 from proxyscale.attribution.dataset import describe
 from proxyscale.attribution.lds import lds_per_target, predicted_outputs
-from proxyscale.datamodels.datamodel import datamodel, rank_correlation, top_k_overlap
+from proxyscale.datamodels.datamodel import BLOCK_BYTES, CheckpointScores, TopK, datamodel, overlap, rank_correlation
 
 
-def datamodel_variants(scores: dict[str, list[np.ndarray]], qs: dict[str, list[np.ndarray]]) -> dict[bool, dict]:
-    """Every size's datamodel both ways, from the same per-checkpoint scores: ``{q_term: {size: tau}}``
-    (without the out-to-loss term Q, as the paper does for language models, and with it)."""
-    return {q: {size: datamodel(per_ckpt, qs[size], q) for size, per_ckpt in scores.items()} for q in (False, True)}
+def size_predictions(scores: CheckpointScores, masks: np.ndarray) -> dict[tuple[bool, int], np.ndarray]:
+    """A size's datamodel predictions on the LDS subsets, (n_subsets, n_targets) each, for every variant
+    ``(q_term, m)``: averaged over its first m checkpoints, without and with the Q term; in one pass over
+    blocks of training rows (the datamodel is linear in them)."""
+    masks = masks.astype(np.float32)
+    out = {}
+    for rows, s, q in scores.blocks():
+        for m in range(1, len(s) + 1):
+            for q_term in (False, True):
+                part = predicted_outputs(datamodel(s[:m], q[:m], q_term), masks[:, rows])
+                out[q_term, m] = out[q_term, m] + part if (q_term, m) in out else part
+    return out
 
 
 def lds_table(
-    variants: dict[bool, dict[str, np.ndarray]],
+    predictions: dict[str, dict[tuple[bool, int], np.ndarray]],
     configured: bool,
-    masks: np.ndarray,
     actual: np.ndarray,
     compute: pd.DataFrame,
     reference: str,
     n_boot: int,
     ci: float,
 ) -> pd.DataFrame:
-    """LDS of every size's datamodel, without and with the Q term (``configured`` marks the one the
-    workflow uses), against the reference's subset outputs: a bootstrap interval over targets, the
-    size's compute ratio and its LDS relative to the reference's datamodel of the same variant."""
+    """LDS of every size's datamodel (all its checkpoints; ``predictions`` from :func:`size_predictions`),
+    without and with the Q term (``configured`` marks the one the workflow uses), against the reference's
+    subset outputs: a bootstrap interval over targets, the size's compute ratio and its LDS relative to
+    the reference's datamodel of the same variant."""
     rows = []
-    for q_term, datamodels in variants.items():
-        for size, tau in datamodels.items():
-            per_target = lds_per_target(predicted_outputs(tau, masks), actual)
+    for q_term in (False, True):
+        for size, variants in predictions.items():
+            m = max(mm for _, mm in variants)
+            per_target = lds_per_target(variants[q_term, m], actual)
             mean, lo, hi = stats.mean_ci(per_target, n_boot, ci)
             rows.append(
                 {
@@ -59,47 +72,71 @@ def lds_table(
 
 
 def lds_vs_checkpoints(
-    scores: dict[str, list[np.ndarray]],
-    qs: dict[str, list[np.ndarray]],
-    configured: bool,
-    masks: np.ndarray,
-    actual: np.ndarray,
+    predictions: dict[str, dict[tuple[bool, int], np.ndarray]], configured: bool, actual: np.ndarray
 ) -> pd.DataFrame:
     """LDS of the datamodel averaged over the first 1, 2, ..., M checkpoints of every size, without and
     with the Q term (``configured`` marks the workflow's)."""
     rows = []
     for q_term in (False, True):
-        for size, per_ckpt in scores.items():
-            for m in range(1, len(per_ckpt) + 1):
-                tau = datamodel(per_ckpt[:m], qs[size][:m], q_term)
-                lds = float(np.nanmean(lds_per_target(predicted_outputs(tau, masks), actual)))
+        for size, variants in predictions.items():
+            for m in sorted(mm for qq, mm in variants if qq == q_term):
+                lds = float(np.nanmean(lds_per_target(variants[q_term, m], actual)))
                 rows.append(
                     {"size": size, "q_term": q_term, "configured": q_term == configured, "checkpoints": m, "lds": lds}
                 )
     return pd.DataFrame(rows)
 
 
-def overlap_table(datamodels: dict[str, np.ndarray], reference: str, k: int) -> pd.DataFrame:
+@dataclass
+class Extremes:
+    """What the reports read of a datamodel matrix: each target's ``k`` most positive (``top``) and most
+    negative (``bottom``) training rows, strongest first, and its weights on a seeded sample of rows."""
+
+    top: np.ndarray
+    bottom: np.ndarray
+    sample: np.ndarray
+    n_train: int
+
+
+def datamodel_extremes(path, k: int, rows: np.ndarray) -> Extremes:
+    """:class:`Extremes` of the datamodel ``.npy`` at ``path``, read a block of rows at a time; ``rows``
+    (sorted) are the sampled rows (:func:`proxyscale.datamodels.datamodel.sample_rows`)."""
+    tau = NpyRows(path)
+    n, columns = tau.shape
+    top, bottom = TopK(min(k, n), columns), TopK(min(k, n), columns, largest=False)
+    sample = []
+    for start, block in tau.blocks(max(1, BLOCK_BYTES // (4 * columns))):
+        top.add(start, block)
+        bottom.add(start, block)
+        inside = rows[(rows >= start) & (rows < start + len(block))]
+        sample.append(block[inside - start])
+    return Extremes(top.indices(), bottom.indices(), np.concatenate(sample), n)
+
+
+def overlap_table(extremes: dict[str, Extremes], reference: str, k: int) -> pd.DataFrame:
     """Mean fraction of each target's k most positive (top) and most negative (bottom) training
     examples that a size shares with the reference, and the chance level k / n_train (no rows when
     the reference is the only size)."""
-    ref = datamodels[reference]
+    ref = extremes[reference]
     rows = []
-    for size, tau in datamodels.items():
+    for size, ext in extremes.items():
         if size == reference:
             continue
-        for end, largest in (("top", True), ("bottom", False)):
-            shared = top_k_overlap(tau, ref, k, largest)
-            rows.append({"size": size, "end": end, "k": k, "overlap": float(shared.mean()), "chance": k / tau.shape[0]})
+        for end in ("top", "bottom"):
+            shared = overlap(getattr(ext, end)[:k], getattr(ref, end)[:k])
+            rows.append({"size": size, "end": end, "k": k, "overlap": float(shared.mean()), "chance": k / ext.n_train})
     return pd.DataFrame(rows, columns=["size", "end", "k", "overlap", "chance"])
 
 
-def rank_table(datamodels: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Mean over targets of the Spearman correlation between two sizes' weights, for every pair."""
+def rank_table(extremes: dict[str, Extremes]) -> pd.DataFrame:
+    """Mean over targets of the Spearman correlation between two sizes' weights (on the sampled rows),
+    for every pair."""
     rows = []
-    for a, ta in datamodels.items():
-        for b, tb in datamodels.items():
-            rows.append({"size_a": a, "size_b": b, "spearman": float(np.nanmean(rank_correlation(ta, tb)))})
+    for a, ea in extremes.items():
+        for b, eb in extremes.items():
+            rows.append(
+                {"size_a": a, "size_b": b, "spearman": float(np.nanmean(rank_correlation(ea.sample, eb.sample)))}
+            )
     return pd.DataFrame(rows)
 
 
@@ -111,17 +148,22 @@ def mean_target_accuracy(metas: dict[str, list[dict]]) -> dict[str, float | None
     }
 
 
-def example_texts(arrays: dict, tokenizer) -> dict[str, list[str]]:
-    """Language setting: every training window's text and every target's scored continuation."""
+def example_texts(train, targets, tokenizer, rows: np.ndarray, shown: list[int]) -> dict[int, dict[int, str]]:
+    """Language setting: the text of the training windows at ``rows`` and of the scored continuation of
+    the ``shown`` targets (only what the figure prints is read and decoded)."""
+    rows = np.unique(rows)
+    tokens, _ = train.take(rows)
+    inputs, labels = targets.take(np.asarray(shown))
     return {
-        "train": [tokenizer.decode(list(t)) for t in arrays["train_inputs"]],
-        "target": [tokenizer.decode(list(t[m])) for t, m in zip(arrays["target_inputs"], arrays["target_labels"])],
+        "train": {int(r): tokenizer.decode(list(t)) for r, t in zip(rows, tokens)},
+        "target": {int(i): tokenizer.decode(list(t[m])) for i, t, m in zip(shown, inputs, labels)},
     }
 
 
 def setup_summary(
     task_spec: dict,
-    arrays: dict,
+    n_train: int,
+    n_targets: int,
     reference: str,
     compute: pd.DataFrame,
     q_term: bool,
@@ -136,8 +178,8 @@ def setup_summary(
         "setting": task_spec["setting"],
         "description": describe(task_spec),
         "reference": reference,
-        "n_train": len(arrays["train_inputs"]),
-        "n_targets": len(arrays["target_inputs"]),
+        "n_train": n_train,
+        "n_targets": n_targets,
         "checkpoints": int(compute.set_index("size").loc[reference, "checkpoints"]),
         "checkpoint_examples": {s: int(n) for s, n in zip(compute["size"], compute["examples"])},
         "checkpoint_passes": float(compute.set_index("size").loc[reference, "repetition"]),

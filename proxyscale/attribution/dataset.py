@@ -3,9 +3,10 @@
 Vision: images and labels from MNIST IDX files (the embedded default) or CIFAR-10 (its python batches),
 optionally downsampled, split by a seeded permutation into ``n_train`` training and ``n_targets``
 disjoint target examples. Language: ``n_train`` non-overlapping windows of ``context_length + 1``
-tokens drawn from a distribution's token shards (every position scored), and ``n_targets`` gold
-examples of a tokenised test set fitted to the context (only the continuation scored). The file
-format is the datamodel pipeline's (:mod:`proxyscale.datamodels.dataset`).
+tokens drawn from a distribution's token shards (every position scored; recorded by their starts in
+the shards, not copied), and ``n_targets`` gold examples of a tokenised test set fitted to the
+context (only the continuation scored). The format is the datamodel pipeline's
+(:mod:`proxyscale.datamodels.dataset`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from proxyscale.data.images import downsample, load_images
-from proxyscale.datamodels.dataset import gold_examples, lm_examples, lm_windows, split_indices, window_labels
+from proxyscale.datamodels.dataset import gold_examples, lm_examples, lm_window_starts, shard_spec, split_indices
 
 
 def vision_dataset(spec: dict, n_train: int, n_targets: int, seed: int) -> tuple[dict, dict]:
@@ -49,7 +50,7 @@ def lm_targets(
 
 
 def lm_dataset(
-    streams: list[np.ndarray],
+    shards: list[str],
     targets: pd.DataFrame,
     spec: dict,
     vocab_size: int,
@@ -57,19 +58,20 @@ def lm_dataset(
     n_targets: int,
     seed: int,
 ) -> tuple[dict, dict]:
-    """Arrays and task spec for the language setting (``spec`` is config ``attribution.lm``)."""
+    """Arrays and task spec for the language setting (``spec`` is config ``attribution.lm``; ``shards``
+    the paths of the distribution's token shards)."""
     T = spec["context_length"]
-    train_tokens, train_origin = lm_windows(streams, n_train, T + 1, seed)
+    windows = shard_spec(shards, T + 1)
+    train_origin = lm_window_starts(windows["lengths"], n_train, T + 1, seed)
     target_tokens, target_mask, target_origin = lm_targets(targets, n_targets, T, seed)
     arrays = {
-        "train_inputs": train_tokens,
-        "train_labels": window_labels(train_tokens),
         "target_inputs": target_tokens,
         "target_labels": target_mask,
         "train_origin": train_origin,
         "target_origin": np.asarray(target_origin),
     }
-    return arrays, {"setting": "lm", "vocab_size": vocab_size, "context_length": T, "tokenizer": spec["tokenizer"]}
+    task = {"setting": "lm", "vocab_size": vocab_size, "context_length": T, "tokenizer": spec["tokenizer"]}
+    return arrays, {**task, "windows": windows}
 
 
 def describe(task_spec: dict) -> str:

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from proxyscale.datamodels.datamodel import top_k
 from proxyscale.plotting import ratio_label, save
 
 
@@ -107,9 +106,10 @@ def rank_heatmap(rank: pd.DataFrame, order: list[str], path) -> None:
 
 
 def top_examples_images(
-    datamodels: dict[str, np.ndarray], order: list[str], arrays: dict, targets: list[int], k: int, path
+    tops: dict[str, np.ndarray], order: list[str], train, target_examples, targets: list[int], k: int, path
 ) -> None:
-    """Appendix D: for a few targets, the image and each size's k most helpful training images."""
+    """Appendix D: for a few targets, the image and each size's k most helpful training images (``tops``:
+    each size's (k, n_targets) top rows; ``train`` and ``target_examples`` answer ``take(rows)``)."""
     rows, height = len(targets) * len(order), 0.85 * len(targets) * len(order) + 0.7
     fig, axes = plt.subplots(
         rows, k + 2, figsize=(0.85 * (k + 2), height), squeeze=False, gridspec_kw={"width_ratios": [1, 0.7] + [1] * k}
@@ -121,25 +121,28 @@ def top_examples_images(
         for s_i, size in enumerate(order):
             row = axes[t_i * len(order) + s_i]
             if s_i == 0:
-                row[0].imshow(_image(arrays["target_inputs"][target]), cmap="gray")
-                row[0].set_title(f"target {target} ({arrays['target_labels'][target]})", fontsize=6, pad=2)
+                image, label = target_examples.take([target])
+                row[0].imshow(_image(image[0]), cmap="gray")
+                row[0].set_title(f"target {target} ({label[0]})", fontsize=6, pad=2)
             row[1].text(0.5, 0.5, size, ha="center", va="center", fontsize=7, transform=row[1].transAxes)
-            for j, idx in enumerate(top_k(datamodels[size][:, [target]], k)[:, 0]):
-                row[j + 2].imshow(_image(arrays["train_inputs"][idx]), cmap="gray")
-                row[j + 2].set_title(str(arrays["train_labels"][idx]), fontsize=6, pad=1)
+            images, labels = train.take(tops[size][:k, target])
+            for j, (image, label) in enumerate(zip(images, labels)):
+                row[j + 2].imshow(_image(image), cmap="gray")
+                row[j + 2].set_title(str(label), fontsize=6, pad=1)
     fig.suptitle(f"Each size's top-{k} training images for a target (label above each)", fontsize=8)
     save(fig, path)
 
 
 def top_examples_text(
-    datamodels: dict[str, np.ndarray], order: list[str], texts: dict, targets: list[int], k: int, path
+    tops: dict[str, np.ndarray], order: list[str], texts: dict, targets: list[int], k: int, path
 ) -> None:
-    """The language setting's counterpart: each size's top training windows for a few targets, as text."""
+    """The language setting's counterpart: each size's top training windows for a few targets, as text
+    (``texts`` from :func:`proxyscale.attribution.analysis.example_texts`)."""
     lines = []
     for target in targets:
         lines.append(f"target {target}: {texts['target'][target][:80]!r}")
         for size in order:
-            for idx in top_k(datamodels[size][:, [target]], k)[:, 0]:
+            for idx in tops[size][:k, target]:
                 lines.append(f"  {size:>6} #{idx}: {texts['train'][idx][:70]!r}")
         lines.append("")
     fig, ax = plt.subplots(figsize=(9, 0.16 * len(lines) + 0.5))

@@ -1,16 +1,15 @@
 """What a size's datamodel costs: training its M checkpoints and running TRAK on them.
 
 Training FLOPs come from the checkpoints' summaries (:mod:`proxyscale.training.fit`), TRAK FLOPs from
-the cost model :func:`trak_flops`, wall times from the stores and score files. Both experiments that
-build datamodels (attribution and selection) report these per size, with the compute ratio of each
-size's training to the reference's.
+the cost model :func:`trak_flops`, wall times (featurizing and scoring) from the stores' summaries.
+Both experiments that build datamodels (attribution and selection) report these per size, with the
+compute ratio of each size's training to the reference's.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from proxyscale.artifacts import load_npz
 from proxyscale.datamodels.projectors import PROJECTIONS
 from proxyscale.datamodels.store import store_summary
 from proxyscale.training.checkpoints import checkpoint_meta
@@ -36,24 +35,17 @@ def grouped(paths: list, sizes: list[str], per_size: int) -> dict[str, list]:
     return {s: list(paths[i * per_size : (i + 1) * per_size]) for i, s in enumerate(sizes)}
 
 
-def checkpoint_costs(
-    sizes: list[str], per_size: int, models: list, stores: list, scores: list
-) -> tuple[dict, dict, dict]:
-    """Per size, its checkpoints' training summaries, TRAK store summaries and scoring wall times,
-    read from their files (each list size-major): the inputs of :func:`size_costs`."""
+def checkpoint_costs(sizes: list[str], per_size: int, models: list, stores: list) -> tuple[dict, dict]:
+    """Per size, its checkpoints' training summaries and TRAK store summaries (featurizing and scoring
+    times included), read from their files (each list size-major): the inputs of :func:`size_costs`."""
     metas = {s: [checkpoint_meta(x) for x in paths] for s, paths in grouped(models, sizes, per_size).items()}
     summaries = {s: [store_summary(x) for x in paths] for s, paths in grouped(stores, sizes, per_size).items()}
-    walls = {
-        s: [float(load_npz(x, ["wall_seconds"])["wall_seconds"]) for x in paths]
-        for s, paths in grouped(scores, sizes, per_size).items()
-    }
-    return metas, summaries, walls
+    return metas, summaries
 
 
 def size_costs(
     metas: dict[str, list[dict]],
     stores: dict[str, list[dict]],
-    score_walls: dict[str, list[float]],
     n_targets: int,
     reference: str,
 ) -> pd.DataFrame:
@@ -79,7 +71,7 @@ def size_costs(
                 "train_flops": sum(m["flops"] for m in ms),
                 "trak_flops": trak,
                 "train_seconds": sum(m["wall_seconds"] for m in ms),
-                "trak_seconds": sum(s["wall_seconds"] for s in stores[size]) + sum(score_walls[size]),
+                "trak_seconds": sum(s["wall_seconds"] + s["score_seconds"] for s in stores[size]),
                 "proj_dim": stores[size][0]["proj_dim"],
                 "projection": PROJECTIONS.get(stores[size][0]["projector"], stores[size][0]["projector"]),
             }

@@ -1,15 +1,28 @@
-"""TRAK stores with ``traker``: one store per checkpoint, resumable, and per-checkpoint scores.
+"""TRAK stores: one per checkpoint, built a batch at a time, resumable, and scored in row chunks.
 
-``featurize`` projects the per-example gradients of one checkpoint on the training set into a traker
-store and finalizes it (features ``Phi (Phi^T Phi + lambda I)^-1``). The store is built in a work
-directory that survives a killed job: traker marks every featurized example, so a re-run skips the
-batches already done. Only a finished store is renamed onto the output directory, so the artifact is
-never half-written.
+TRAK (Park et al. 2023; the paper's appendix A.2) attributes a target's output to the training
+examples with ``Phi (Phi^T Phi + lambda I)^-1 phi(target)``, where ``Phi`` holds one projected
+per-example gradient per training example. This module computes it with traker's pieces (its
+per-example gradient computer, its projectors or :mod:`proxyscale.datamodels.sjlt`, its model output
+functions) but keeps every array on disk and streams through it, so no job ever holds ``Phi`` (at the
+paper's scale, 14.8M examples x 15,360 dimensions: 909 GB in fp32) or the score matrix in memory:
 
-``score`` projects the target examples' gradients with the same projector (a throw-away traker store
-whose "training set" is the targets) and returns the raw scores ``features @ target_grads^T`` together
-with the out-to-loss term Q of every training example, reading the finished store without changing
-it. Whether Q multiplies the scores is the datamodel's choice (see :mod:`proxyscale.datamodels.datamodel`).
+- :func:`featurize` reads the training examples a batch at a time, computes their per-example
+  gradients in micro-batches (``micro_batch_size`` examples per vectorised call, the memory knob),
+  projects them, divides by sqrt(p) as traker does, and writes the rows of ``grads.npy`` (n x k, in
+  ``store_dtype``) and ``q.npy`` (the out-to-loss term Q of every example) in place. Progress is
+  recorded after every batch: a killed job resumes where it stopped, in the work directory, which a
+  fingerprint of the checkpoint and settings guards. Finalizing accumulates ``Phi^T Phi`` over row
+  blocks, inverts it (with ``lambda_reg``), and divides the inverse by its mean absolute entry, as
+  traker's ``finalize_features`` does, into ``xtx_inv.npy`` (k x k).
+- :func:`score` projects the targets' gradients the same way (k values each), averages them within
+  each group when asked (the selection experiment keeps one mean target gradient per target task, as
+  the paper does: DsDm needs only each task's mean weight), and writes ``Phi_block (Phi^T Phi)^-1 G^T``
+  for one block of training rows at a time into a scores ``.npy`` (n x targets or n x groups).
+
+The work directory becomes the store directory (:func:`publish`) only after the job's scores are
+written: a scoring failure leaves the finished, finalized work directory in place, and the rerun
+only scores.
 """
 
 from __future__ import annotations
@@ -18,83 +31,99 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
+import os
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
-from trak import TRAKer
 
-from proxyscale.artifacts import load_json, load_npy
+from proxyscale.artifacts import NpyRows, load_json, load_npy
 from proxyscale.datamodels.conditioning import MAX_FRACTION
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
 from proxyscale.errors import ConfigError, DataError
+from proxyscale.io import atomic_path, npy_header, npy_writer
+from proxyscale.models import count_params
 
 MODEL_ID = 0
+SUMMARY = "proxyscale.json"
+PROGRESS = "progress.json"
+STAMP = "proxyscale.fingerprint"
+ROW_BLOCK_BYTES = 256 * 2**20  # rows of Phi read at once when finalizing and scoring
 log = logging.getLogger(__name__)
 
 
-def fingerprint(paths: Iterable[str | Path], settings: dict) -> str:
-    """Hash of files' bytes and settings: what a resumable work directory must match."""
+def fingerprint(paths, settings: dict) -> str:
+    """What a resumable work directory must match: the files' names, sizes and modification times, and
+    the settings (a changed checkpoint or dataset is a new file; nothing is read, whatever its size)."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for path in paths:
-        digest.update(Path(path).read_bytes())
+        for file in sorted(Path(path).rglob("*")) if Path(path).is_dir() else [Path(path)]:
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()
 
 
-def open_traker(
-    model,
-    task,
-    n_examples: int,
-    save_dir: Path,
-    proj_dim: int,
-    device,
-    seed: int,
-    lambda_reg: float,
-    batch_size: int,
-    projector: str,
-):
-    """A traker over ``save_dir`` projecting with ``projector`` (seed ``seed``) for batches up to ``batch_size``."""
-    proj_dim = effective_proj_dim(model, proj_dim)
-    return TRAKer(
-        model=model,
-        task=task,
-        train_set_size=n_examples,
-        save_dir=str(save_dir),
-        load_from_save_dir=True,
-        device=str(device),
-        projector=make_projector(model, proj_dim, seed, device, batch_size, projector),
-        proj_dim=proj_dim,
-        use_half_precision=False,
-        lambda_reg=lambda_reg,
-        logging_level=logging.WARNING,
-    )
+class RowFile:
+    """A ``.npy`` of a fixed shape, written a block of rows at a time in place (``pwrite``): the file is
+    made at its full size (sparse on disk until written), so a resumed job writes where it stopped."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype):
+        self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
+        header = npy_header(self.dtype, shape)
+        self.offset = len(header)
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        if not path.exists():
+            with open(path, "wb") as f:
+                f.write(header)
+                f.truncate(self.offset + shape[0] * self.row_bytes)
+
+    def write(self, start: int, rows: np.ndarray) -> None:
+        data = np.ascontiguousarray(rows, dtype=self.dtype).tobytes()
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, self.offset + start * self.row_bytes)
+        finally:
+            os.close(fd)
 
 
-def _featurize_batches(traker: TRAKer, batches: Iterable[tuple[np.ndarray, tuple]], desc: str, on_batch=None) -> int:
-    """Featurize (indices, batch) pairs; returns how many batches needed computing."""
-    done = np.asarray(traker.saver.current_store["is_featurized"]).reshape(-1) == 1
-    computed = 0
-    for inds, batch in tqdm(list(batches), desc=desc, mininterval=5, ascii=True):
-        if done[inds].all():
-            continue
-        traker.featurize(batch=batch, inds=np.asarray(inds))
-        computed += 1
-        if on_batch is not None:
-            on_batch(computed)
-    return computed
+def _gradient_computer(model, modelout, device):
+    from trak.gradient_computers import FunctionalGradientComputer
+
+    return FunctionalGradientComputer(model, modelout, count_params(model), torch.float32, device)
+
+
+class Projection:
+    """The per-example gradient of a model's output, projected as traker does (divided by sqrt(p))."""
+
+    def __init__(self, model, modelout, proj_dim: int, seed: int, device, micro_batch: int, projector: str):
+        self.model = model.to(device).eval()
+        self.modelout, self.device, self.micro = modelout, device, micro_batch
+        self.proj_dim = effective_proj_dim(model, proj_dim)
+        self.projector = make_projector(model, self.proj_dim, seed, device, micro_batch, projector)
+        self.computer = _gradient_computer(self.model, modelout, device)
+        self.normalize = math.sqrt(count_params(model))
+
+    def __call__(self, batch: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """Projected gradients (rows, k) and Q (rows,) of a batch, ``micro_batch`` examples at a time."""
+        grads, qs = [], []
+        for start in range(0, len(batch[0]), self.micro):
+            part = tuple(t[start : start + self.micro] for t in batch)
+            g = self.computer.compute_per_sample_grad(batch=part)
+            grads.append((self.projector.project(g, model_id=MODEL_ID) / self.normalize).float().cpu().numpy())
+            qs.append(self.computer.compute_loss_grad(part).reshape(-1).float().cpu().numpy())
+        return np.concatenate(grads), np.concatenate(qs)
 
 
 def featurize(
     model: torch.nn.Module,
     task,
-    batches: Callable[[], Iterable[tuple[np.ndarray, tuple]]],
-    n_train: int,
-    store_dir: str | Path,
+    examples,
+    batch_size: int,
     work_dir: str | Path,
     proj_dim: int,
     device: torch.device,
@@ -102,131 +131,170 @@ def featurize(
     lambda_reg: float = 0.0,
     projector: str = "sjlt",
     fingerprint: str = "",
+    micro_batch_size: int | None = None,
+    store_dtype: str = "float32",
     on_batch: Callable[[int], None] | None = None,
 ) -> dict:
-    """Build the finished TRAK store of one checkpoint at ``store_dir``; resume from ``work_dir``.
-
-    ``batches()`` yields (training-example indices, batch) in a fixed order; ``on_batch`` is called
-    after each computed batch (tests use it to interrupt the job). ``fingerprint`` identifies the
-    checkpoint and settings: a work directory left by a different one is discarded, not resumed.
-    Returns a summary (batches computed, whether it resumed, projection size, wall time).
-    """
+    """Build (or finish) the finalized TRAK store of one checkpoint in ``work_dir`` (module docstring):
+    every training example of ``examples`` featurized, ``batch_size`` rows read and written at a time,
+    ``micro_batch_size`` (default: the batch) per gradient computation. ``on_batch`` is called after each
+    computed batch (tests use it to interrupt the job). A work directory left with another
+    ``fingerprint`` is discarded. Returns the store's summary, which is also written to it."""
     start = time.perf_counter()
-    store_dir, work_dir = Path(store_dir), Path(work_dir)
-    stamp = work_dir / "proxyscale.fingerprint"
+    work_dir = Path(work_dir)
+    stamp = work_dir / STAMP
     if work_dir.exists() and (not stamp.is_file() or stamp.read_text() != fingerprint):
         log.info("discarding %s: left by a different checkpoint or settings", work_dir)
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
-    model = model.to(device).eval()
-    all_batches = list(batches())
-    batch_size = max(len(inds) for inds, _ in all_batches)
-    traker = open_traker(model, task, n_train, work_dir, proj_dim, device, seed, lambda_reg, batch_size, projector)
-    resumed = MODEL_ID in traker.saver.model_ids
-    traker.load_checkpoint(model.state_dict(), model_id=MODEL_ID)
-    computed = _featurize_batches(traker, all_batches, f"featurize {store_dir.name}", on_batch)
-    if not traker.saver.model_ids[MODEL_ID]["is_featurized"]:
-        missing = int(n_train - np.asarray(traker.saver.current_store["is_featurized"]).sum())
-        raise DataError(f"{store_dir}: {missing} of {n_train} training examples were never featurized")
-    try:
-        traker.finalize_features(model_ids=[MODEL_ID])
-    except torch.linalg.LinAlgError:
-        raise ConfigError(
-            f"trak.proj_dim: Phi^T Phi of {store_dir} is singular ({traker.proj_dim} projected dimensions, "
-            f"{n_train} training examples, lambda_reg {lambda_reg}): the gradients span fewer dimensions than "
-            f"the projection; use at most {int(MAX_FRACTION * n_train)} (a fifth of the training examples) or a "
-            "positive lambda_reg"
-        ) from None
+    if (work_dir / SUMMARY).is_file():
+        log.info("%s is finished: nothing to featurize", work_dir)
+        return load_json(work_dir / SUMMARY)
+    n = len(examples)
+    micro = min(micro_batch_size or batch_size, batch_size)
+    project = Projection(model, task.modelout, proj_dim, seed, device, micro, projector)
+    k = project.proj_dim
+    grads = RowFile(work_dir / "grads.npy", (n, k), store_dtype)
+    qs = RowFile(work_dir / "q.npy", (n,), np.float32)
+    done = load_json(work_dir / PROGRESS)["rows"] if (work_dir / PROGRESS).is_file() else 0
+    resumed, computed = done > 0, 0
+    starts = range(done, n, batch_size)
+    for first in tqdm(starts, desc=f"featurize {work_dir.name}", mininterval=5, ascii=True):
+        rows = np.arange(first, min(n, first + batch_size))
+        g, q = project(task.to_batch(*examples.take(rows), device))
+        grads.write(first, g)
+        qs.write(first, q)
+        with atomic_path(work_dir / PROGRESS) as tmp:
+            tmp.write_text(json.dumps({"rows": int(rows[-1]) + 1}))
+        computed += 1
+        if on_batch is not None:
+            on_batch(computed)
+    finalize(work_dir, lambda_reg, device)
     summary = {
-        "n_train": n_train,
-        "proj_dim": traker.proj_dim,
-        "grad_dim": traker.num_params_for_grad,
-        "projector": type(traker.projector).__name__,
+        "n_train": n,
+        "proj_dim": k,
+        "grad_dim": count_params(model),
+        "projector": type(project.projector).__name__,
         "projector_choice": projector,
-        "projector_batch": batch_size,
-        "batches": len(all_batches),
+        "projector_batch": micro,
+        "store_dtype": store_dtype,
+        "batches": len(range(0, n, batch_size)),
         "batches_computed": computed,
-        "resumed": bool(resumed),
+        "resumed": resumed,
         "lambda_reg": lambda_reg,
         "seed": seed,
         "wall_seconds": time.perf_counter() - start,
     }
-    (work_dir / "proxyscale.json").write_text(json.dumps(summary, indent=2) + "\n")
-    del traker
+    with atomic_path(work_dir / SUMMARY) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _block_rows(k: int, itemsize: int = 4) -> int:
+    return max(1, ROW_BLOCK_BYTES // (k * itemsize))
+
+
+def finalize(work_dir: Path, lambda_reg: float, device) -> None:
+    """``(Phi^T Phi + lambda I)^-1`` over the store's rows, divided by its mean absolute entry (traker's
+    normalisation), into ``xtx_inv.npy``; Phi^T Phi accumulates in fp32 over blocks of rows, on ``device``."""
+    phi = NpyRows(work_dir / "grads.npy")
+    k = phi.shape[1]
+    xtx = torch.zeros(k, k, dtype=torch.float32, device=device)
+    for _, block in phi.blocks(_block_rows(k)):
+        b = torch.from_numpy(block.astype(np.float32, copy=False)).to(device)
+        xtx += b.T @ b
+    try:
+        inv = torch.linalg.inv(xtx + lambda_reg * torch.eye(k, device=device))
+    except torch.linalg.LinAlgError:
+        raise ConfigError(
+            f"trak.proj_dim: Phi^T Phi of {work_dir} is singular ({k} projected dimensions, {len(phi)} training "
+            f"examples, lambda_reg {lambda_reg}): the gradients span fewer dimensions than the projection; use at "
+            f"most {int(MAX_FRACTION * len(phi))} (a fifth of the training examples) or a positive lambda_reg"
+        ) from None
+    inv /= inv.abs().mean()
+    with atomic_path(work_dir / "xtx_inv.npy") as tmp:
+        np.save(tmp, inv.cpu().numpy())
+
+
+def store_summary(store_dir: str | Path) -> dict:
+    """What :func:`featurize` recorded: sizes, projector kind, seed and batch, wall time (and the scoring
+    time, once scored)."""
+    path = Path(store_dir) / SUMMARY
+    if not path.is_file():
+        raise DataError(f"{store_dir}: not a finished proxyscale TRAK store (no {SUMMARY})")
+    summary = load_json(path)
+    if "store_dtype" not in summary:
+        raise DataError(f"{store_dir}: built by an older proxyscale (no store_dtype); delete it to rebuild it")
+    return summary
+
+
+def load_q(store_dir: str | Path) -> np.ndarray:
+    """The out-to-loss term Q (n_train,) of a finished store."""
+    return np.asarray(load_npy(Path(store_dir) / "q.npy", mmap=True), dtype=np.float32)
+
+
+def target_gradients(model, task, targets, batch_size: int, store_dir: Path, device) -> np.ndarray:
+    """The targets' projected gradients (n_targets, k), with the store's projector (kind, seed, size and
+    micro-batch); a store built with another kind of projector is refused."""
+    info = store_summary(store_dir)
+    project = Projection(
+        model, task.modelout, info["proj_dim"], info["seed"], device, info["projector_batch"], info["projector_choice"]
+    )
+    here = type(project.projector).__name__
+    if here != info["projector"]:
+        raise DataError(
+            f"{store_dir}: built with {info['projector']}, but scoring on {device} would project with {here}; "
+            "score on the kind of device that featurized, or delete the store to rebuild it"
+        )
+    if project.proj_dim != info["proj_dim"]:
+        raise DataError(f"{store_dir}: store has projection size {info['proj_dim']}, model gives {project.proj_dim}")
+    rows = [
+        project(task.to_batch(*targets.take(np.arange(s, min(len(targets), s + batch_size))), device))[0]
+        for s in range(0, len(targets), batch_size)
+    ]
+    return np.concatenate(rows)
+
+
+def score(
+    model: torch.nn.Module,
+    task,
+    targets,
+    batch_size: int,
+    store_dir: str | Path,
+    out: str | Path,
+    device,
+    groups: np.ndarray | None = None,
+) -> dict:
+    """Raw TRAK scores of one checkpoint into the ``.npy`` ``out``: (n_train, n_targets), or with ``groups``
+    (a group index per target) (n_train, n_groups), each column the scores of its group's mean target
+    gradient (the mean of its targets' scores). Reads the store a block of rows at a time and leaves it
+    unchanged; returns the scores' shape and wall time."""
+    start = time.perf_counter()
+    store_dir = Path(store_dir)
+    g = target_gradients(model, task, targets, batch_size, store_dir, device)
+    if groups is not None:
+        groups = np.asarray(groups)
+        g = np.stack([g[groups == j].mean(axis=0) for j in range(int(groups.max()) + 1)])
+    xtx_inv = torch.from_numpy(load_npy(store_dir / "xtx_inv.npy")).to(device)
+    g_t = torch.from_numpy(g.T.astype(np.float32)).to(device)
+    phi = NpyRows(store_dir / "grads.npy")
+    with npy_writer(out, np.float32, (g.shape[0],)) as append:
+        for _, block in phi.blocks(_block_rows(phi.shape[1])):
+            features = torch.from_numpy(block.astype(np.float32, copy=False)).to(device) @ xtx_inv
+            append((features @ g_t).cpu().numpy())
+    return {"shape": [len(phi), g.shape[0]], "score_seconds": time.perf_counter() - start}
+
+
+def publish(work_dir: str | Path, store_dir: str | Path, scoring: dict) -> None:
+    """Make the finished work directory the store (its summary gains the scoring time)."""
+    work_dir, store_dir = Path(work_dir), Path(store_dir)
+    summary = {**load_json(work_dir / SUMMARY), **scoring}
+    with atomic_path(work_dir / SUMMARY) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
     if store_dir.exists():
         shutil.rmtree(store_dir)
     store_dir.parent.mkdir(parents=True, exist_ok=True)
     work_dir.rename(store_dir)
     with contextlib.suppress(OSError):  # drop the work directory's parent once it is empty
         work_dir.parent.rmdir()
-    return summary
-
-
-def store_summary(store_dir: str | Path) -> dict:
-    """What :func:`featurize` recorded: sizes, projector kind, seed and batch, wall time."""
-    path = Path(store_dir) / "proxyscale.json"
-    if not path.is_file():
-        raise DataError(f"{store_dir}: not a finished proxyscale TRAK store (no proxyscale.json)")
-    summary = load_json(path)
-    if "projector_choice" not in summary:
-        raise DataError(f"{store_dir}: built by an older proxyscale (no projector_choice); delete it to rebuild it")
-    return summary
-
-
-def load_features(store_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Finalized features (n_train, proj_dim) and out-to-loss Q (n_train,) of a finished store."""
-    prefix = Path(store_dir) / str(MODEL_ID)
-    features = load_npy(prefix / "features.mmap", mmap=True)
-    q = load_npy(prefix / "out_to_loss.mmap", mmap=True).reshape(-1)
-    return np.asarray(features, dtype=np.float32), np.asarray(q, dtype=np.float32)
-
-
-def score(
-    model: torch.nn.Module,
-    task,
-    target_batches: Callable[[], Iterable[tuple[np.ndarray, tuple]]],
-    n_targets: int,
-    store_dir: str | Path,
-    device: torch.device,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Raw TRAK scores (n_train, n_targets) of one checkpoint and its Q (n_train,).
-
-    The targets' gradients are projected with the store's projector (same kind, seed, size and batch
-    chunking) in a temporary store; the finished store is only read. A store built with another kind of
-    projector (CUDA Rademacher against CPU Gaussian, say) cannot be scored here: one clear error.
-    """
-    info = store_summary(store_dir)
-    features, q = load_features(store_dir)
-    model = model.to(device).eval()
-    batches = list(target_batches())
-    if max(len(inds) for inds, _ in batches) > info["projector_batch"]:
-        raise DataError(f"{store_dir}: target batches exceed the store's projector batch of {info['projector_batch']}")
-    with tempfile.TemporaryDirectory(prefix="proxyscale-targets-") as tmp:
-        traker = open_traker(
-            model,
-            task,
-            n_targets,
-            Path(tmp),
-            info["proj_dim"],
-            device,
-            info["seed"],
-            0.0,
-            info["projector_batch"],
-            info["projector_choice"],
-        )
-        here = type(traker.projector).__name__
-        if here != info["projector"]:
-            raise DataError(
-                f"{store_dir}: built with {info['projector']}, but scoring on {device} would project with {here}; "
-                "score on the kind of device that featurized, or delete the store to rebuild it"
-            )
-        if traker.proj_dim != features.shape[1]:
-            raise DataError(
-                f"{store_dir}: store has projection size {features.shape[1]}, model gives {traker.proj_dim}"
-            )
-        traker.load_checkpoint(model.state_dict(), model_id=MODEL_ID)
-        _featurize_batches(traker, batches, "target gradients")
-        target_grads = np.asarray(traker.saver.current_store["grads"], dtype=np.float32)
-        del traker
-    return features @ target_grads.T, q

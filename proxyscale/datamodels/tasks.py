@@ -33,7 +33,13 @@ class VisionTask:
     family: str
     image_shape: tuple[int, int, int]
     num_classes: int
-    modelout = "image_classification"
+
+    @property
+    def modelout(self):
+        """traker's output function of image classifiers (the margin of the true class)."""
+        from trak.modelout_functions import ImageClassificationModelOutput
+
+        return ImageClassificationModelOutput()
 
     def make_model(self, spec: dict) -> nn.Module:
         return make_classifier(self.family, spec["width"], self.image_shape[0], self.num_classes, self.image_shape[1])

@@ -100,8 +100,7 @@ def composition_table(
 
 
 def setup_summary(
-    arrays: dict,
-    task: dict,
+    data,
     retrains: pd.DataFrame,
     subsets: dict,
     compute: pd.DataFrame,
@@ -116,19 +115,19 @@ def setup_summary(
     k = int(first["selected"].sum())
     ref = compute.set_index("size").loc[reference]
     return {
-        "n_pool": len(arrays["train_inputs"]),
-        "window": arrays["train_inputs"].shape[1],
-        "sources": task["pool_sources"],
-        "targets": task["targets"],
-        "n_targets": int((arrays["target_task"] == 0).sum()),
-        "n_holdout": int((arrays["holdout_task"] == 0).sum()),
+        "n_pool": len(data.train),
+        "window": data.train.window,
+        "sources": data.task["pool_sources"],
+        "targets": data.task["targets"],
+        "n_targets": int((data["target_task"] == 0).sum()),
+        "n_holdout": int((data["holdout_task"] == 0).sum()),
         "checkpoints": int(ref["checkpoints"]),
         "checkpoint_examples": {s: int(n) for s, n in zip(compute["size"], compute["examples"])},
         "proj_dim": int(compute["proj_dim"].max()),
         "projection": " and ".join(sorted(set(compute["projection"]))),
         "projection_warning": projection_warning,
         "q_term": q_term,
-        "fraction": k / len(arrays["train_inputs"]),
+        "fraction": k / len(data.train),
         "k": k,
         "retrain_repetition": float(retrains["repetition"].max()),
         "reference": reference,

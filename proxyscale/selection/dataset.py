@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from proxyscale.data.testsets import split_by_passage
-from proxyscale.datamodels.dataset import gold_examples, lm_examples, lm_windows, window_labels
+from proxyscale.datamodels.dataset import gold_examples, lm_examples, lm_window_starts, shard_spec
 
 PARTS = ("target", "holdout")
 
@@ -32,19 +32,20 @@ def target_split(frame: pd.DataFrame, n_targets: int, n_holdout: int, seed: int,
 
 
 def selection_dataset(
-    streams: dict[str, np.ndarray],
+    shards: dict[str, str],
     targets: dict[str, pd.DataFrame],
     splits: dict[str, pd.DataFrame],
     spec: dict,
     vocab_size: int,
 ) -> tuple[dict, dict]:
     """Arrays and task spec for the selection experiment (``spec``: ``selection`` config plus the
-    tokenizer): ``pool.size`` pool windows cut from the named source streams (``train_source``
-    indexes ``task["pool_sources"]``), and per target task its target and holdout examples, as
-    ``splits`` (:func:`target_split`) assigns them."""
+    tokenizer): ``pool.size`` pool windows cut from the named sources' token shards (``shards``: name ->
+    path; windows are recorded by their starts, ``train_source`` indexes ``task["pool_sources"]``), and
+    per target task its target and holdout examples, as ``splits`` (:func:`target_split`) assigns them."""
     T, seed = spec["context_length"], spec["seed"]
-    pool, pool_origin = lm_windows(list(streams.values()), spec["pool"]["size"], T + 1, seed)
-    ends = np.cumsum([len(s) for s in streams.values()])
+    windows = shard_spec(list(shards.values()), T + 1)
+    pool_origin = lm_window_starts(windows["lengths"], spec["pool"]["size"], T + 1, seed)
+    ends = np.cumsum(windows["lengths"])
     parts = {part: ([], [], [], []) for part in PARTS}
     for t, (name, frame) in enumerate(targets.items()):
         gold = gold_examples(frame)
@@ -58,10 +59,8 @@ def selection_dataset(
             ):
                 store.append(value)
     arrays = {
-        "train_inputs": pool,
-        "train_labels": window_labels(pool),
         "train_origin": pool_origin,
-        "train_source": np.searchsorted(ends, pool_origin, side="right"),
+        "train_source": np.searchsorted(ends, pool_origin, side="right").astype(np.int16),
     }
     for part, (tokens, mask, task_index, origin) in parts.items():
         arrays |= {
@@ -76,6 +75,7 @@ def selection_dataset(
         "context_length": T,
         "tokenizer": spec["tokenizer"],
         "targets": list(targets),
-        "pool_sources": list(streams),
+        "pool_sources": list(shards),
+        "windows": windows,
     }
     return arrays, task

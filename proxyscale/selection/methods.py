@@ -8,7 +8,11 @@
   log-weight is log p_target(features) - log p_pool(features) under smoothed bag-of-hashed-n-gram
   models; k examples are resampled without replacement by the Gumbel top-k trick.
 - **Classifier**: a logistic regression on the same hashed features separating target from pool
-  examples; keep the k pool examples it finds most target-like.
+  examples (fit on a seeded sample of at most :data:`CLASSIFIER_SAMPLE` pool windows); keep the k pool
+  examples it finds most target-like.
+
+DSIR and the classifier stream the pool a block of windows at a time, with sparse n-gram counts, and
+DsDm reads one column of the datamodel: a selection job holds a few pool-sized vectors, not the pool.
 - **Random**: k examples uniformly, seeded.
 
 Every method keeps the same number k of pool windows: by default the reference's Chinchilla budget
@@ -27,6 +31,9 @@ import pandas as pd
 from proxyscale.datamodels.budget import budget_windows, describe_budget
 from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
+
+POOL_BLOCK = 4096  # pool windows whose n-gram counts are held at once
+CLASSIFIER_SAMPLE = 200_000  # pool windows the classifier is fit on (all of a smaller pool)
 
 
 def selection_size(n_pool: int, fraction: float | None, task: LMTask, reference: dict, tokens_per_param: float) -> int:
@@ -48,10 +55,11 @@ def _check_k(n: int, k: int) -> None:
         raise ConfigError(f"selection: cannot keep {k} of {n} pool examples")
 
 
-def dsdm(tau: np.ndarray, k: int, bottom: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """DsDm (``bottom=False``) or Bot-DsDm: the k pool examples with the largest (smallest) mean weight."""
-    _check_k(tau.shape[0], k)
-    score = tau.mean(axis=1)
+def dsdm(weights: np.ndarray, k: int, bottom: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """DsDm (``bottom=False``) or Bot-DsDm: the k pool examples with the largest (smallest) mean weight
+    over the target examples (``weights``, one value per pool example)."""
+    _check_k(len(weights), k)
+    score = np.asarray(weights, dtype=np.float64)
     order = np.argsort(score if bottom else -score, kind="stable")
     return np.sort(order[:k]), score
 
@@ -62,53 +70,80 @@ def random_subset(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(np.argsort(-score)[:k]), score
 
 
-def hashed_ngrams(sequences: list[np.ndarray], buckets: int) -> np.ndarray:
-    """Counts of hashed unigrams and bigrams of token sequences, shape (n, buckets)."""
-    out = np.zeros((len(sequences), buckets), dtype=np.float32)
-    for row, seq in enumerate(sequences):
-        seq = np.asarray(seq, dtype=np.int64)
-        uni = (seq * 1_000_003) % buckets
-        bi = ((seq[:-1] * 1_000_003 + seq[1:] * 998_244_353 + 7) % buckets) if len(seq) > 1 else np.empty(0, np.int64)
-        out[row] = np.bincount(np.concatenate([uni, bi]), minlength=buckets)
-    return out
+def ngram_ids(tokens: np.ndarray, buckets: int) -> np.ndarray:
+    """The hashed unigram and bigram bucket of every position of token sequences of equal length
+    (rows, length) -> (rows, 2 length - 1)."""
+    seq = np.atleast_2d(np.asarray(tokens, dtype=np.int64))
+    uni = (seq * 1_000_003) % buckets
+    bi = (seq[:, :-1] * 1_000_003 + seq[:, 1:] * 998_244_353 + 7) % buckets
+    return np.concatenate([uni, bi], axis=1)
 
 
-def dsir(
-    pool: np.ndarray, target: np.ndarray, k: int, seed: int, smoothing: float = 1.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """DSIR on hashed n-gram counts (``pool`` and ``target`` from :func:`hashed_ngrams`)."""
-    _check_k(len(pool), k)
-    p_target = target.sum(0) + smoothing
-    p_pool = pool.sum(0) + smoothing
+def hashed_ngrams(sequences: list[np.ndarray], buckets: int):
+    """Counts of hashed unigrams and bigrams of token sequences, a sparse (n, buckets) CSR matrix."""
+    from scipy import sparse
+
+    ids = [ngram_ids(seq, buckets)[0] for seq in sequences]
+    indptr = np.concatenate([[0], np.cumsum([len(i) for i in ids])])
+    data = np.ones(int(indptr[-1]), dtype=np.float32)
+    flat = np.concatenate(ids) if ids else np.empty(0, np.int64)
+    counts = sparse.csr_matrix((data, flat, indptr), shape=(len(ids), buckets))
+    counts.sum_duplicates()
+    return counts
+
+
+def pool_blocks(pool, buckets: int, block_rows: int = POOL_BLOCK):
+    """(rows, sparse n-gram counts) of the pool's windows, ``block_rows`` at a time: the selectors stream
+    the pool, so their memory holds one block whatever its size."""
+    for start in range(0, len(pool), block_rows):
+        rows = np.arange(start, min(len(pool), start + block_rows))
+        yield rows, hashed_ngrams(list(pool.tokens(rows)), buckets)
+
+
+def dsir(blocks, n: int, target, k: int, seed: int, smoothing: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """DSIR on hashed n-gram counts: ``blocks()`` streams the pool's counts (:func:`pool_blocks`), twice
+    (the pool's n-gram distribution, then each window's log importance weight), ``target`` holds the
+    target examples' counts (:func:`hashed_ngrams`)."""
+    _check_k(n, k)
+    p_target = np.asarray(target.sum(0)).ravel() + smoothing
+    p_pool = sum(np.asarray(counts.sum(0)).ravel() for _, counts in blocks()) + smoothing
     log_ratio = np.log(p_target / p_target.sum()) - np.log(p_pool / p_pool.sum())
-    log_weight = pool @ log_ratio
-    gumbel = np.random.default_rng(seed).gumbel(size=len(pool))
+    log_weight = np.empty(n)
+    for rows, counts in blocks():
+        log_weight[rows] = counts @ log_ratio
+    gumbel = np.random.default_rng(seed).gumbel(size=n)
     return np.sort(np.argsort(-(log_weight + gumbel))[:k]), log_weight
 
 
+def _normalise(counts):
+    from scipy import sparse
+
+    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(1)).ravel())
+    return sparse.diags(1 / np.maximum(norms, 1e-12)) @ counts
+
+
 def classifier(
-    pool: np.ndarray, target: np.ndarray, k: int, l2: float = 1e-4, steps: int = 500, lr: float = 5.0
+    blocks, n: int, sample, target, k: int, l2: float = 1e-4, steps: int = 500, lr: float = 5.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logistic regression (target = 1, pool = 0) on L2-normalised hashed n-gram counts, fit by
-    full-batch gradient descent with classes weighted equally; keep the k most target-like. The
-    features are sparse (a window has at most two n-grams per token), so they are held as CSR."""
+    """Logistic regression (target = 1, pool = 0) on L2-normalised hashed n-gram counts (sparse), fit by
+    full-batch gradient descent with classes weighted equally on ``sample`` (the counts of a seeded
+    sample of the pool, :data:`CLASSIFIER_SAMPLE` windows at most) and the target examples' counts; then
+    every pool window of ``blocks()`` is scored and the k most target-like are kept."""
     from scipy import sparse  # here, so the retraining jobs that read selections need not load scipy
 
-    _check_k(len(pool), k)
-
-    def normalise(x):
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-    x = sparse.csr_matrix(np.vstack([normalise(pool), normalise(target)]).astype(np.float64))
-    y = np.concatenate([np.zeros(len(pool)), np.ones(len(target))])
-    weight = np.where(y == 1, 0.5 / len(target), 0.5 / len(pool))
+    _check_k(n, k)
+    x = sparse.vstack([_normalise(sample), _normalise(target)]).tocsr().astype(np.float64)
+    y = np.concatenate([np.zeros(sample.shape[0]), np.ones(target.shape[0])])
+    weight = np.where(y == 1, 0.5 / target.shape[0], 0.5 / sample.shape[0])
     w, b = np.zeros(x.shape[1]), 0.0
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(x @ w + b)))
         g = weight * (p - y)
         w -= lr * (x.T @ g + l2 * w)
         b -= lr * g.sum()
-    score = x[: len(pool)] @ w + b
+    score = np.empty(n)
+    for rows, counts in blocks():
+        score[rows] = _normalise(counts) @ w + b
     return np.sort(np.argsort(-score, kind="stable")[:k]), score
 
 
@@ -119,28 +154,44 @@ def example_sequences(tokens: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
     return [row[:end] for row, end in zip(tokens, ends)]
 
 
-def select(
-    kind: str, arrays: dict, target: int, k: int, seed: int, buckets: int, tau: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run selector ``kind`` toward target task ``target`` of a selection dataset.
+def datamodel_column(path, column: int) -> np.ndarray:
+    """One column of a datamodel ``.npy`` (the selection's: one column per target task, the mean weight
+    over its target examples), read a block of rows at a time."""
+    from proxyscale.artifacts import NpyRows
 
-    ``tau`` is the datamodel (pool, all target examples) of a size, needed by DsDm and Bot-DsDm;
-    its columns of this target task are used.
+    tau = NpyRows(path)
+    rows = max(1, POOL_BLOCK * 64 // tau.shape[1])
+    return np.concatenate([block[:, column] for _, block in tau.blocks(rows)]) if len(tau) else np.empty(0)
+
+
+def select(
+    kind: str, data, target: int, k: int, seed: int, buckets: int, datamodel=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run selector ``kind`` toward target task ``target`` of a selection dataset
+    (:class:`proxyscale.datamodels.dataset.Dataset`), streaming its pool.
+
+    ``datamodel`` is the path of a size's selection datamodel (pool, target tasks), needed by DsDm and
+    Bot-DsDm; its column of this target task is used.
     """
-    n = len(arrays["train_inputs"])
-    rows = arrays["target_task"] == target
+    pool = data.train
+    n = len(pool)
     if kind in ("dsdm", "bot_dsdm"):
-        if tau is None:
+        if datamodel is None:
             raise ConfigError(f"selection: {kind} needs a datamodel")
-        return dsdm(tau[:, rows], k, bottom=kind == "bot_dsdm")
+        return dsdm(datamodel_column(datamodel, target), k, bottom=kind == "bot_dsdm")
     if kind == "random":
         return random_subset(n, k, seed)
-    pool = hashed_ngrams(example_sequences(arrays["train_inputs"], arrays["train_labels"]), buckets)
-    goal = hashed_ngrams(example_sequences(arrays["target_inputs"][rows], arrays["target_labels"][rows]), buckets)
+    rows = np.flatnonzero(np.asarray(data["target_task"]) == target)
+    goal = hashed_ngrams(example_sequences(*data.part("target").take(rows)), buckets)
+
+    def blocks():
+        return pool_blocks(pool, buckets)
+
     if kind == "dsir":
-        return dsir(pool, goal, k, seed)
+        return dsir(blocks, n, goal, k, seed)
     if kind == "classifier":
-        return classifier(pool, goal, k)
+        sample = np.sort(np.random.default_rng(seed).permutation(n)[:CLASSIFIER_SAMPLE])
+        return classifier(blocks, n, hashed_ngrams(list(pool.tokens(sample)), buckets), goal, k)
     raise ConfigError(f"selection: '{kind}' is not a selection method (dsdm, bot_dsdm, dsir, classifier, random)")
 
 

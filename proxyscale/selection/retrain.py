@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from proxyscale.datamodels.examples import Arrays
+from proxyscale.data.tokenizer import token_dtype
 from proxyscale.datamodels.tasks import make_task, token_metrics
+from proxyscale.io import npy_writer
 from proxyscale.training.distributed import SINGLE, Group
 from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
@@ -22,8 +23,7 @@ from proxyscale.training.resume import NEVER
 
 
 def retrain(
-    arrays: dict,
-    task_spec: dict,
+    data,
     size: dict,
     recipe: Recipe,
     passes: float,
@@ -39,10 +39,9 @@ def retrain(
     """One row per (seed, holdout example): its target task, example id, loss and token accuracy,
     with the run's training FLOPs and wall time. ``resume_for(seed)`` is each seed's
     :class:`~proxyscale.training.resume.Resume`."""
-    task = make_task(task_spec)
-    names = np.asarray(task_spec["targets"])
-    train = Arrays(arrays["train_inputs"], arrays["train_labels"])
-    holdout = Arrays(arrays["holdout_inputs"], arrays["holdout_labels"])
+    task = make_task(data.task)
+    names = np.asarray(data.task["targets"])
+    train, holdout = data.train, data.part("holdout")
     frames = []
     for seed in seeds:
         model, meta = fit(
@@ -64,8 +63,8 @@ def retrain(
             pd.DataFrame(
                 {
                     "seed": seed,
-                    "holdout_task": names[arrays["holdout_task"]],
-                    "example_id": arrays["holdout_origin"],
+                    "holdout_task": names[data["holdout_task"]],
+                    "example_id": data["holdout_origin"],
                     "loss": loss,
                     "token_accuracy": accuracy,
                     "train_flops": meta["flops"],
@@ -78,6 +77,11 @@ def retrain(
     return pd.concat(frames, ignore_index=True)
 
 
-def selected_stream(arrays: dict, indices: np.ndarray) -> np.ndarray:
-    """The selected pool windows as one token stream, in pool order."""
-    return np.ascontiguousarray(arrays["train_inputs"][np.sort(indices)].reshape(-1))
+def write_selected_stream(data, indices: np.ndarray, path, chunk: int = 4096) -> int:
+    """Write the selected pool windows as one token stream (``.npy`` in the shards' token type), in pool
+    order, ``chunk`` windows at a time; returns its length in tokens."""
+    with npy_writer(path, token_dtype(data.task["vocab_size"])) as append:
+        order = np.sort(indices)
+        for start in range(0, len(order), chunk):
+            append(data.train.tokens(order[start : start + chunk]).reshape(-1))
+    return len(indices) * data.train.window

@@ -85,7 +85,9 @@ def per_token_head(
     if len(flat_t) <= rows:
         out = _head_chunk(fn, flat_h, weight, flat_t)
         return out.view(*targets.shape, *out.shape[1:])
-    recompute = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+    # checkpointing needs saved-tensor hooks, which torch.func's transforms (TRAK's per-example gradients) refuse
+    wrapped = torch._C._functorch.is_functorch_wrapped_tensor(hidden)
+    recompute = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad) and not wrapped
     pieces = []
     for start in range(0, len(flat_t), rows):
         args = (fn, flat_h[start : start + rows], weight, flat_t[start : start + rows])
