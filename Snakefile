@@ -31,6 +31,7 @@ include: "rules/correlation.smk"
 include: "rules/datamodels.smk"
 include: "rules/attribution.smk"
 include: "rules/selection.smk"
+include: "rules/plan.smk"
 
 
 rule all:

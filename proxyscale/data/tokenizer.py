@@ -149,10 +149,18 @@ def make_tokenizer(spec: dict):
         return load_tokenizer_file(spec["path"], eos)
     if kind == "hf":
         if spec.get("path"):
-            return load_tokenizer_file(spec["path"], eos)
-        if spec.get("name"):
-            return fetch_tokenizer(spec["name"], eos)
-        raise ConfigError("tokenizer.kind 'hf' needs tokenizer.path (a tokenizer.json) or tokenizer.name (on the hub)")
+            tok = load_tokenizer_file(spec["path"], eos)
+        elif spec.get("name"):
+            tok = fetch_tokenizer(spec["name"], eos)
+        else:
+            raise ConfigError(
+                "tokenizer.kind 'hf' needs tokenizer.path (a tokenizer.json) or tokenizer.name (on the hub)"
+            )
+        if spec.get("vocab_size") and spec["vocab_size"] != tok.vocab_size:
+            raise ConfigError(
+                f"tokenizer.vocab_size: {spec['vocab_size']} (for the plan), but the tokenizer has {tok.vocab_size}"
+            )
+        return tok
     raise ConfigError(f"tokenizer.kind '{kind}' is not one of: byte, bpe, hf")
 
 

@@ -31,6 +31,7 @@ from proxyscale.errors import ConfigError
 from proxyscale.io import atomic_dir
 
 TASK_FILE = "task.json"
+PERMUTED_WINDOWS = 2**24  # windows (134 MB of int64) drawn from by a permutation of them all
 
 
 def split_indices(
@@ -52,9 +53,17 @@ def split_indices(
 def lm_window_starts(lengths: list[int], n: int, window: int, seed: int) -> np.ndarray:
     """Starts of ``n`` non-overlapping windows of ``window`` tokens in the concatenation of streams of
     ``lengths`` tokens, seeded: the concatenation is cut into consecutive windows, ``n`` of which are
-    drawn."""
+    drawn, sorted. Up to :data:`PERMUTED_WINDOWS` windows by a seeded permutation of them all (as
+    :func:`split_indices`); beyond, by numpy's draw without replacement, which needs memory in ``n``
+    only when ``n`` is a small share of them (Floyd's algorithm), so no job holds an index of every
+    window of shards larger than memory."""
     available = sum(lengths) // window
-    chosen, _ = split_indices(available, n, 0, seed, f"windows of {window} tokens")
+    if available <= PERMUTED_WINDOWS:
+        chosen, _ = split_indices(available, n, 0, seed, f"windows of {window} tokens")
+    else:
+        if n > available:
+            split_indices(available, n, 0, seed, f"windows of {window} tokens")  # the config error
+        chosen = np.sort(np.random.default_rng(seed).choice(available, n, replace=False))
     return chosen * window
 
 

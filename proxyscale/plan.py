@@ -1,0 +1,315 @@
+"""What a config will cost before anything is submitted: jobs, FLOPs, GPU-hours, memory and disk.
+
+:func:`plan` reads only the config (no data, no network) and gives one row per rule and model size of
+the language-model rules: the jobs, the FLOPs per job and in all (training: 6 x params x tokens, the
+Chinchilla budget ``tokens_per_param x params`` per model; TRAK: :func:`proxyscale.datamodels.cost.trak_flops`;
+evaluation: 2 x params x the scored tokens), GPU-hours at an MFU (assumed :data:`ASSUMED_MFU`, the
+llm-foundry 760m figure rounded, unless a finished run of the same config measured it), the micro-batch
+and peak memory per GPU that the memory models choose on cards of :data:`CARDS_GB` (and whether the
+size fits at all), the host memory of the jobs that stream large arrays, and the disk each rule's
+outputs take. A vision attribution setting is listed without estimates (its models are CPU-sized).
+
+The figures are estimates of the models in :mod:`proxyscale.training.memory` and
+:mod:`proxyscale.datamodels.featurize_memory`; ``bench/gpu_training.py`` sets them against a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from proxyscale.config import datamodel_settings, selection_methods
+from proxyscale.datamodels.budget import budget_windows
+from proxyscale.datamodels.cost import trak_flops
+from proxyscale.datamodels.datamodel import BLOCK_BYTES
+from proxyscale.datamodels.featurize_memory import choose_micro_batch, featurize_memory
+from proxyscale.datamodels.store import ROW_BLOCK_BYTES
+from proxyscale.datamodels.tasks import LMTask
+from proxyscale.errors import ConfigError
+from proxyscale.models.gpt import GPTConfig, count_parameters
+from proxyscale.training.memory import GIB, choose
+
+ASSUMED_MFU = 0.35
+DEFAULT_PEAK_TFLOPS = 989.0  # H100 SXM dense bf16, when the config names no peak_tflops
+CARDS_GB = (40, 80, 141)
+BYTE_VOCAB = 257
+
+
+@dataclass(frozen=True)
+class Row:
+    """One rule and size of the plan."""
+
+    rule: str
+    size: str
+    jobs: int
+    params: int
+    flops_per_job: float
+    gpu: bool
+    memory: dict  # card GB -> (micro-batch, peak bytes) or None where nothing fits
+    host_bytes: float
+    disk_bytes: float
+    note: str = ""
+
+
+def vocab_size(config: dict) -> int:
+    """The tokenizer's vocabulary without loading it: bytes, the BPE size, or a Hugging Face tokenizer's
+    ``tokenizer.vocab_size`` (required for ``kind: hf``: the plan reads no network)."""
+    tok = config["tokenizer"]
+    if tok["kind"] == "byte":
+        return BYTE_VOCAB
+    if tok.get("vocab_size"):
+        return int(tok["vocab_size"])
+    raise ConfigError("tokenizer.vocab_size: the plan needs the Hugging Face tokenizer's vocabulary size")
+
+
+def _gpt(size: dict, vocab: int, context: int) -> GPTConfig:
+    arch = {k: size[k] for k in ("d_model", "n_layers", "n_heads")}
+    return GPTConfig(vocab_size=vocab, context_length=context, **arch)
+
+
+def _training_memory(cfg: GPTConfig, size: dict, world: int = 1) -> dict:
+    """Per card: the micro-batch and peak bytes :func:`proxyscale.training.memory.choose` picks (bf16, a
+    fused attention kernel), or None where not even one sequence fits."""
+    rows = max(1, size["batch_size"] // world)
+    out = {}
+    for gb in CARDS_GB:
+        try:
+            c = choose(cfg, rows, gb * 1e9, True, True, size.get("micro_batch_size", "auto"),
+                       size.get("activation_checkpointing", "auto"))  # fmt: skip
+            out[gb] = (c.micro_batch_size, c.estimate.total, c.activation_checkpointing)
+        except ConfigError:
+            out[gb] = None
+    return out
+
+
+def _featurize_memory(cfg: GPTConfig, trak: dict) -> dict:
+    out = {}
+    for gb in CARDS_GB:
+        try:
+            micro = choose_micro_batch(cfg, trak["batch_size"], trak["proj_dim"], gb * 1e9, True)
+            if trak.get("micro_batch_size", "auto") != "auto":
+                micro = min(int(trak["micro_batch_size"]), trak["batch_size"])
+            out[gb] = (micro, featurize_memory(cfg, micro, trak["proj_dim"], True)["total"], False)
+        except ConfigError:
+            out[gb] = None
+    return out
+
+
+def _token_bytes(vocab: int) -> int:
+    return 2 if vocab <= 2**16 else 4
+
+
+def _checkpoint_bytes(params: int) -> float:
+    return 4.0 * params  # fp32 weights (optimiser state lives only in the resume file)
+
+
+def _correlation_rows(config: dict, vocab: int) -> list[Row]:
+    from proxyscale.config import selection_distributions
+
+    T, tpp = config["model"]["context_length"], config["model"]["tokens_per_param"]
+    dists = len(config["distributions"]) + len(selection_distributions(config))
+    ev = config.get("evaluation", {})
+    eval_tokens = len(config["test_sets"]) * ev.get("max_examples", 1000) * T
+    rows = []
+    for name, size in config["sizes"].items():
+        cfg = _gpt(size, vocab, T)
+        p = count_parameters(cfg)
+        tokens = math.ceil(tpp * p)
+        mem = _training_memory(cfg, size)
+        rows.append(Row("train", name, dists, p, 6.0 * p * tokens, True, mem, 0.0, dists * _checkpoint_bytes(p)))
+        rows.append(
+            Row(
+                "evaluate",
+                name,
+                dists,
+                p,
+                2.0 * p * eval_tokens,
+                True,
+                {},
+                0.0,
+                0.0,
+                "at most max_examples per test set",
+            )
+        )
+    return rows
+
+
+def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
+    dm = datamodel_settings(config, experiment)
+    block = config["selection"] if experiment == "selection" else config["attribution"]["lm"]
+    T = block["context_length"]
+    task = LMTask(vocab_size=vocab, context_length=T)
+    n = config["selection"]["pool"]["size"] if experiment == "selection" else config["attribution"]["n_train"]
+    if experiment == "attribution":
+        n_targets = config["attribution"]["n_targets"]
+    else:
+        n_targets = block["n_targets"] * len(block["targets"])
+    columns = n_targets if experiment == "attribution" else len(block["targets"])
+    trak, M = dm["trak"], dm["checkpoints"]
+    store_item = 2 if trak.get("store_dtype", "float32") == "float16" else 4
+    tpp = dm["budget"]["tokens_per_param"]
+    rows = []
+    for name, size in dm["sizes"].items():
+        cfg = task.config(size)
+        p = count_parameters(cfg)
+        windows = budget_windows(task, size, tpp)
+        train_flops = 6.0 * p * windows * T
+        k = min(trak["proj_dim"], p)
+        index_bytes = 8.0 * n  # a checkpoint's seeded permutation of the pool (budget.checkpoint_examples)
+        rows.append(
+            Row(f"{experiment}: attribution_train", name, M, p, train_flops, True, _training_memory(cfg, size),
+                index_bytes, M * _checkpoint_bytes(p))
+        )  # fmt: skip
+        store = n * k * store_item + k * k * 4 + n * 4  # projected gradients, (Phi^T Phi)^-1, Q
+        host = 2 * ROW_BLOCK_BYTES + trak["batch_size"] * (T + 1) * 8 + 4.0 * p
+        rows.append(
+            Row(f"{experiment}: trak", name, M, p, trak_flops(2.0 * p * T, p, k, n, n_targets), True,
+                _featurize_memory(cfg, trak), host, M * (store + 4.0 * n * columns))
+        )  # fmt: skip
+        rows.append(
+            Row(f"{experiment}: datamodel", name, 1, p, 0.0, False, {}, BLOCK_BYTES * 3 + 4.0 * n * M,
+                4.0 * n * columns)
+        )  # fmt: skip
+    ref = dm["sizes"][dm["reference"]]
+    cfg = task.config(ref)
+    p = count_parameters(cfg)
+    train_flops = 6.0 * p * budget_windows(task, ref, tpp) * T
+    if experiment == "attribution":
+        m = config["attribution"]["lds"]["subsets"]
+        rows.append(
+            Row("attribution: lds_subset", dm["reference"], m, p, train_flops, True, _training_memory(cfg, ref),
+                2.0 * n, m * (n + 4 * n_targets))
+        )  # fmt: skip
+        rows.append(
+            Row("attribution: lds (report)", "-", 1, 0, 0.0, False, {}, 5.0 * m * n + 3 * BLOCK_BYTES, 0.0,
+                "the subsets' masks, as booleans and float32")
+        )  # fmt: skip
+    else:
+        runs = len(selection_methods(config)) * len(block["targets"])
+        seeds = config["selection"]["retrain_seeds"]
+        rows.append(
+            Row("selection: selection_retrain", dm["reference"], runs * seeds, p, train_flops, True,
+                _training_memory(cfg, ref), 8.0 * n, 0.0, f"{runs} selections x {seeds} seeds")
+        )  # fmt: skip
+        rows.append(
+            Row("selection: select", "-", runs, 0, 0.0, False, {}, 6 * 8.0 * n, runs * 17.0 * n,
+                "pool-sized score, order and selection vectors")
+        )  # fmt: skip
+        rows.append(
+            Row("selection: dsdm (report)", "-", 1, 0, 0.0, False, {}, runs * 25.0 * n, 0.0,
+                "every selection's table of the pool")
+        )  # fmt: skip
+    return rows
+
+
+def _data_rows(config: dict, vocab: int) -> list[Row]:
+    """Token shards: the tokens the largest needs ask for (the reference's budget per distribution, the
+    attribution windows, the selection pool), in the shards' token type."""
+    T = config["model"]["context_length"]
+    ref = config["sizes"][config["reference"]]
+    tokens = math.ceil(config["model"]["tokens_per_param"] * count_parameters(_gpt(ref, vocab, T)))
+    need = {"one distribution's reference budget": tokens}
+    if config["attribution"]["setting"] == "lm":
+        need["attribution windows"] = config["attribution"]["n_train"] * (
+            config["attribution"]["lm"]["context_length"] + 1
+        )
+    need["selection pool"] = config["selection"]["pool"]["size"] * (config["selection"]["context_length"] + 1)
+    largest = max(need.values())
+    note = "; ".join(f"{k}: {v / 1e9:,.1f}B tokens" for k, v in need.items())
+    return [
+        Row("data: shards", "-", len(config["sources"]), 0, 0.0, False, {}, 0.0, largest * _token_bytes(vocab), note)
+    ]
+
+
+def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataFrame:
+    """The plan of a validated config, one row per rule and size (module docstring). ``measured_mfu``
+    (size -> MFU of finished training runs) replaces the assumed MFU of those sizes' GPU rules."""
+    vocab = vocab_size(config)
+    peak = float(config.get("peak_tflops") or DEFAULT_PEAK_TFLOPS) * 1e12
+    rows = _data_rows(config, vocab) + _correlation_rows(config, vocab)
+    if config["attribution"]["setting"] == "lm":
+        rows += _datamodel_rows(config, "attribution", vocab)
+    else:
+        rows.append(Row("attribution (vision)", "-", 0, 0, 0.0, False, {}, 0.0, 0.0, "not estimated: CPU-sized models"))
+    rows += _datamodel_rows(config, "selection", vocab)
+    measured = measured_mfu or {}
+    records = []
+    for r in rows:
+        mfu = measured.get(r.size, ASSUMED_MFU)
+        total = r.jobs * r.flops_per_job
+        record = {
+            "rule": r.rule,
+            "size": r.size,
+            "jobs": r.jobs,
+            "params": r.params,
+            "flops_per_job": r.flops_per_job,
+            "flops": total,
+            "mfu": mfu if r.gpu else float("nan"),
+            "mfu_source": ("measured" if r.size in measured else "assumed") if r.gpu else "",
+            "gpu_hours": total / (mfu * peak) / 3600 if r.gpu else 0.0,
+            "host_gib": r.host_bytes / GIB,
+            "disk_gb": r.disk_bytes / 1e9,
+            "note": r.note,
+        }
+        for gb in CARDS_GB:
+            choice = r.memory.get(gb) if r.memory else None
+            record[f"fits_{gb}gb"] = (choice is not None) if r.memory else pd.NA
+            record[f"micro_batch_{gb}gb"] = choice[0] if choice else pd.NA
+            record[f"peak_gib_{gb}gb"] = choice[1] / GIB if choice else float("nan")
+            record[f"checkpointing_{gb}gb"] = bool(choice and choice[2])
+        records.append(record)
+    table = pd.DataFrame(records)
+    for gb in CARDS_GB:
+        table[f"fits_{gb}gb"] = table[f"fits_{gb}gb"].astype("boolean")
+        table[f"micro_batch_{gb}gb"] = table[f"micro_batch_{gb}gb"].astype("Int64")
+    return table
+
+
+def _figure(x: float) -> str:
+    """Three significant figures, thousands separated (a plan spans tiny CPU runs and the paper's)."""
+    if x == 0 or x != x:
+        return "0" if x == 0 else ""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def plan_markdown(table: pd.DataFrame, config: dict) -> str:
+    """``results/plan.md``: the per-rule table and the totals."""
+    peak = float(config.get("peak_tflops") or DEFAULT_PEAK_TFLOPS)
+    lines = [
+        "# Plan",
+        "",
+        f"Estimated from the config alone (no data read). GPU-hours at MFU {ASSUMED_MFU:.0%} (assumed; "
+        "measured where a finished run of this config reported it, column mfu_source) of a "
+        f"{peak:g} TFLOP/s bf16 peak per GPU (config peak_tflops; default: H100 SXM). Training FLOPs are "
+        "6 x params x tokens with the Chinchilla budget; TRAK FLOPs the paper's cost model (appendix A.3.2). "
+        "Micro-batch and peak memory per GPU: the memory models' choice for each card (bf16, fused attention; "
+        "TRAK: fp32 per-example gradients), with activation checkpointing where marked (*).",
+        "",
+    ]
+    head = ["rule", "size", "jobs", "PFLOPs", "GPU-hours", "MFU"]
+    head += [f"{gb} GB: micro-batch (peak GiB)" for gb in CARDS_GB] + ["host GiB", "disk GB", "note"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in table.itertuples(index=False):
+        cells = [r.rule, r.size, f"{r.jobs:,}", _figure(r.flops / 1e15), _figure(r.gpu_hours)]
+        cells.append("" if r.mfu_source == "" else f"{r.mfu:.0%} {r.mfu_source}")
+        for gb in CARDS_GB:
+            fits, micro = getattr(r, f"fits_{gb}gb"), getattr(r, f"micro_batch_{gb}gb")
+            star = "*" if getattr(r, f"checkpointing_{gb}gb") else ""
+            if fits is pd.NA:
+                cells.append("")
+            else:
+                cells.append(f"{micro}{star} ({getattr(r, f'peak_gib_{gb}gb'):.1f})" if fits else "does not fit")
+        cells += [_figure(r.host_gib), _figure(r.disk_gb), r.note]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    fits = bool(table["fits_80gb"].dropna().all())
+    lines += [
+        "",
+        f"**Total:** {table['jobs'].sum():,} jobs, {table['flops'].sum() / 1e18:,.1f} EFLOPs, "
+        f"{table['gpu_hours'].sum():,.0f} GPU-hours, {table['disk_gb'].sum() / 1e3:,.1f} TB of outputs; "
+        f"every GPU job {'fits' if fits else 'does NOT fit'} an 80 GB card; largest host memory of a job "
+        f"{table['host_gib'].max():.1f} GiB.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""`snakemake plan`: the cost of a config before anything runs, from the config alone."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+from proxyscale.errors import ConfigError
+from proxyscale.plan import ASSUMED_MFU, DEFAULT_PEAK_TFLOPS, plan
+
+
+def _params(d: int, layers: int, vocab: int) -> int:
+    """Parameters of this GPT by hand: tied embedding, per layer two LayerNorms (2 x 2d), attention
+    (4 d^2 + 4d), MLP (8 d^2 + 5d); a final LayerNorm (2d); ALiBi has no position embedding."""
+    return vocab * d + layers * (4 * d + 4 * d * d + 4 * d + 8 * d * d + 5 * d) + 2 * d
+
+
+@pytest.fixture(scope="module")
+def paper_plan(tmp_path_factory):
+    work = tmp_path_factory.mktemp("plan")
+    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "1"]
+    cmd += ["--configfile", str(REPO / "configs/paper_lm.yaml"), "--replace-workflow-config", "plan"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return pd.read_parquet(work / "results/plan.parquet"), (work / "results/plan.md").read_text()
+
+
+def test_the_paper_preset_trains_760m_on_an_80gb_card(paper_plan):
+    table, md = paper_plan
+    train = table[(table["rule"] == "train") & (table["size"] == "760m")].iloc[0]
+    assert (
+        bool(train["fits_80gb"]) and 1 <= train["micro_batch_80gb"] < 256 and train["peak_gib_80gb"] < 80 * 1e9 / 2**30
+    )
+    assert table["fits_80gb"].dropna().all()  # every GPU job of the preset, TRAK included
+    assert "every GPU job fits an 80 GB card" in md
+
+
+def test_training_flops_and_gpu_hours_are_six_n_d_by_hand(paper_plan):
+    table, md = paper_plan
+    config = yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text())
+    vocab, peak = config["tokenizer"]["vocab_size"], DEFAULT_PEAK_TFLOPS * 1e12
+    dists = len(config["distributions"]) + len(config["selection"]["distributions"])
+    by_rule = table.set_index(["rule", "size"])
+    hand_hours = 0.0
+    for name, size in config["sizes"].items():
+        p = _params(size["d_model"], size["n_layers"], vocab)
+        row = by_rule.loc[("train", name)]
+        assert row["params"] == p and row["jobs"] == dists
+        assert row["flops_per_job"] == pytest.approx(6 * p * math.ceil(20 * p))
+        hand_hours += dists * 6 * p * math.ceil(20 * p) / (ASSUMED_MFU * peak) / 3600
+    assert table[table["rule"] == "train"]["gpu_hours"].sum() == pytest.approx(hand_hours)
+    # the checkpoints of the datamodels: each a Chinchilla budget in windows of 2,048 scored tokens
+    p = _params(1536, 24, vocab)
+    row = by_rule.loc[("attribution: attribution_train", "760m")]
+    assert row["jobs"] == 5 and row["flops_per_job"] == pytest.approx(6 * p * math.ceil(20 * p / 2048) * 2048)
+    lds = by_rule.loc[("attribution: lds_subset", "760m")]
+    assert lds["jobs"] == 100 and lds["flops_per_job"] == row["flops_per_job"]
+    total = table.loc[table["mfu_source"] != "", "flops"].sum() / (ASSUMED_MFU * peak) / 3600
+    assert table["gpu_hours"].sum() == pytest.approx(total)
+    assert f"{total:,.0f} GPU-hours" in md
+
+
+def test_trak_stores_take_n_by_k_values_per_checkpoint(paper_plan):
+    table, _ = paper_plan
+    row = table[(table["rule"] == "selection: trak") & (table["size"] == "760m")].iloc[0]
+    n, k = 80_000_000, 15360
+    store = n * k * 2 + k * k * 4 + n * 4  # float16 gradients, the inverse, Q
+    assert row["jobs"] == 3 and row["disk_gb"] * 1e9 == pytest.approx(3 * (store + 4 * n * 2))
+    assert bool(row["fits_80gb"]) and row["micro_batch_80gb"] >= 1
+
+
+def test_measured_mfu_replaces_the_assumed_one():
+    config = yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text())
+    config["peak_tflops"] = 100.0
+    base, measured = plan(config), plan(config, {"37m": 0.7})
+    row = (base["rule"] == "train") & (base["size"] == "37m")
+    assert measured.loc[row, "mfu_source"].item() == "measured"
+    assert measured.loc[row, "gpu_hours"].item() == pytest.approx(base.loc[row, "gpu_hours"].item() * 0.35 / 0.7)
+
+
+def test_a_hub_tokenizer_without_its_vocabulary_size_is_one_line_naming_the_key():
+    config = yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text())
+    del config["tokenizer"]["vocab_size"]
+    with pytest.raises(ConfigError, match="tokenizer.vocab_size: the plan needs"):
+        plan(config)
