@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -23,6 +24,26 @@ MNIST = {
     "downsample": 2,
     "family": "convnet",
 }
+
+
+REQUIRED = {x for x in os.environ.get("PROXYSCALE_REQUIRE", "").split(",") if x}
+"""What must be available (``slurm``, ``datasets``): CI sets PROXYSCALE_REQUIRE=slurm,datasets, so a test
+that would skip for want of one of them fails instead."""
+
+
+def unavailable(what: str, reason: str) -> None:
+    """Skip the calling test for ``reason``, or fail it when ``what`` is in PROXYSCALE_REQUIRE."""
+    if what in REQUIRED:
+        pytest.fail(f"PROXYSCALE_REQUIRE names {what}, but {reason}")
+    pytest.skip(reason)
+
+
+def needs_datasets() -> None:
+    """Skip (or, when required, fail) a test of the Hugging Face loaders where ``datasets`` is missing."""
+    try:
+        import datasets  # noqa: F401
+    except ImportError:
+        unavailable("datasets", "the datasets package is not installed")
 
 
 def absolute_paths(node, root: Path):

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import REPO, run_snakemake, tiny_config, write_config
+from conftest import REPO, needs_datasets, run_snakemake, tiny_config, write_config
 from proxyscale import artifacts
 from proxyscale.data import files, hf, images, readers, testsets
 from proxyscale.errors import DataError
@@ -216,7 +216,7 @@ HF_DAMAGES: dict[str, tuple[Callable[[bytes], bytes], str, str]] = {
 
 @pytest.mark.parametrize("damage", HF_DAMAGES)
 def test_hugging_face_record_damage_is_one_line_naming_the_file(damage, tmp_path):
-    pytest.importorskip("datasets")
+    needs_datasets()
     rows = [{"context": f"passage {i}", "question": "q?", "answers": {"text": ["a"]}} for i in range(200)]
     good = "".join(json.dumps(r) + "\n" for r in rows).encode()
     make, suffix, says = HF_DAMAGES[damage]

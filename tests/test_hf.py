@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from conftest import needs_datasets
 from proxyscale.data import hf, prepare
 from proxyscale.data.testsets import Candidate
 from proxyscale.errors import ConfigError, DataError
@@ -53,7 +54,7 @@ def _jsonl(path, records):
 
 
 def test_sources_and_test_sets_load_through_datasets(tmp_path):
-    pytest.importorskip("datasets")
+    needs_datasets()
     web = _jsonl(
         tmp_path / "c4.jsonl", [{"text": f"document {i}", "url": "u"} for i in range(5)] + [{"text": "", "url": "u"}]
     )

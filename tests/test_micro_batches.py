@@ -238,3 +238,34 @@ def test_compile_compiles_the_model_in_place_so_checkpoints_keep_their_names(mon
     monkeypatch.setattr(GPT, "compile", lambda self: compiled.append(self))
     model, _, _ = train_lm({"s": STREAM}, {"s": 1}, CFG, Recipe(8, 0.01, compile=True), 0.5, 0, CPU)
     assert compiled == [model] and "tok.weight" in model.state_dict()
+
+
+def _fit_mnist(group=SINGLE, micro=None):
+    arrays, spec = vision_dataset(MNIST, 120, 10, seed=0)
+    task = make_task(spec)
+    recipe = Recipe(batch_size=20, lr=0.01, micro_batch_size=micro)
+    examples = Arrays(arrays["train_inputs"], arrays["train_labels"])
+    return fit(task, {"width": 2}, examples, np.arange(120), recipe, 2, 0, CPU, group=group)
+
+
+def _ddp_fit_rank(rank: int, world: int, init: str, out: str) -> None:
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        model, meta = _fit_mnist(Group(rank, world), micro=4)
+        if rank == 0:
+            torch.save({"state": model.state_dict(), "loss": meta["final_loss"]}, out)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_two_processes_fit_the_same_model_as_one(tmp_path):
+    """fit (the datamodel checkpoints, LDS subsets and retrains) under 2-process gloo DDP with
+    micro-batches: each process takes its share of every batch; the model is one process's."""
+    out = tmp_path / "ddp_fit.pt"
+    mp.spawn(_ddp_fit_rank, args=(2, f"file://{tmp_path / 'rendezvous'}", str(out)), nprocs=2, join=True)
+    ddp = torch.load(out, weights_only=True)
+    model, meta = _fit_mnist()
+    assert ddp["loss"] == pytest.approx(meta["final_loss"], abs=1e-5)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(ddp["state"][name], value, rtol=0, atol=5e-4, msg=name)

@@ -9,9 +9,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import stats as sps
 from test_workflow import job_counts
 
 from conftest import REPO
@@ -122,6 +124,34 @@ def test_smoke_lm_overlay_runs_end_to_end(samples):
     for test in ("c4", "pile", "squad", "lambada", "hellaswag", "triviaqa"):
         assert len(pd.read_parquet(results / f"testsets/{test}.parquet")) > 50, test
     assert not list(results.rglob("*.tmp*"))
+    _recompute_headlines(results)
+
+
+def _recompute_headlines(results: Path) -> None:
+    """One headline figure of each experiment, recomputed from the run's own artifacts."""
+    # scale correlation: R^2 across training distributions of the mean C4 losses, per proxy
+    summary = pd.read_parquet(results / "correlation/summary.parquet").query("test == 'c4'").set_index("size")
+    dists = sorted(p.name for p in (results / "losses").iterdir())
+    assert len(dists) == 12  # the preset's 8 distributions and 4 selection-induced ones
+
+    def mean_loss(d, s):
+        return pd.read_parquet(results / f"losses/{d}/{s}/c4.parquet")["loss"].mean()
+
+    for size, r2 in summary["r2"].items():
+        x, y = [mean_loss(d, size) for d in dists], [mean_loss(d, "760m") for d in dists]
+        assert r2 == pytest.approx(np.corrcoef(x, y)[0, 1] ** 2, abs=1e-9), size
+    # attribution: LDS of the reference's datamodel against the reference retrained on the subsets
+    lds = pd.read_parquet(results / "attribution/report/lds.parquet").query("configured").set_index("size")
+    subsets = [np.load(p) for p in sorted((results / "attribution/lds_subsets").glob("*.npz"))]
+    masks, actual = np.stack([b["mask"] for b in subsets]), np.stack([b["outputs"] for b in subsets])
+    predicted = masks.astype(np.float32) @ np.load(results / "attribution/datamodels/760m.npy")
+    per_target = [sps.spearmanr(predicted[:, j], actual[:, j]).statistic for j in range(actual.shape[1])]
+    assert lds.loc["760m", "lds"] == pytest.approx(np.nanmean(per_target), abs=1e-9)
+    # selection: the holdout loss of the reference retrained on its DsDm selection for LAMBADA
+    results_table = pd.read_parquet(results / "selection/report/results.parquet").query("target == 'lambada'")
+    retrained = pd.read_parquet(results / "selection/retrain/lambada/dsdm-760m.parquet")
+    own = retrained[retrained["holdout_task"] == "lambada"].groupby("example_id")["loss"].mean().mean()
+    assert results_table.set_index("method").loc["dsdm-760m", "loss"] == pytest.approx(own, rel=1e-9)
 
 
 @pytest.mark.smoke

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import REPO, run_snakemake, tiny_config, write_config
+from conftest import REPO, run_snakemake, tiny_config, unavailable, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -48,7 +48,7 @@ def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path):
     reason = _slurm_ready()
     if reason:
-        pytest.skip(reason)
+        unavailable("slurm", reason)
     slurm, local = tmp_path / "slurm", tmp_path / "local"
     slurm.mkdir()
     local.mkdir()
@@ -78,7 +78,7 @@ def test_a_training_job_killed_at_its_time_limit_is_retried_and_resumes(tmp_path
     are bit-identical to a local, uninterrupted run's (which runs meanwhile on the other core)."""
     reason = _slurm_ready()
     if reason:
-        pytest.skip(reason)
+        unavailable("slurm", reason)
     target = "results/checkpoints/mixture/ref.pt"
     config = tiny_config()
     config["model"] = {"context_length": 32, "tokens_per_param": 1600, "max_repetition": 1000}

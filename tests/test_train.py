@@ -138,3 +138,58 @@ def test_a_training_job_imports_neither_dynamo_nor_attribution_or_plotting_libra
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+CYCLE = 7  # a stream 0, 1, ..., 6, 0, 1, ...: the next token is (token + 1) mod 7, never the token itself
+
+
+@pytest.fixture(scope="module")
+def cycle_model():
+    """A tiny GPT trained by train_lm on the cycle: it can only learn it from next-token targets."""
+    stream = np.tile(np.arange(CYCLE, dtype=np.uint16), 3000)
+    cfg = GPTConfig(CYCLE, 16, 16, 1, 4)
+    model, _, meta = train_lm({"c": stream}, {"c": 1}, cfg, Recipe(8, 0.01), 20, 0, torch.device("cpu"))
+    return model.eval(), meta
+
+
+def test_train_lm_learns_the_next_token_not_the_current_one(cycle_model):
+    model, meta = cycle_model
+    x = torch.arange(16)[None] % CYCLE
+    with torch.no_grad():
+        predicted = model(x).argmax(-1)[0]
+    assert predicted.tolist() == ((x[0] + 1) % CYCLE).tolist()  # a copy target would predict x itself
+    assert meta["final_loss"] < 0.05
+
+
+def test_every_language_model_loss_and_output_scores_the_next_token(cycle_model):
+    """The LM paths of the datamodel, selection and correlation experiments, on the cycle model: the
+    cycle's continuation costs almost nothing and is the greedy choice; a repeated token costs much."""
+    import pandas as pd
+
+    from proxyscale.correlation.evaluate import candidate_scores
+    from proxyscale.datamodels.examples import Arrays
+    from proxyscale.datamodels.tasks import LMTask, outputs, token_metrics
+
+    model, _ = cycle_model
+    task, cpu = LMTask(vocab_size=CYCLE, context_length=16), torch.device("cpu")
+    tokens = np.arange(17)[None] % CYCLE
+    mask = np.ones_like(tokens, dtype=bool)
+    with torch.no_grad():
+        loss_sum = task.loss_sum(model, task.to_batch(tokens, mask, cpu)).item()
+    assert loss_sum / task.loss_terms(mask) < 0.05
+    loss, hits = token_metrics(task, model, Arrays(tokens, mask), 1, cpu)
+    assert loss[0] < 0.05 and hits[0] == 1.0
+    assert outputs(task, model, Arrays(tokens, mask), 1, cpu)[0] > 3  # log(p / (1 - p)) of the next token
+    frame = pd.DataFrame(
+        {
+            "example_id": [0, 0],
+            "choice": [0, 1],
+            "is_gold": [True, False],
+            "kind": ["greedy", "greedy"],
+            "context_ids": [np.arange(5), np.arange(5)],
+            "continuation_ids": [np.array([5, 6]), np.array([4, 4])],
+        }
+    )
+    scores = candidate_scores(model, frame, 2, cpu)
+    assert scores["loss"].iloc[0] < 0.05 < 3 < scores["loss"].iloc[1]
+    assert scores["greedy_correct"].tolist() == [True, False]

@@ -105,8 +105,8 @@ def dsir(blocks, n: int, target, k: int, seed: int, smoothing: float = 1.0) -> t
     (the pool's n-gram distribution, then each window's log importance weight), ``target`` holds the
     target examples' counts (:func:`hashed_ngrams`)."""
     _check_k(n, k)
-    p_target = np.asarray(target.sum(0)).ravel() + smoothing
-    p_pool = sum(np.asarray(counts.sum(0)).ravel() for _, counts in blocks()) + smoothing
+    p_target = np.asarray(target.sum(0), dtype=np.float64).ravel() + smoothing
+    p_pool = sum(np.asarray(counts.sum(0), dtype=np.float64).ravel() for _, counts in blocks()) + smoothing
     log_ratio = np.log(p_target / p_target.sum()) - np.log(p_pool / p_pool.sum())
     log_weight = np.empty(n)
     for rows, counts in blocks():
