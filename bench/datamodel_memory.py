@@ -58,9 +58,8 @@ def stage(name: str, work: str, queue) -> None:
         store.featurize(model, task, data.train, 512, work / "store", 64, cpu, lambda_reg=1e-3)
         store.score(model, task, data.part("target"), 8, work / "store", work / "scores.npy", cpu, data["target_task"])
     elif name == "datamodel":
-        files = CheckpointScores(
-            [work / f"scores{c}.npy" for c in range(3)], [store.load_q(work / f"store{c}") for c in range(3)]
-        )
+        q = store.load_q(work / "store")
+        files = CheckpointScores([work / "scores.npy"] * 3, [q] * 3)  # three checkpoints' worth of reading
         write_datamodel(files, False, work / "tau.npy")
     elif name == "select":
         k = len(data.train) // 10
@@ -78,8 +77,10 @@ def measure(n: int, window: int) -> dict[str, float]:
             queue = ctx.Queue()
             child = ctx.Process(target=stage, args=(name, tmp, queue))
             child.start()
-            peaks[name] = queue.get()
             child.join()
+            if child.exitcode != 0:
+                raise SystemExit(f"the {name} stage failed (exit code {child.exitcode}); its traceback is above")
+            peaks[name] = queue.get()
     return peaks
 
 

@@ -121,7 +121,7 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
     figures = {
         k: f"{k}.png" for k in ("curves", "scatter", "r2_compute", "r2_accuracy", "per_sample_fig", "per_sample_hist")
     }
-    compute = compute.assign(params=1, tokens=1, flops=1.0)
+    compute = compute.assign(params=1, tokens=1, flops=1.0, tokens_per_second=1234.0, mfu=[0.4, float("nan"), 0.2, 0.3])
     repeated = pd.DataFrame(
         {"distribution": ["abstracts"], "size": ["ref"], "tokens": [10], "unique_tokens": [5], "repetition": [2.0],
          "most_repeated_shard": ["abstracts"], "max_shard_repetition": [2.0]}
@@ -141,6 +141,8 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
     )
     assert "Runs that see some data more than once (times the most repeated shard is seen): ref on abstracts" in text
     assert "- **t**: **up** (4x less compute): R^2 1.00" in text
+    table = text.split("tokens_per_second | mfu |")[1].split("\n\n")[0]
+    assert "1,234 | 40.0% |" in table and "1,234 | n/a |" in table  # the measured MFU, or n/a without a peak
     mixed = verdict(pd.concat([summary, summary.assign(test="u", r2_lo=0.0)]), **thresholds)
     text = correlation_report(
         summary, compute, means, per_sample, null, mixed, repeated.iloc[:0], thresholds, "ref", 0.9, figures

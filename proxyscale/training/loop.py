@@ -51,13 +51,13 @@ class Steps:
     def step(self, micro_losses: Sequence[Callable[[], torch.Tensor]], lr: float) -> torch.Tensor:
         """Backward through every micro-batch's loss (each a callable giving the scaled summed loss), then
         one update at ``lr``; returns this rank's loss of the step, on the device."""
-        total = torch.zeros((), dtype=torch.float64, device=self.window.device)
+        total = None
         last = len(micro_losses) - 1
         for i, loss_of in enumerate(micro_losses):
             with self.group.no_sync(self.trained, sync=i == last):
                 loss = loss_of()
                 loss.backward()
-            total += loss.detach()
+            total = loss.detach() if total is None else total + loss.detach()
         update(self.trained, self.opt, lr, self.recipe.grad_clip)
         self.window += total
         self.window_steps += 1
