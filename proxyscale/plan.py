@@ -29,6 +29,7 @@ from proxyscale.datamodels.store import ROW_BLOCK_BYTES
 from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
 from proxyscale.models.gpt import GPTConfig, count_parameters
+from proxyscale.selection.methods import CLASSIFIER_NGRAMS, POOL_BLOCK
 from proxyscale.training.memory import GIB, choose
 
 ASSUMED_MFU = 0.35
@@ -193,9 +194,11 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
             Row("selection: selection_retrain", dm["reference"], runs * seeds, p, train_flops, True,
                 _training_memory(cfg, ref), 8.0 * n, 0.0, f"{runs} selections x {seeds} seeds")
         )  # fmt: skip
+        ngrams = 2 * (T + 1) - 1  # hashed unigrams and bigrams of a window
+        select_host = 6 * 8.0 * n + 36.0 * CLASSIFIER_NGRAMS + 24.0 * POOL_BLOCK * ngrams
         rows.append(
-            Row("selection: select", "-", runs, 0, 0.0, False, {}, 6 * 8.0 * n, runs * 17.0 * n,
-                "pool-sized score, order and selection vectors")
+            Row("selection: select", "-", runs, 0, 0.0, False, {}, select_host, runs * 17.0 * n,
+                "pool-sized score and order vectors, the classifier's sample, a block of n-grams")
         )  # fmt: skip
         rows.append(
             Row("selection: dsdm (report)", "-", 1, 0, 0.0, False, {}, runs * 25.0 * n, 0.0,

@@ -225,3 +225,54 @@ PINNED = {
     "subset_mask": [5, 6, 8, 9, 10, 11],
     "split": ([2, 4, 6, 7], [3, 5]),
 }
+
+
+@pytest.mark.parametrize("statistic", [stats.r2, stats.pearson, stats.spearman])
+def test_correlations_are_defined_from_three_points_of_any_spread_and_nan_below(statistic, recwarn):
+    """Three points are enough (a range of exactly 1 is a range like any other); two points, or a
+    constant x or y, give NaN without numpy's division warnings."""
+    r = sps.pearsonr([0.0, 0.5, 1.0], [1.0, 2.0, 4.0]).statistic
+    expected = {stats.r2: r**2, stats.pearson: r, stats.spearman: 1.0}[statistic]
+    assert statistic([0.0, 0.5, 1.0], [1.0, 2.0, 4.0]) == pytest.approx(expected)
+    assert statistic([1.0, 2.0, 3.0], [0.0, 0.5, 1.0]) == pytest.approx(1.0)
+    for x, y in (([1.0, 2.0], [3.0, 5.0]), ([2.0, 2.0, 2.0], [1.0, 2.0, 3.0]), ([1.0, 2.0, 3.0], [4.0, 4.0, 4.0])):
+        assert np.isnan(statistic(x, y))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_decision_accuracy_without_an_untied_pair_is_nan():
+    assert np.isnan(stats.decision_accuracy([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+    assert stats.decision_accuracy([1.0, 2.0, 3.0], [1.0, 3.0, 2.0]) == pytest.approx(2 / 3)
+
+
+def test_bootstrap_keeps_resamples_of_at_least_three_distinct_points():
+    """With four points a resample often holds exactly three distinct ones: those count."""
+    x, y = np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 1.5, 1.0, 3.0])
+    lo, hi = stats.bootstrap_ci(x, y, stats.r2, n_boot=300, ci=0.9, seed=5)
+    rng, values = np.random.default_rng(5), []
+    for _ in range(300):
+        idx = rng.integers(0, 4, 4)
+        if len(np.unique(idx)) >= 3:
+            values.append(stats.r2(x[idx], y[idx]))
+    assert (lo, hi) == (np.quantile(values, 0.05), np.quantile(values, 0.95))
+    assert all(np.isnan(v) for v in stats.bootstrap_ci(x, np.ones(4), stats.r2, 50, 0.9))  # never defined
+
+
+def test_leave_one_out_r2_is_defined_for_any_spread_and_nan_for_a_constant_reference():
+    small = stats.leave_one_out([0.0, 1.0, 2.0, 3.0], [0.0, 0.1, 0.2, 0.35])  # SS_tot 0.066875 < 1
+    assert small["r2"] == pytest.approx(
+        1 - np.sum((np.array([0, 0.1, 0.2, 0.35]) - small["predictions"]) ** 2) / 0.066875
+    )
+    assert np.isnan(stats.leave_one_out([0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0])["r2"])
+
+
+def test_per_sample_r2_of_a_constant_sample_is_nan_without_warnings(recwarn):
+    proxy = np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
+    out = stats.per_sample_r2(proxy, np.array([[1.0, 5.0], [2.0, 6.0], [4.0, 7.0]]))
+    assert out[0] == pytest.approx(sps.pearsonr([1, 2, 3], [1, 2, 4]).statistic ** 2) and np.isnan(out[1])
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_the_per_sample_null_is_seeded_by_default():
+    proxy, reference = np.random.default_rng(0).normal(size=(2, 6, 4))
+    assert np.array_equal(stats.per_sample_r2_null(proxy, reference, 5), stats.per_sample_r2_null(proxy, reference, 5))

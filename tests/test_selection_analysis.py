@@ -83,13 +83,21 @@ def test_composition_table_gives_source_shares_of_pool_and_selections():
     assert table.iloc[1][["target", "method", "a", "b", "c"]].tolist() == ["t", "dsir", 1 / 3, 2 / 3, 0.0]
 
 
-def test_setup_summary_describes_pool_targets_and_selection():
+def test_setup_summary_describes_pool_targets_and_selection(tmp_path):
+    from proxyscale.datamodels.dataset import load_dataset, save_dataset, shard_spec
+
+    np.save(tmp_path / "shard.npy", np.zeros(50 * 9, dtype=np.uint16))
     arrays = {
-        "train_inputs": np.zeros((50, 9), dtype=np.int64),
+        "train_origin": np.arange(50) * 9,
         "target_task": np.array([0, 0, 0, 1]),
         "holdout_task": np.array([0, 1, 1]),
     }
-    task = {"pool_sources": ["web", "books"], "targets": ["squad", "lambada"]}
+    task = {
+        "pool_sources": ["web", "books"],
+        "targets": ["squad", "lambada"],
+        "windows": shard_spec([tmp_path / "shard.npy"], 9),
+    }
+    save_dataset(arrays, task, tmp_path / "dataset")
     subsets = {("squad", "random"): pd.DataFrame({"selected": [True] * 10 + [False] * 40})}
     compute = pd.DataFrame(
         {
@@ -102,7 +110,7 @@ def test_setup_summary_describes_pool_targets_and_selection():
         }
     )
     retrains = pd.DataFrame({"seed": [0, 0, 1], "repetition": [2.0, 2.0, 2.0]})
-    setup = setup_summary(arrays, task, retrains, subsets, compute, "big", True, "too large")
+    setup = setup_summary(load_dataset(tmp_path / "dataset"), retrains, subsets, compute, "big", True, "too large")
     assert setup == {
         "n_pool": 50, "window": 9, "sources": ["web", "books"], "targets": ["squad", "lambada"], "n_targets": 3,
         "n_holdout": 1, "checkpoints": 4, "checkpoint_examples": {"big": 20, "small": 5}, "proj_dim": 32,

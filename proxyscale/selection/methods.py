@@ -8,8 +8,8 @@
   log-weight is log p_target(features) - log p_pool(features) under smoothed bag-of-hashed-n-gram
   models; k examples are resampled without replacement by the Gumbel top-k trick.
 - **Classifier**: a logistic regression on the same hashed features separating target from pool
-  examples (fit on a seeded sample of at most :data:`CLASSIFIER_SAMPLE` pool windows); keep the k pool
-  examples it finds most target-like.
+  examples (fit on a seeded sample of the pool of at most :data:`CLASSIFIER_NGRAMS` n-grams: 8,190
+  windows of 2,049 tokens, all of a small pool); keep the k pool examples it finds most target-like.
 
 DSIR and the classifier stream the pool a block of windows at a time, with sparse n-gram counts, and
 DsDm reads one column of the datamodel: a selection job holds a few pool-sized vectors, not the pool.
@@ -33,7 +33,7 @@ from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
 
 POOL_BLOCK = 4096  # pool windows whose n-gram counts are held at once
-CLASSIFIER_SAMPLE = 200_000  # pool windows the classifier is fit on (all of a smaller pool)
+CLASSIFIER_NGRAMS = 2**25  # n-grams of the pool sample the classifier is fit on (all of a smaller pool)
 
 
 def selection_size(n_pool: int, fraction: float | None, task: LMTask, reference: dict, tokens_per_param: float) -> int:
@@ -127,7 +127,7 @@ def classifier(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logistic regression (target = 1, pool = 0) on L2-normalised hashed n-gram counts (sparse), fit by
     full-batch gradient descent with classes weighted equally on ``sample`` (the counts of a seeded
-    sample of the pool, :data:`CLASSIFIER_SAMPLE` windows at most) and the target examples' counts; then
+    sample of the pool, :data:`CLASSIFIER_NGRAMS` n-grams at most) and the target examples' counts; then
     every pool window of ``blocks()`` is scored and the k most target-like are kept."""
     from scipy import sparse  # here, so the retraining jobs that read selections need not load scipy
 
@@ -190,7 +190,8 @@ def select(
     if kind == "dsir":
         return dsir(blocks, n, goal, k, seed)
     if kind == "classifier":
-        sample = np.sort(np.random.default_rng(seed).permutation(n)[:CLASSIFIER_SAMPLE])
+        size = max(1, min(n, CLASSIFIER_NGRAMS // (2 * pool.window - 1)))
+        sample = np.sort(np.random.default_rng(seed).permutation(n)[:size])
         return classifier(blocks, n, hashed_ngrams(list(pool.tokens(sample)), buckets), goal, k)
     raise ConfigError(f"selection: '{kind}' is not a selection method (dsdm, bot_dsdm, dsir, classifier, random)")
 

@@ -14,8 +14,9 @@ The model counts what one training process holds at its peak, in bytes:
 
   i.e. 38d + 4h + 16 bytes with bf16 and a fused attention kernel (llm-foundry's rule of thumb is 34d).
   With activation checkpointing a layer keeps only its input (4d), and one layer's activations are
-  rebuilt at a time in the backward pass. Add the embedding's indices, the final LayerNorm and ALiBi's
-  bias (heads x T^2, shared by the layers).
+  rebuilt at a time in the backward pass. Add the embedding's indices, the final LayerNorm and, with a
+  fused kernel, ALiBi's bias in the compute dtype (heads x T^2, cast once, shared by the layers and
+  kept by the kernel for the backward; plain attention reads the model's own buffer).
 - **logits**: the loss computes a chunk of tokens x vocabulary at a time
   (:func:`proxyscale.training.losses.per_token_head`) and recomputes it in the backward; a batch that
   fits one chunk keeps its fp32 log-probabilities instead (4 V per token).
@@ -94,7 +95,7 @@ def training_memory(
     e = 2 if mixed else 4
     layer = activation_bytes_per_token_layer(cfg, mixed, fused_attention) * tokens
     kept_per_layer = 4 * d * tokens if checkpointing else layer
-    bias = cfg.n_heads * t * t * (e if fused_attention else 4) if cfg.position == "alibi" else 0
+    bias = cfg.n_heads * t * t * e if cfg.position == "alibi" and fused_attention else 0
     final = 8 * tokens + (4 * d + 8) * tokens  # token indices, final LayerNorm input
     chunked = tokens * v > chunk_entries
     if chunked:  # the head keeps the hidden states; one chunk lives at a time in the backward
