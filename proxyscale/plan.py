@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from proxyscale.config import datamodel_settings, selection_methods
+from proxyscale.data.ngrams import CLASSIFIER_NGRAMS, POOL_BLOCK
 from proxyscale.datamodels.budget import budget_windows
 from proxyscale.datamodels.cost import trak_flops
 from proxyscale.datamodels.datamodel import BLOCK_BYTES
@@ -29,7 +30,6 @@ from proxyscale.datamodels.store import ROW_BLOCK_BYTES
 from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
 from proxyscale.models.gpt import GPTConfig, count_parameters
-from proxyscale.selection.methods import CLASSIFIER_NGRAMS, POOL_BLOCK
 from proxyscale.training.memory import GIB, choose
 
 ASSUMED_MFU = 0.35

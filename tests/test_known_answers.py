@@ -141,7 +141,8 @@ def test_sjlt_across_several_chunks_is_the_matrix_product():
 def test_dsir_weights_by_hand():
     """Buckets 4; pool rows [0, 1] and [2, 2] (unigrams and their bigram), target [0, 1]: the log-ratio
     of smoothed target and pool bucket frequencies, summed over each row's n-grams."""
-    from proxyscale.selection.methods import dsir, hashed_ngrams, ngram_ids
+    from proxyscale.data.ngrams import hashed_ngrams, ngram_ids
+    from proxyscale.selection.methods import dsir
 
     pool_seqs, target_seqs = [np.array([0, 1]), np.array([2, 2])], [np.array([0, 1])]
     pool, target = hashed_ngrams(pool_seqs, 4), hashed_ngrams(target_seqs, 4)
@@ -160,7 +161,8 @@ def test_classifier_scores_are_the_fitted_logistic_regressions():
     sparse counts): the scores of the pool rows agree in order, and the target-like rows rank first."""
     from scipy.optimize import minimize
 
-    from proxyscale.selection.methods import _normalise, classifier, hashed_ngrams
+    from proxyscale.data.ngrams import hashed_ngrams
+    from proxyscale.selection.methods import _normalise, classifier
 
     rng = np.random.default_rng(0)
     pool_seqs = [rng.integers(0, 6, 10) for _ in range(30)] + [rng.integers(6, 12, 10) for _ in range(6)]

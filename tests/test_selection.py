@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from proxyscale.data.ngrams import hashed_ngrams
 from proxyscale.datamodels.examples import Arrays
 from proxyscale.errors import ConfigError
-from proxyscale.selection.methods import classifier, dsdm, dsir, hashed_ngrams, random_subset
+from proxyscale.selection.methods import classifier, dsdm, dsir, random_subset
 
 
 def test_dsdm_keeps_the_examples_predicted_to_raise_target_outputs_most():
