@@ -12,15 +12,22 @@ from scipy import stats as sps
 from proxyscale import stats
 
 
+def _resampled_r2(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> list[float]:
+    """R^2 over the resamples bootstrap_ci draws (same seeded stream), keeping those of at least three
+    distinct points: the values its percentiles must be taken from."""
+    rng, values = np.random.default_rng(seed), []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(x), len(x))
+        if len(np.unique(idx)) >= 3:
+            values.append(stats.r2(x[idx], y[idx]))
+    return values
+
+
 def test_bootstrap_percentiles_are_the_two_tails_of_the_resampled_statistic():
     """The interval is the (1-ci)/2 and 1-(1-ci)/2 quantiles of the statistic over the same resamples."""
     x, y = np.arange(12.0), np.arange(12.0) ** 1.5 + np.sin(np.arange(12))
     lo, hi = stats.bootstrap_ci(x, y, stats.r2, n_boot=400, ci=0.8, seed=3)
-    rng, values = np.random.default_rng(3), []
-    for _ in range(400):
-        idx = rng.integers(0, 12, 12)
-        if len(np.unique(idx)) >= 3:
-            values.append(stats.r2(x[idx], y[idx]))
+    values = _resampled_r2(x, y, 400, seed=3)
     assert (lo, hi) == (np.quantile(values, 0.1), np.quantile(values, 0.9))
 
 
@@ -251,11 +258,7 @@ def test_bootstrap_keeps_resamples_of_at_least_three_distinct_points():
     """With four points a resample often holds exactly three distinct ones: those count."""
     x, y = np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 1.5, 1.0, 3.0])
     lo, hi = stats.bootstrap_ci(x, y, stats.r2, n_boot=300, ci=0.9, seed=5)
-    rng, values = np.random.default_rng(5), []
-    for _ in range(300):
-        idx = rng.integers(0, 4, 4)
-        if len(np.unique(idx)) >= 3:
-            values.append(stats.r2(x[idx], y[idx]))
+    values = _resampled_r2(x, y, 300, seed=5)
     assert (lo, hi) == (np.quantile(values, 0.05), np.quantile(values, 0.95))
     assert all(np.isnan(v) for v in stats.bootstrap_ci(x, np.ones(4), stats.r2, 50, 0.9))  # never defined
 
