@@ -46,6 +46,23 @@ def needs_datasets() -> None:
         unavailable("datasets", "the datasets package is not installed")
 
 
+def windows_dataset(directory: Path, arrays: dict, **task):
+    """A language dataset directory built from ``arrays`` by hand: ``train_inputs`` (windows) go to a token
+    shard the dataset reads them from, the other arrays are stored; ``task`` adds to the spec."""
+    import numpy as np
+
+    from proxyscale.datamodels.dataset import load_dataset, save_dataset, shard_spec
+
+    pool = np.asarray(arrays["train_inputs"])
+    shard = directory / "shard.npy"
+    np.save(shard, pool.reshape(-1).astype(np.uint16))
+    spec = {"setting": "lm", "vocab_size": 20, "context_length": pool.shape[1] - 1, **task}
+    spec["windows"] = shard_spec([shard], pool.shape[1])
+    parts = {k: v for k, v in arrays.items() if not k.startswith("train_")}
+    save_dataset({**parts, "train_origin": np.arange(len(pool)) * pool.shape[1]}, spec, directory / "dataset")
+    return load_dataset(directory / "dataset")
+
+
 def absolute_paths(node, root: Path):
     """``node`` with every data path (keys ``path``, ``images``, ``labels``, ``root``) made absolute under ``root``."""
     if isinstance(node, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import windows_dataset
 from proxyscale.data.ngrams import hashed_ngrams
 from proxyscale.datamodels.examples import Arrays
 from proxyscale.errors import ConfigError
@@ -136,23 +137,11 @@ def _selection_arrays(rng):
     }
 
 
-def _selection_dataset(tmp_path, arrays):
-    """The arrays as a dataset directory whose pool windows are read from a token shard."""
-    from proxyscale.datamodels.dataset import load_dataset, save_dataset, shard_spec
-
-    shard = tmp_path / "shard.npy"
-    np.save(shard, arrays["train_inputs"].reshape(-1).astype(np.uint16))
-    task = {"setting": "lm", "vocab_size": 20, "context_length": 8, "windows": shard_spec([shard], 9)}
-    parts = {k: v for k, v in arrays.items() if not k.startswith("train_")}
-    save_dataset({**parts, "train_origin": np.arange(60) * 9}, task, tmp_path / "dataset")
-    return load_dataset(tmp_path / "dataset")
-
-
 def test_select_runs_each_method_toward_the_named_target_task(tmp_path, monkeypatch):
     from proxyscale.selection import methods
 
     monkeypatch.setattr(methods, "POOL_BLOCK", 7)  # the pool streamed in several blocks
-    data = _selection_dataset(tmp_path, _selection_arrays(np.random.default_rng(0)))
+    data = windows_dataset(tmp_path, _selection_arrays(np.random.default_rng(0)))
     tau = np.zeros((60, 2), dtype=np.float32)  # the selection datamodel: one column per target task
     tau[[1, 2], 1] = 1.0  # helps target task 1 only
     tau[[3, 4], 0] = 1.0  # helps target task 0 only

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from conftest import windows_dataset
 from proxyscale.selection.analysis import composition_table, cost_table, results_table, setup_summary
 
 
@@ -84,20 +85,12 @@ def test_composition_table_gives_source_shares_of_pool_and_selections():
 
 
 def test_setup_summary_describes_pool_targets_and_selection(tmp_path):
-    from proxyscale.datamodels.dataset import load_dataset, save_dataset, shard_spec
-
-    np.save(tmp_path / "shard.npy", np.zeros(50 * 9, dtype=np.uint16))
     arrays = {
-        "train_origin": np.arange(50) * 9,
+        "train_inputs": np.zeros((50, 9), dtype=np.int64),
         "target_task": np.array([0, 0, 0, 1]),
         "holdout_task": np.array([0, 1, 1]),
     }
-    task = {
-        "pool_sources": ["web", "books"],
-        "targets": ["squad", "lambada"],
-        "windows": shard_spec([tmp_path / "shard.npy"], 9),
-    }
-    save_dataset(arrays, task, tmp_path / "dataset")
+    data = windows_dataset(tmp_path, arrays, pool_sources=["web", "books"], targets=["squad", "lambada"])
     subsets = {("squad", "random"): pd.DataFrame({"selected": [True] * 10 + [False] * 40})}
     compute = pd.DataFrame(
         {
@@ -110,7 +103,7 @@ def test_setup_summary_describes_pool_targets_and_selection(tmp_path):
         }
     )
     retrains = pd.DataFrame({"seed": [0, 0, 1], "repetition": [2.0, 2.0, 2.0]})
-    setup = setup_summary(load_dataset(tmp_path / "dataset"), retrains, subsets, compute, "big", True, "too large")
+    setup = setup_summary(data, retrains, subsets, compute, "big", True, "too large")
     assert setup == {
         "n_pool": 50, "window": 9, "sources": ["web", "books"], "targets": ["squad", "lambada"], "n_targets": 3,
         "n_holdout": 1, "checkpoints": 4, "checkpoint_examples": {"big": 20, "small": 5}, "proj_dim": 32,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from proxyscale.datamodels.dataset import load_dataset, save_dataset, shard_spec
+from conftest import windows_dataset
 from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import LMTask, token_metrics
 from proxyscale.selection.retrain import retrain, write_selected_stream
@@ -33,23 +33,6 @@ def _arrays(rng):
     }
 
 
-def _dataset(tmp_path, arrays, vocab_size=20):
-    """The arrays as a selection dataset directory, its pool windows read from a token shard."""
-    shard = tmp_path / "shard.npy"
-    pool = arrays["train_inputs"]
-    np.save(shard, pool.reshape(-1).astype(np.uint16))
-    task = {
-        "setting": "lm",
-        "vocab_size": vocab_size,
-        "context_length": pool.shape[1] - 1,
-        "targets": ["squad", "lambada"],
-        "windows": shard_spec([shard], pool.shape[1]),
-    }
-    parts = {k: v for k, v in arrays.items() if not k.startswith("train_")}
-    save_dataset({**parts, "train_origin": np.arange(len(pool)) * pool.shape[1]}, task, tmp_path / "dataset")
-    return load_dataset(tmp_path / "dataset")
-
-
 def test_token_metrics_are_the_per_example_continuation_loss_and_argmax_hits():
     task = LMTask(vocab_size=20, context_length=8)
     torch.manual_seed(0)
@@ -67,7 +50,7 @@ def test_token_metrics_are_the_per_example_continuation_loss_and_argmax_hits():
 
 
 def test_retrain_scores_every_holdout_example_with_every_seed(tmp_path):
-    data = _dataset(tmp_path, _arrays(np.random.default_rng(1)))
+    data = windows_dataset(tmp_path, _arrays(np.random.default_rng(1)), targets=["squad", "lambada"])
     recipe = Recipe(batch_size=5, lr=0.01)
     frame = retrain(data, {**SIZE, "batch_size": 5}, recipe, 1, np.arange(10), [0, 1], 4, CPU)
     assert len(frame) == 12 and frame["seed"].tolist() == [0] * 6 + [1] * 6
@@ -78,7 +61,7 @@ def test_retrain_scores_every_holdout_example_with_every_seed(tmp_path):
 
 
 def test_selected_stream_concatenates_the_selected_windows_in_pool_order(tmp_path):
-    data = _dataset(tmp_path, {"train_inputs": np.arange(12).reshape(4, 3)})
+    data = windows_dataset(tmp_path, {"train_inputs": np.arange(12).reshape(4, 3)})
     tokens = write_selected_stream(data, np.array([2, 0, 3]), tmp_path / "s.npy", chunk=2)
     stream = np.load(tmp_path / "s.npy")
     assert tokens == 9 and stream.dtype == np.uint16 and stream.tolist() == [0, 1, 2, 6, 7, 8, 9, 10, 11]
