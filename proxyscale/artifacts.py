@@ -117,6 +117,10 @@ class NpyRows:
                 raise damaged(self.path, f"cut off before row {stop:,}")
         return out
 
+    def rows_within(self, nbytes: int) -> int:
+        """How many rows fit in ``nbytes`` (at least one): the block size of a read bounded in memory."""
+        return max(1, nbytes // max(1, self.row_bytes))
+
     def blocks(self, rows: int):
         """(start, block) over the whole file, ``rows`` rows at a time."""
         for start in range(0, len(self), rows):

@@ -105,7 +105,7 @@ def datamodel_extremes(path, k: int, rows: np.ndarray) -> Extremes:
     n, columns = tau.shape
     top, bottom = TopK(min(k, n), columns), TopK(min(k, n), columns, largest=False)
     sample = []
-    for start, block in tau.blocks(max(1, BLOCK_BYTES // (4 * columns))):
+    for start, block in tau.blocks(tau.rows_within(BLOCK_BYTES)):
         top.add(start, block)
         bottom.add(start, block)
         inside = rows[(rows >= start) & (rows < start + len(block))]

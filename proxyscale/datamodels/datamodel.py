@@ -63,6 +63,15 @@ def write_datamodel(scores: CheckpointScores, q_term: bool, path) -> None:
             append(datamodel(s, q, q_term))
 
 
+def datamodel_column(path, column: int) -> np.ndarray:
+    """One column of a datamodel ``.npy`` (the selection's: one column per target task, the mean weight
+    over its target examples), read a block of rows at a time."""
+    tau = NpyRows(path)
+    return (
+        np.concatenate([b[:, column] for _, b in tau.blocks(tau.rows_within(BLOCK_BYTES))]) if len(tau) else np.empty(0)
+    )
+
+
 class TopK:
     """Each column's ``k`` largest (or smallest) values' row indices, merged block by block; ties go to
     the lower row, as a stable sort over all rows would give."""

@@ -30,6 +30,7 @@ import pandas as pd
 
 from proxyscale.data.ngrams import CLASSIFIER_NGRAMS, POOL_BLOCK, hashed_ngrams, pool_blocks
 from proxyscale.datamodels.budget import budget_windows, describe_budget
+from proxyscale.datamodels.datamodel import datamodel_column
 from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
 
@@ -120,16 +121,6 @@ def example_sequences(tokens: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
     context and continuation, a pool window's every token)."""
     ends = mask.shape[1] - np.argmax(mask[:, ::-1], axis=1)
     return [row[:end] for row, end in zip(tokens, ends)]
-
-
-def datamodel_column(path, column: int) -> np.ndarray:
-    """One column of a datamodel ``.npy`` (the selection's: one column per target task, the mean weight
-    over its target examples), read a block of rows at a time."""
-    from proxyscale.artifacts import NpyRows
-
-    tau = NpyRows(path)
-    rows = max(1, POOL_BLOCK * 64 // tau.shape[1])
-    return np.concatenate([block[:, column] for _, block in tau.blocks(rows)]) if len(tau) else np.empty(0)
 
 
 def select(
