@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -46,3 +49,37 @@ def test_an_unexpected_error_leaves_its_traceback_in_the_log(tmp_path, capsys):
 def test_success_is_logged(tmp_path, capsys):
     run_job(_job(tmp_path), lambda: print("work"))
     assert "rule train done in" in (tmp_path / "job.log").read_text() and capsys.readouterr().err == ""
+
+
+ALLOCATION_CYCLES = """
+import resource, sys
+from types import SimpleNamespace
+import numpy as np
+from proxyscale.runner import run_job
+
+def cycles():
+    np.ones(3 << 20, np.uint8)  # freed from mmap: glibc's adaptive thresholds rise to 3 MB (trim past 6 MB)
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(50):  # what a training step does: allocate 9 MB of blocks, free them all
+        blocks = [np.ones(3_000_000, np.uint8) for _ in range(3)]
+        del blocks
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
+
+if sys.argv[1] == "job":
+    run_job(SimpleNamespace(log=[], threads=1, rule="t", resources=SimpleNamespace()), cycles)
+else:
+    cycles()
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the malloc settings are glibc's")
+def test_a_job_reuses_the_memory_it_frees_instead_of_faulting_it_back_in():
+    pages = 3 * 3_000_000 // 4096  # touched by one cycle of allocations
+
+    def minor_faults(how: str) -> int:
+        run = subprocess.run([sys.executable, "-c", ALLOCATION_CYCLES, how], capture_output=True, text=True, check=True)
+        return int(run.stdout)
+
+    faults = {how: minor_faults(how) for how in ("plain", "job")}
+    assert faults["plain"] > 40 * pages  # glibc's defaults give every cycle's pages back to the OS
+    assert faults["job"] < 3 * pages  # a job faults them in once
