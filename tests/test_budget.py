@@ -47,8 +47,14 @@ def test_each_checkpoint_trains_on_its_own_seeded_subset_of_its_budget():
 
 
 def test_a_pool_smaller_than_the_budget_is_a_config_error_naming_the_key():
-    with pytest.raises(ConfigError, match=r"^attribution\.n_train: 2,000 windows are fewer than the 3,345 windows"):
+    message = (
+        "attribution.n_train: 2,000 windows are fewer than the 3,345 windows (214,080 tokens = 20 x 10,704 params) "
+        "a checkpoint of this size trains on; raise it or use a smaller size"
+    )
+    with pytest.raises(ConfigError) as error:
         checkpoint_examples(TASK, D16, 2000, CHINCHILLA, 0, 0, "attribution.n_train")
+    assert str(error.value) == message
+    assert len(checkpoint_examples(TASK, D16, 3345, CHINCHILLA, 0, 0, "attribution.n_train")) == 3345  # just enough
 
 
 def test_passes_are_epochs_for_vision_and_budget_over_examples_for_language_models():
@@ -59,6 +65,7 @@ def test_passes_are_epochs_for_vision_and_budget_over_examples_for_language_mode
         ConfigError, match=r"^LDS subset 3: .* would repeat its 500 windows 6\.7 times, more than model"
     ):
         passes(TASK, D16, 500, CHINCHILLA, 4, "LDS subset 3")
+    assert passes(TASK, D16, 3345, CHINCHILLA, 1, "d16") == 1.0  # exactly the most repetition allowed
 
 
 def test_fractional_passes_train_on_that_many_examples_and_count_six_n_d_flops():

@@ -7,9 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
+from proxyscale import stats
 from proxyscale.correlation.analysis import (
+    compute_table,
     drop_reserved,
     largest_proxy,
+    loo_predictions,
+    mean_losses,
     per_sample_null,
     per_sample_table,
     read_runs,
@@ -28,6 +32,7 @@ def test_tables_are_tagged_with_their_keys(tmp_path):
     table = read_tables([("books", "s"), ("web", "ref")], paths, ("dist", "size"))
     assert table.to_dict("list") == {"loss": [0.0, 0.5, 1.0, 1.5], "dist": ["books"] * 2 + ["web"] * 2,
                                      "size": ["s"] * 2 + ["ref"] * 2}  # fmt: skip
+    assert table.index.tolist() == [0, 1, 2, 3]
 
 
 def test_runs_are_the_checkpoints_summaries(tmp_path):
@@ -43,7 +48,9 @@ def test_repeated_runs_lists_runs_that_see_data_twice_most_repeated_first():
          "unique_tokens": [100, 5, 4], "repetition": [0.1, 4.0, 1.25], "most_repeated_shard": ["a", "b", "c"],
          "max_shard_repetition": [0.1, 4.0, 1.25]}
     )  # fmt: skip
-    assert repeated_runs(runs)["distribution"].tolist() == ["b", "c"]
+    runs.loc[0, "max_shard_repetition"] = 1.0  # exactly one pass: not repeated
+    expected = runs.iloc[[1, 2]][[*runs.columns]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(repeated_runs(runs), expected)
 
 
 def test_largest_proxy_is_the_first_non_reference_size_by_flops():
@@ -170,3 +177,94 @@ def test_the_selection_target_part_and_its_passages_leave_every_evaluation_of_th
     kept, dropped = drop_reserved(losses, {"squad": testset, "c4": testset}, {"squad": split})
     # example 1 shares example 0's passage; the holdout part and other test sets stay
     assert kept["loss"].tolist() == [2.0, 4.0, 5.0, 6.0] and dropped == {"squad": 3}
+    assert kept.index.tolist() == [0, 1, 2, 3] and list(kept.columns) == list(losses.columns)
+
+
+def test_mean_losses_average_loss_and_accuracy_per_distribution_size_and_test():
+    losses = pd.DataFrame(
+        {"dist": ["a", "a", "a", "b"], "size": ["s", "s", "ref", "s"], "test": ["t"] * 4,
+         "loss": [1.0, 2.0, 5.0, 7.0], "correct": [True, False, True, True]}
+    )  # fmt: skip
+    expected = pd.DataFrame(
+        {"dist": ["a", "a", "b"], "size": ["ref", "s", "s"], "test": ["t"] * 3, "loss": [5.0, 1.5, 7.0],
+         "accuracy": [1.0, 0.5, 1.0]}
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(mean_losses(losses), expected)
+
+
+def test_compute_table_by_hand_and_from_runs_without_throughput_or_mfu():
+    runs = pd.DataFrame(
+        {"size": ["s", "ref", "s"], "params": [10, 100, 10], "tokens": [200, 2000, 200], "flops": [1.2e4, 1.2e6, 1.2e4],
+         "wall_seconds": [2.0, 10.0, 4.0], "final_loss": [3.0, 2.0, 4.0], "max_shard_repetition": [0.5, 1.0, 2.0]}
+    )  # fmt: skip
+    expected = pd.DataFrame(
+        {"size": ["ref", "s"], "params": [100, 10], "tokens": [2000, 200], "flops": [1.2e6, 1.2e4],
+         "wall_seconds": [10.0, 3.0], "tokens_per_second": [200.0, 75.0], "mfu": [np.nan, np.nan],
+         "final_train_loss": [2.0, 3.5], "max_repetition": [1.0, 2.0], "compute_ratio": [1.0, 100.0]}
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(compute_table(runs, "ref"), expected)  # s: (200/2 + 200/4) / 2 tokens/s
+    with_mfu = compute_table(runs.assign(mfu=[None, 0.4, None], tokens_per_second=[1.0, 2.0, 3.0]), "ref")
+    assert with_mfu["mfu"].tolist()[0] == 0.4 and np.isnan(with_mfu["mfu"].tolist()[1])
+    assert with_mfu["tokens_per_second"].tolist() == [2.0, 2.0]
+
+
+def test_scale_correlation_reports_each_proxys_accuracy_and_the_tests_chance():
+    means, compute = _constructed()
+    means["accuracy"] = np.where(means["size"] == "up", 0.5, 0.25)
+    table = scale_correlation(means, compute, {"t": 0.25}, "ref", n_boot=20, ci=0.9)
+    assert table.columns.tolist() == [
+        "test", "size", "compute_ratio", "r2", "r2_lo", "r2_hi", "pearson", "spearman", "spearman_lo",
+        "spearman_hi", "decision_accuracy", "decision_lo", "decision_hi", "loo_r2", "loo_mae", "proxy_accuracy",
+        "chance",
+    ]  # fmt: skip
+    assert table.set_index("size")["proxy_accuracy"].to_dict() == {"down": 0.25, "noisy": 0.25, "up": 0.5}
+    assert table["chance"].tolist() == [0.25] * 3
+    assert scale_correlation(means, compute, {}, "ref", n_boot=20, ci=0.9)["chance"].isna().all()
+
+
+def test_loo_predictions_table_names_each_distributions_prediction():
+    means, _ = _constructed()
+    table = loo_predictions(means[means["size"].isin(["ref", "up"])], "ref")
+    ref = np.array([3.0, 3.2, 3.5, 3.9, 4.4])
+    expected = pd.DataFrame(
+        {"test": ["t"] * 5, "size": ["up"] * 5, "dist": [f"d{i}" for i in range(5)], "reference_loss": ref,
+         "predicted_loss": ref}
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(table, expected)  # up is exactly linear in ref: each prediction is exact
+
+
+def test_per_sample_tables_columns_index_and_default_seed():
+    rows = [
+        {"dist": f"d{d}", "size": size, "test": "t", "example_id": e, "loss": float(d * (e + 1) + (size == "p") * e)}
+        for d in range(4)
+        for size in ("ref", "p")
+        for e in (5, 7)
+    ]
+    losses = pd.DataFrame(rows + [{**r, "test": "u"} for r in rows])
+    table = per_sample_table(losses, "ref")
+    assert table.columns.tolist() == ["test", "size", "example_id", "r2"] and table.index.tolist() == [0, 1, 2, 3]
+    assert table[["test", "size", "example_id"]].values.tolist() == [["t", "p", 5], ["t", "p", 7], ["u", "p", 5],
+                                                                     ["u", "p", 7]]  # fmt: skip
+    null = per_sample_null(losses, "ref", n_perm=3)
+    assert null.columns.tolist() == ["test", "size", "r2"] and null.index.tolist() == list(range(12))
+    assert null["test"].tolist() == ["t"] * 6 + ["u"] * 6 and (null["size"] == "p").all()
+    pd.testing.assert_frame_equal(null, per_sample_null(losses, "ref", n_perm=3, seed=0))
+    other = per_sample_null(losses, "ref", n_perm=3, seed=1)["r2"].to_numpy()[:6]
+    t = losses[losses["test"] == "t"]
+    proxy, ref = (t[t["size"] == size].pivot_table(index="dist", columns="example_id", values="loss").to_numpy()
+                  for size in ("p", "ref"))  # fmt: skip
+    assert np.array_equal(null["r2"].to_numpy()[:6], stats.per_sample_r2_null(proxy, ref, 3, seed=0), equal_nan=True)
+    assert np.array_equal(other, stats.per_sample_r2_null(proxy, ref, 3, seed=1), equal_nan=True)  # the seed passed
+
+
+def test_verdict_thresholds_are_inclusive_and_a_zero_correlation_never_qualifies():
+    summary = pd.DataFrame(
+        {"test": ["t"] * 3, "size": ["a", "b", "c"], "compute_ratio": [2.0, 4.0, 8.0], "pearson": [0.9, 0.9, 0.0],
+         "r2": [0.9, 0.8, 0.0], "r2_lo": [0.5, 0.5, 0.9], "decision_accuracy": [0.9, 0.8, 0.5],
+         "decision_lo": [0.7, 0.7, 0.9]}
+    )  # fmt: skip
+    expected = pd.DataFrame(
+        {"test": ["t"], "proxy": ["b"], "compute_ratio": [4.0], "r2": [0.8], "r2_lo": [0.5],
+         "decision_accuracy": [0.8], "decision_lo": [0.7]}
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(verdict(summary, min_r2=0.5, min_decision_accuracy=0.7), expected)

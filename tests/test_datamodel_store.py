@@ -111,6 +111,25 @@ def test_fingerprint_reads_metadata_not_contents(tmp_path):
     assert store.fingerprint([path], {"k": 2}) != a
     path.write_bytes(b"y" * 11)
     assert store.fingerprint([path], {"k": 1}) != a
+    assert store.fingerprint([path], {"k": 1, "j": 2}) == store.fingerprint([path], {"j": 2, "k": 1})
+    dataset = tmp_path / "dataset"  # a directory input: every file in it counts
+    (dataset / "sub").mkdir(parents=True)
+    (dataset / "sub" / "tokens.npy").write_bytes(b"x" * 10)
+    before = store.fingerprint([dataset], {"k": 1})
+    (dataset / "sub" / "tokens.npy").write_bytes(b"x" * 12)
+    assert store.fingerprint([dataset], {"k": 1}) != before
+
+
+def test_publish_makes_the_work_directory_the_store_under_new_parents(tmp_path):
+    work = tmp_path / "work" / "ckpt"
+    work.mkdir(parents=True)
+    (work / store.SUMMARY).write_text('{"proj_dim": 8}')
+    (work / "grads.npy").write_bytes(b"g")
+    target = tmp_path / "results" / "stores" / "ckpt"
+    store.publish(work, target, {"score_seconds": 1.5})
+    assert sorted(p.name for p in target.iterdir()) == sorted(["grads.npy", store.SUMMARY])
+    assert store.load_json(target / store.SUMMARY) == {"proj_dim": 8, "score_seconds": 1.5}
+    assert not (tmp_path / "work").exists()  # the emptied parent goes too
 
 
 def test_scores_have_the_datamodel_shape_and_leave_the_store_unchanged(trained, tmp_path):

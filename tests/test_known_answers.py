@@ -89,19 +89,60 @@ def test_compute_ratio_is_the_references_flops_over_each_sizes():
     assert list(table.index) == ["ref", "s"] and table.loc["ref", "max_repetition"] == 2.0
 
 
+def test_trak_flops_by_hand():
+    """forward 10, 100 parameters, k = 8, 50 training and 4 target examples: 54 x (3 x 10 + 2 x 100 x 8)
+    per-example gradients and projections, 4 x 50 x 64 for Phi^T Phi and Phi (Phi^T Phi)^-1, 8^3 for the
+    inverse, 2 x 50 x 8 x 4 for the scores."""
+    from proxyscale.datamodels.cost import trak_flops
+
+    assert trak_flops(10.0, 100, 8, 50, 4) == 54 * 1630 + 12_800 + 512 + 3_200
+
+
 def test_datamodel_cost_table_sums_checkpoints_and_ratios_training_flops():
     from proxyscale.datamodels.cost import size_costs, trak_flops
 
-    def meta(params, flops):
-        return {"params": params, "examples": 50, "repetition": 1.0, "flops": flops, "wall_seconds": 2.0,
+    def meta(params, flops, seconds):
+        return {"params": params, "examples": 50, "repetition": 1.5, "flops": flops, "wall_seconds": seconds,
                 "forward_flops_per_example": 2.0 * params}  # fmt: skip
 
-    store = {"proj_dim": 8, "n_train": 50, "wall_seconds": 1.0, "score_seconds": 0.5, "projector": "SJLTProjector"}
-    metas = {"big": [meta(1000, 6e6)] * 2, "small": [meta(100, 3e5)] * 2}
-    table = size_costs(metas, {"big": [store] * 2, "small": [store] * 2}, 4, "big").set_index("size")
-    assert table.loc["small", "compute_ratio"] == 20.0 and table.loc["big", "train_flops"] == 1.2e7
-    assert table.loc["small", "trak_flops"] == 2 * trak_flops(200.0, 100, 8, 50, 4)
-    assert table.loc["big", "trak_seconds"] == 3.0 and table.loc["big", "projection"] == "sparse Johnson-Lindenstrauss"
+    def store(projector):
+        return {"proj_dim": 8, "n_train": 50, "wall_seconds": 1.0, "score_seconds": 0.5, "projector": projector}
+
+    metas = {"small": [meta(100, 3e5, 2.0)], "big": [meta(1000, 6e6, 2.0), meta(1000, 6e6, 4.0)]}  # small first
+    stores = {"small": [store("MyProjector")], "big": [store("SJLTProjector")] * 2}
+    table = size_costs(metas, stores, 4, "big")
+    expected = pd.DataFrame(
+        {
+            "size": ["big", "small"],  # most training compute first
+            "params": [1000, 100],
+            "checkpoints": [2, 1],
+            "examples": [50, 50],
+            "repetition": [1.5, 1.5],
+            "train_flops_per_model": [6e6, 3e5],
+            "train_flops": [1.2e7, 3e5],
+            "trak_flops": [2 * trak_flops(2000.0, 1000, 8, 50, 4), trak_flops(200.0, 100, 8, 50, 4)],
+            "train_seconds": [6.0, 2.0],
+            "trak_seconds": [3.0, 1.5],
+            "proj_dim": [8, 8],
+            "projection": ["sparse Johnson-Lindenstrauss", "MyProjector"],  # an unknown projector by its name
+            "compute_ratio": [1.0, 20.0],
+        }
+    )
+    pd.testing.assert_frame_equal(table, expected)
+
+
+def test_checkpoint_costs_reads_each_sizes_files_size_major(monkeypatch):
+    from proxyscale.datamodels import cost
+
+    monkeypatch.setattr(cost, "checkpoint_meta", lambda path: {"meta of": path})
+    monkeypatch.setattr(cost, "store_summary", lambda path: {"summary of": path})
+    metas, summaries = cost.checkpoint_costs(["a", "b"], 2, ["m1", "m2", "m3", "m4"], ["s1", "s2", "s3", "s4"])
+    assert metas == {"a": [{"meta of": "m1"}, {"meta of": "m2"}], "b": [{"meta of": "m3"}, {"meta of": "m4"}]}
+    assert summaries == {
+        "a": [{"summary of": "s1"}, {"summary of": "s2"}],
+        "b": [{"summary of": "s3"}, {"summary of": "s4"}],
+    }
+    assert cost.grouped(list("abcdef"), ["x", "y", "z"], 2) == {"x": ["a", "b"], "y": ["c", "d"], "z": ["e", "f"]}
 
 
 def test_lds_is_spearman_not_pearson():
@@ -123,6 +164,27 @@ def test_lds_predictions_are_the_sum_of_the_included_examples_weights():
     tau = np.array([[1.0, 0.0], [2.0, -1.0], [4.0, 3.0]])
     masks = np.array([[True, False, True], [False, True, True]])
     assert predicted_outputs(tau, masks).tolist() == [[5.0, 3.0], [6.0, 2.0]]
+    assert predicted_outputs(tau.astype(np.float32), masks).dtype == np.float32  # in the scores' precision
+
+
+def test_lds_of_a_constant_column_is_nan_and_any_spread_counts(recwarn):
+    """A target whose predictions or actual outputs do not vary has no rank correlation (NaN, no scipy
+    warning); one that varies by less than 1 is as good as any other."""
+    from proxyscale.attribution.lds import lds_per_target
+
+    actual = np.array([[0.1, 1.0, 0.3], [0.2, 2.0, 0.3], [0.4, 3.0, 0.3]])
+    predicted = np.array([[0.01, 5.0, 1.0], [0.03, 5.0, 2.0], [0.02, 5.0, 3.0]])
+    out = lds_per_target(predicted, actual)
+    assert out[0] == pytest.approx(0.5) and np.isnan(out[1]) and np.isnan(out[2])
+    assert not recwarn.list
+
+
+def test_lds_subsets_hold_round_alpha_n_examples_and_at_least_one():
+    from proxyscale.attribution.lds import subset_mask
+
+    mask = subset_mask(10, 0.5, 0, 3)
+    assert mask.dtype == bool and mask.sum() == 5
+    assert subset_mask(10, 0.01, 0, 3).sum() == 1
 
 
 def test_sjlt_across_several_chunks_is_the_matrix_product():
@@ -184,9 +246,11 @@ def test_classifier_scores_are_the_fitted_logistic_regressions():
         z = x @ wb[:-1] + wb[-1]
         return np.sum(weight * (np.logaddexp(0, z) - y * z)) + 0.5e-4 * wb[:-1] @ wb[:-1]
 
-    wb = minimize(objective, np.zeros(33), method="L-BFGS-B").x
+    wb = minimize(objective, np.zeros(33), method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12}).x
     reference = x[:36] @ wb[:-1] + wb[-1]
     assert sps.spearmanr(score, reference).statistic > 0.95
+    _, converged = classifier(lambda: iter([(np.arange(36), pool)]), 36, pool, target, 6, steps=20_000)
+    np.testing.assert_allclose(converged, reference, atol=1e-3)  # scores up to 16: the same regression
     assert set(chosen.tolist()) == set(np.argsort(-reference)[:6].tolist())  # the same six kept
     assert len(set(chosen.tolist()) & set(range(30, 36))) >= 5  # the target-like rows
 
@@ -249,8 +313,9 @@ def test_correlations_are_defined_from_three_points_of_any_spread_and_nan_below(
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-def test_decision_accuracy_without_an_untied_pair_is_nan():
+def test_decision_accuracy_without_an_untied_pair_is_nan(recwarn):
     assert np.isnan(stats.decision_accuracy([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]  # no mean of an empty array
     assert stats.decision_accuracy([1.0, 2.0, 3.0], [1.0, 3.0, 2.0]) == pytest.approx(2 / 3)
 
 
@@ -278,6 +343,69 @@ def test_per_sample_r2_of_a_constant_sample_is_nan_without_warnings(recwarn):
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-def test_the_per_sample_null_is_seeded_by_default():
+def test_the_seeded_resamplings_default_to_seed_0():
+    """The reports call these without a seed: their documented default (0) is what makes them rerun alike."""
     proxy, reference = np.random.default_rng(0).normal(size=(2, 6, 4))
-    assert np.array_equal(stats.per_sample_r2_null(proxy, reference, 5), stats.per_sample_r2_null(proxy, reference, 5))
+    null = stats.per_sample_r2_null(proxy, reference, 5)
+    assert np.array_equal(null, stats.per_sample_r2_null(proxy, reference, 5, seed=0))
+    assert not np.array_equal(null, stats.per_sample_r2_null(proxy, reference, 5, seed=1))
+    x, y = np.arange(8.0), np.arange(8.0) + np.cos(np.arange(8.0))
+    assert stats.bootstrap_ci(x, y, stats.r2, 50, 0.9) == stats.bootstrap_ci(x, y, stats.r2, 50, 0.9, seed=0)
+    assert stats.bootstrap_ci(x, y, stats.r2, 50, 0.9) != stats.bootstrap_ci(x, y, stats.r2, 50, 0.9, seed=1)
+    assert stats.mean_ci(y, 50, 0.9) == stats.mean_ci(y, 50, 0.9, seed=0) != stats.mean_ci(y, 50, 0.9, seed=1)
+
+
+def test_hashed_ngrams_are_pinned_counts_of_a_fixed_hash():
+    """The hash is part of what DSIR and the classifier select: tokens [1, 2] in 1,000 buckets are unigrams
+    1,000,003 x t mod 1,000 (3, 6) and the bigram (1,000,003 x 1 + 998,244,353 x 2 + 7) mod 1,000 = 716,
+    (2, 1) hashes to 366,
+    also for uint16 shards' tokens; counts are float32, a block of the pool at a time."""
+    from proxyscale.data.ngrams import hashed_ngrams, ngram_ids, pool_blocks
+
+    assert ngram_ids(np.array([1, 2], np.uint16), 1000).tolist() == [[3, 6, 716]]
+    counts = hashed_ngrams([np.array([1, 2, 1], np.uint16), np.array([2], np.uint16)], 1000)
+    assert counts.dtype == np.float32 and counts.shape == (2, 1000)
+    row = counts[0].tocoo()
+    assert dict(zip(row.col.tolist(), row.data.tolist())) == {3: 2.0, 6: 1.0, 716: 1.0, 366: 1.0}  # (2, 1): 366
+    assert counts[1].nonzero()[1].tolist() == [6]
+    assert hashed_ngrams([], 8).shape == (0, 8)
+    windows = [np.array([r, r + 1]) for r in range(5)]
+    pool = type("Pool", (), {"__len__": lambda self: 5, "tokens": lambda self, rows: [windows[r] for r in rows]})()
+    blocks = list(pool_blocks(pool, 1000, block_rows=2))
+    assert [rows.tolist() for rows, _ in blocks] == [[0, 1], [2, 3], [4]]
+    assert all((c != hashed_ngrams([windows[r] for r in rows], 1000)).nnz == 0 for rows, c in blocks)
+
+
+def test_selection_sizes_and_the_bounds_of_k():
+    from proxyscale.datamodels.tasks import LMTask
+    from proxyscale.errors import ConfigError
+    from proxyscale.selection.methods import dsdm, selection_size
+
+    task, d16 = LMTask(vocab_size=257, context_length=64), {"d_model": 16, "n_layers": 2, "n_heads": 4}
+    assert selection_size(100, 0.001, task, d16, 20) == 1  # at least one window
+    assert selection_size(3345, None, task, d16, 20) == 3345  # the reference's budget fills the pool exactly
+    assert dsdm(np.array([0.3, 0.1]), 2)[0].tolist() == [0, 1]  # keeping the whole pool is allowed
+    with pytest.raises(ConfigError, match="cannot keep 0 of 2"):
+        dsdm(np.array([0.3, 0.1]), 0)
+
+
+def test_random_and_dsir_selections_are_the_top_k_of_their_seeded_draws():
+    """random keeps the k largest of its uniform draws; DSIR the k largest log weight + Gumbel noise
+    (sampling without replacement in proportion to the importance weights), the noise drawn from the seed."""
+    from scipy import sparse
+
+    from proxyscale.selection.methods import dsir, random_subset
+
+    chosen, score = random_subset(50, 5, seed=3)
+    assert set(chosen.tolist()) == set(np.flatnonzero(score >= np.sort(score)[-5]).tolist())
+    flat = sparse.csr_matrix(np.ones((40, 1)))  # every window alike: the selection is the noise alone
+    picks = {tuple(dsir(lambda: iter([(np.arange(40), flat)]), 40, flat[:1], 10, seed)[0]) for seed in range(3)}
+    assert len(picks) == 3
+    noise = np.random.default_rng(3).gumbel(size=40)
+    assert dsir(lambda: iter([(np.arange(40), flat)]), 40, flat[:1], 10, 3)[0].tolist() == sorted(
+        np.argsort(-noise)[:10]
+    )
+    counts = sparse.csr_matrix(np.r_[np.tile([[20.0, 0.0]], (5, 1)), np.tile([[0.0, 20.0]], (35, 1))])
+    target = sparse.csr_matrix([[1.0, 0.0]])
+    chosen, log_weight = dsir(lambda: iter([(np.arange(40), counts)]), 40, target, 5, seed=0)
+    assert chosen.tolist() == [0, 1, 2, 3, 4]  # weights e^20 apart: the noise cannot reorder them

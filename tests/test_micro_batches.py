@@ -269,3 +269,33 @@ def test_two_processes_fit_the_same_model_as_one(tmp_path):
     assert ddp["loss"] == pytest.approx(meta["final_loss"], abs=1e-5)
     for name, value in model.state_dict().items():
         torch.testing.assert_close(ddp["state"][name], value, rtol=0, atol=5e-4, msg=name)
+
+
+def test_a_restored_step_runner_continues_as_the_uninterrupted_one():
+    """What a resumed run restores (the loss window since the last read and AdamW's moments and step
+    counts) makes its next steps and reads the same as the run that never stopped."""
+    import copy
+
+    from proxyscale.training.loop import Steps
+    from proxyscale.training.recipe import make_optimizer
+
+    def runner(model):
+        recipe = Recipe(batch_size=4, lr=0.1)
+        return Steps(model, make_optimizer(model, recipe), recipe, Group(), CPU, "test")
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 3)
+    model = torch.nn.Linear(3, 2)
+    steps = runner(model)
+    for _ in range(3):
+        steps.step([lambda: model(x).pow(2).sum()], lr=0.1)
+    saved, weights = copy.deepcopy(steps.state()), copy.deepcopy(model.state_dict())
+    assert saved["window_steps"] == 3 and saved["opt"]["state"][0][0][2].item() == 3  # AdamW's step count
+    resumed_model = torch.nn.Linear(3, 2)
+    resumed_model.load_state_dict(weights)
+    resumed = runner(resumed_model)
+    resumed.restore(saved)
+    for run, m in ((steps, model), (resumed, resumed_model)):
+        run.step([lambda m=m: m(x).pow(2).sum()], lr=0.1)
+    assert torch.equal(model.weight, resumed_model.weight) and torch.equal(model.bias, resumed_model.bias)
+    assert resumed.read(4, 0.1) == steps.read(4, 0.1)
