@@ -262,6 +262,9 @@ def test_dsdm_keeps_exactly_the_k_largest_weights_ties_to_the_lower_index():
     assert dsdm(weights, 3)[0].tolist() == [1, 3, 5]
     assert dsdm(weights, 2)[0].tolist() == [1, 5]  # 2.0 twice: the lower index
     assert dsdm(weights, 2, bottom=True)[0].tolist() == [0, 2]
+    tied = np.tile(np.array([1.0, 0.0], np.float32), 50)  # ties among 100 values: unstable sorts reorder them
+    assert dsdm(tied, 10)[0].tolist() == list(range(0, 20, 2))
+    assert dsdm(tied, 10)[1].dtype == np.float64
 
 
 def test_each_pass_of_fit_sees_every_example_once():

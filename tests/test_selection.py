@@ -156,6 +156,39 @@ def test_select_runs_each_method_toward_the_named_target_task(tmp_path, monkeypa
     assert len(methods.select("random", data, 1, 12, 3, 256)[0]) == 12
     with pytest.raises(ConfigError, match="dsdm needs a datamodel"):
         methods.select("dsdm", data, 0, 2, 0, 64)
+    with pytest.raises(ConfigError, match="'best' is not a selection method"):
+        methods.select("best", data, 0, 2, 0, 64)
+
+
+def test_select_draws_its_noise_and_samples_from_the_seed(tmp_path, monkeypatch):
+    """random and DSIR take their draws from the seed given (the top k of seeded uniforms; of log weight
+    plus seeded Gumbel noise); the classifier fits on the seed's first windows of a permutation of the
+    pool, as many as CLASSIFIER_NGRAMS n-grams hold (2 x window - 1 per window)."""
+    from proxyscale.selection import methods
+
+    data = windows_dataset(tmp_path, _selection_arrays(np.random.default_rng(0)))
+    assert methods.select("random", data, 1, 12, 5, 256)[0].tolist() == random_subset(60, 12, 5)[0].tolist()
+    chosen, log_weight = methods.select("dsir", data, 1, 12, 5, 256)
+    noise = np.random.default_rng(5).gumbel(size=60)
+    assert chosen.tolist() == sorted(np.argsort(-(log_weight + noise))[:12])
+    samples = []
+
+    def spy(blocks, n, sample, target, k):
+        samples.append(sample.shape[0])
+        return classifier(blocks, n, sample, target, k)
+
+    monkeypatch.setattr(methods, "classifier", spy)
+    per_window = 2 * data.train.window - 1  # 17 n-grams for windows of 9 tokens
+    for ngrams, windows in (
+        (5 * per_window, 5),
+        (5 * per_window + 15, 5),
+        (6 * per_window - 1, 5),
+        (per_window - 1, 1),
+        (10**9, 60),
+    ):
+        monkeypatch.setattr(methods, "CLASSIFIER_NGRAMS", ngrams)
+        methods.select("classifier", data, 1, 12, 5, 256)
+        assert samples[-1] == windows
 
 
 def test_example_sequences_cut_padding_after_the_last_scored_token():
@@ -173,3 +206,4 @@ def test_subset_frame_round_trips_the_selected_indices():
     frame = subset_frame(np.array([4, 1]), np.linspace(0, 1, 6))
     assert frame["selected"].sum() == 2 and selected_indices(frame).tolist() == [1, 4]
     assert frame["score"].tolist() == np.linspace(0, 1, 6).tolist()
+    assert subset_frame(np.array([0]), np.ones(3, np.float32))["score"].dtype == np.float64
