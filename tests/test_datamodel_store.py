@@ -130,6 +130,11 @@ def test_publish_makes_the_work_directory_the_store_under_new_parents(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == sorted(["grads.npy", store.SUMMARY])
     assert store.load_json(target / store.SUMMARY) == {"proj_dim": 8, "score_seconds": 1.5}
     assert not (tmp_path / "work").exists()  # the emptied parent goes too
+    again = tmp_path / "work2"
+    again.mkdir()
+    (again / store.SUMMARY).write_text('{"proj_dim": 16}')
+    store.publish(again, target, {"score_seconds": 2.0})  # a store already there is replaced
+    assert sorted(p.name for p in target.iterdir()) == [store.SUMMARY]
 
 
 def test_scores_have_the_datamodel_shape_and_leave_the_store_unchanged(trained, tmp_path):

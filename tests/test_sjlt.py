@@ -54,6 +54,8 @@ def test_the_sketch_depends_on_seed_and_model_id_only_and_survives_free_memory()
     assert not torch.equal(matrix(a, model_id=1), first)
     a.free_memory()
     assert torch.equal(matrix(a, model_id=0), first)
+    a.free_memory()  # and for the same model id as before
+    assert torch.equal(matrix(a, model_id=0), first)
 
 
 def test_collisions_never_within_a_row_and_at_rate_one_over_k_across_rows():
