@@ -267,6 +267,17 @@ def test_dsdm_keeps_exactly_the_k_largest_weights_ties_to_the_lower_index():
     assert dsdm(tied, 10)[1].dtype == np.float64
 
 
+def test_the_classifier_breaks_ties_to_the_lower_index():
+    from scipy import sparse
+
+    from proxyscale.selection.methods import classifier
+
+    alike = sparse.csr_matrix(np.tile([[0.0, 1.0, 3.0], [1.0, 2.0, 0.0]], (50, 1)))  # two kinds, alternating
+    target = sparse.csr_matrix([[0.0, 1.0, 3.0]])
+    chosen, _ = classifier(lambda: iter([(np.arange(100), alike)]), 100, alike, target, 10)
+    assert chosen.tolist() == list(range(0, 20, 2))  # the first ten target-like windows
+
+
 def test_each_pass_of_fit_sees_every_example_once():
     from proxyscale.training.fit import schedule
 

@@ -168,13 +168,15 @@ def test_select_draws_its_noise_and_samples_from_the_seed(tmp_path, monkeypatch)
 
     data = windows_dataset(tmp_path, _selection_arrays(np.random.default_rng(0)))
     assert methods.select("random", data, 1, 12, 5, 256)[0].tolist() == random_subset(60, 12, 5)[0].tolist()
-    chosen, log_weight = methods.select("dsir", data, 1, 12, 5, 256)
+    chosen, log_weight = methods.select("dsir", data, 1, 30, 5, 256)  # beyond the 12 target-like: noise decides
     noise = np.random.default_rng(5).gumbel(size=60)
-    assert chosen.tolist() == sorted(np.argsort(-(log_weight + noise))[:12])
+    assert chosen.tolist() == sorted(np.argsort(-(log_weight + noise))[:30])
     samples = []
 
     def spy(blocks, n, sample, target, k):
         samples.append(sample.shape[0])
+        rows = np.sort(np.random.default_rng(5).permutation(60)[: sample.shape[0]])
+        assert (sample != hashed_ngrams(list(data.train.tokens(rows)), 256)).nnz == 0
         return classifier(blocks, n, sample, target, k)
 
     monkeypatch.setattr(methods, "classifier", spy)
