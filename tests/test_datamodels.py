@@ -116,6 +116,19 @@ def test_lds_table_gives_both_variants_and_marks_the_configured_one(tmp_path):
     row = table[(table["size"] == "proxy") & table["q_term"]].iloc[0]
     assert row["lds_lo"] <= row["lds"] <= row["lds_hi"]
     assert row["relative_to_reference"] == pytest.approx(row["lds"])  # the reference of its own variant has LDS 1
+    assert table.columns.tolist() == [
+        "size", "q_term", "configured", "lds", "lds_lo", "lds_hi", "targets", "compute_ratio", "params",
+        "relative_to_reference",
+    ]  # fmt: skip
+    assert table["size"].tolist() == ["ref", "proxy"] * 2 and table["params"].tolist() == [100, 10] * 2
+    assert table["targets"].tolist() == [5] * 4
+    without_q = table[~table["q_term"]].set_index("size")
+    assert without_q.loc["proxy", "relative_to_reference"] == pytest.approx(
+        without_q.loc["proxy", "lds"] / without_q.loc["ref", "lds"]
+    )
+    actual[:, 0] = 1.0  # a target whose output never changes has no rank correlation: left out and counted
+    table = lds_table(predictions, False, actual, compute, "ref", n_boot=200, ci=0.95)
+    assert table["targets"].tolist() == [4] * 4
 
 
 def test_lds_improves_as_noisy_checkpoints_are_averaged(tmp_path, monkeypatch):
@@ -125,10 +138,13 @@ def test_lds_improves_as_noisy_checkpoints_are_averaged(tmp_path, monkeypatch):
     ckpts = [tau + rng.normal(scale=3.0, size=tau.shape) for _ in range(8)]
     predictions = size_predictions(_checkpoint_files(tmp_path, ckpts, [np.ones(len(tau))] * 8), masks)
     np.testing.assert_allclose(predictions[False, 3], masks @ np.mean(ckpts[:3], 0), rtol=1e-4, atol=1e-4)
+    assert predictions[False, 3].dtype == np.float32  # masks as float32, the datamodel's dtype
     table = lds_vs_checkpoints({"s": predictions}, False, actual)
+    assert table.columns.tolist() == ["size", "q_term", "configured", "checkpoints", "lds"]
     assert (
         table["checkpoints"].tolist() == list(range(1, 9)) * 2 and table["q_term"].tolist() == [False] * 8 + [True] * 8
     )
+    assert table["configured"].tolist() == [True] * 8 + [False] * 8 and set(table["size"]) == {"s"}
     mine = table[table["configured"]]
     assert mine["lds"].iloc[-1] > mine["lds"].iloc[0] + 0.1
     assert np.allclose(mine["lds"], table.loc[~table["configured"], "lds"])  # Q of ones: both variants agree
@@ -145,6 +161,22 @@ def test_overlap_table_reports_top_and_bottom_against_chance(tmp_path):
     flipped = table[table["size"] == "flipped"].set_index("end")["overlap"]
     assert same.tolist() == [1.0, 1.0] and flipped.tolist() == [0.0, 0.0]
     assert table["chance"].iloc[0] == pytest.approx(5 / 60)
+    assert table.columns.tolist() == ["size", "end", "k", "overlap", "chance"] and set(table["k"]) == {5}
+    alone = overlap_table({"ref": extremes["ref"]}, "ref", k=5)
+    assert alone.empty and alone.columns.tolist() == ["size", "end", "k", "overlap", "chance"]
+
+
+def test_rank_table_gives_every_pairs_mean_spearman_over_targets():
+    """Two targets over 4 sampled rows. a vs b: ranks (1,2,3,4) against (1,2,4,3) give Spearman
+    1 - 6*2/(4*15) = 0.8 on the first target and ranks (4,3,2,1) against (1,2,3,4) give -1 on the
+    second: mean -0.1."""
+    a = np.array([[1.0, 4.0], [2.0, 3.0], [3.0, 2.0], [4.0, 1.0]])
+    b = np.array([[10.0, 1.0], [20.0, 2.0], [40.0, 3.0], [30.0, 4.0]])
+    extremes = {name: analysis.Extremes(np.zeros((1, 2)), np.zeros((1, 2)), s, 4) for name, s in [("a", a), ("b", b)]}
+    table = analysis.rank_table(extremes)
+    assert table.columns.tolist() == ["size_a", "size_b", "spearman"]
+    assert list(zip(table["size_a"], table["size_b"])) == [("a", "a"), ("a", "b"), ("b", "a"), ("b", "b")]
+    np.testing.assert_allclose(table["spearman"], [1.0, -0.1, -0.1, 1.0])
 
 
 def test_report_summaries_of_the_attribution_run():
@@ -157,7 +189,7 @@ def test_report_summaries_of_the_attribution_run():
             "examples": [10, 10],
             "repetition": [15.0, 15.0],
             "proj_dim": [64, 32],
-            "projection": ["sparse Johnson-Lindenstrauss", "sparse Johnson-Lindenstrauss"],
+            "projection": ["sparse Johnson-Lindenstrauss", "dense Gaussian"],
         }
     )
     spec = {"setting": "vision", "family": "convnet", "image_shape": [1, 4, 4], "num_classes": 10}
@@ -166,7 +198,7 @@ def test_report_summaries_of_the_attribution_run():
     assert setup == {
         "setting": "vision", "description": "convnet on 1x4x4 images, 10 classes", "reference": "ref",
         "n_train": 10, "n_targets": 2, "checkpoints": 3, "checkpoint_examples": {"ref": 10, "a": 10},
-        "checkpoint_passes": 15.0, "proj_dim": 64, "projection": "sparse Johnson-Lindenstrauss",
+        "checkpoint_passes": 15.0, "proj_dim": 64, "projection": "dense Gaussian and sparse Johnson-Lindenstrauss",
         "projection_warning": None, "q_term": False,
         "subsets": 2, "alpha": 0.5, "subset_repetition": 15.0,
     }  # fmt: skip

@@ -299,3 +299,54 @@ def test_a_restored_step_runner_continues_as_the_uninterrupted_one():
         run.step([lambda m=m: m(x).pow(2).sum()], lr=0.1)
     assert torch.equal(model.weight, resumed_model.weight) and torch.equal(model.bias, resumed_model.bias)
     assert resumed.read(4, 0.1) == steps.read(4, 0.1)
+
+
+def test_micro_slices_cover_every_row_once_in_order():
+    from proxyscale.training.loop import micro_slices
+
+    assert micro_slices(5, 2) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    assert micro_slices(1, 1) == [slice(0, 1)] and micro_slices(3, None) == [slice(0, 3)]
+    assert micro_slices(4, 0) == [slice(i, i + 1) for i in range(4)]  # a micro-batch holds at least one row
+
+
+def test_flex_attention_is_prepared_on_a_gpu_device():
+    """Only the device's type decides (no CUDA is needed to check it): flex is refused on the CPU and
+    set on the model for a CUDA device."""
+    from proxyscale.errors import ConfigError
+    from proxyscale.models.gpt import GPT
+    from proxyscale.training.loop import prepare
+
+    model = GPT(CFG)
+    prepare(model, Recipe(8, 0.01, attention="flex", activation_checkpointing=True), torch.device("cuda"))
+    assert model.attention == "flex" and model.checkpoint_blocks is True
+    with pytest.raises(ConfigError, match="^training.attention: flex trains on GPUs only"):
+        prepare(GPT(CFG), Recipe(8, 0.01, attention="flex"), CPU)
+
+
+def test_the_step_runner_reads_the_mean_loss_per_step_since_its_last_read():
+    """Losses are summed on the training device (no host sync per step) in float64, so a read is the
+    exact mean of the steps since the last one; a loss that is no longer finite names the run, the
+    step and the learning rate."""
+    from proxyscale.errors import TrainingError
+    from proxyscale.training.loop import Steps
+    from proxyscale.training.recipe import make_optimizer
+
+    model = torch.nn.Linear(1, 1)
+    recipe = Recipe(batch_size=1, lr=0.0)
+
+    def runner(device=CPU):
+        return Steps(model, make_optimizer(model, recipe), recipe, Group(), device, "s/m")
+
+    def constant(value):  # a loss of exactly ``value`` with a gradient
+        return lambda: model.weight.sum() * 0 + value
+
+    assert runner(torch.device("meta")).window.device.type == "meta"
+    steps = runner()
+    for value in (2.0**24, 1.0):
+        steps.step([constant(value)], lr=0.0)
+    assert steps.read(2, 0.0) == (2.0**24 + 1) / 2  # 2^24 + 1 is not a float32
+    steps.step([constant(3.0)], lr=0.0)
+    assert steps.read(3, 0.0) == 3.0  # the window restarts at each read
+    steps.step([constant(float("nan"))], lr=0.0)
+    with pytest.raises(TrainingError, match=r"^s/m step 4: loss became nan at learning rate 0.5; lower"):
+        steps.read(4, 0.5)
