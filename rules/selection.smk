@@ -22,6 +22,7 @@ rule selection_split:
         n_targets=SELECTION["n_targets"],
         n_holdout=SELECTION["n_holdout"],
         seed=SELECTION["seed"],
+        max_examples=config["evaluation"]["max_examples"],  # named when the parts do not fit
     script:
         "../workflow_scripts/selection_split.py"
 

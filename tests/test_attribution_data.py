@@ -170,5 +170,9 @@ def test_selection_dataset_splits_each_target_task_into_target_and_holdout_parts
     first = splits["squad"].query("part == 'target'")["example_id"].iloc[0]
     assert arrays["target_origin"][0] == first and arrays["target_inputs"][0, 5] == 100 + first % 7
     assert (arrays["holdout_inputs"][arrays["holdout_task"] == 1][:, :5] >= 200).all()
-    with pytest.raises(ConfigError, match="selection.n_targets \\+ n_holdout for 'squad' = 10 exceeds the 9"):
-        target_split(frame(9, 100), 4, 6, 0, "squad")
+    with pytest.raises(
+        ConfigError,
+        match=r"^selection.n_targets \+ selection.n_holdout = 4 \+ 6 for 'squad' do not fit .* lower "
+        r"selection.n_holdout to 4, or raise evaluation.max_examples \(9\)$",
+    ):
+        target_split(frame(9, 100), 4, 6, 0, "squad", 9)

@@ -80,10 +80,10 @@ def test_squad_questions_about_one_paragraph_share_its_passage_and_split_apart_f
     assert len(by_passage) < len(cands) / 3  # several questions per paragraph
     assert all(c.context.startswith(p) for p, group in by_passage.items() for c in group)
     frame = pd.DataFrame({"example_id": [c.example_id for c in cands], "passage": [c.passage for c in cands]})
-    first, second = testsets.split_by_passage(frame, 100, 200, 0, "split")
+    first, second = testsets.split_by_passage(frame, 100, 200, 0, ("a", "b"), "split")
     assert len(first) == 100 and len(second) == 200
     assert not set(frame["passage"][first]) & set(frame["passage"][second])
-    again = testsets.split_by_passage(frame, 100, 200, 0, "split")
+    again = testsets.split_by_passage(frame, 100, 200, 0, ("a", "b"), "split")
     assert all(np.array_equal(a, b) for a, b in zip(again, (first, second)))
 
 
@@ -93,15 +93,21 @@ def test_split_by_passage_takes_whole_passages_in_seeded_order():
     frame = pd.DataFrame({"passage": list("aabbccdd")})
     orders = set()
     for seed in range(20):
-        first, second = testsets.split_by_passage(frame, 3, 4, seed, "split")
+        first, second = testsets.split_by_passage(frame, 3, 4, seed, ("a", "b"), "split")
         p1, p2 = set(frame["passage"][first]), set(frame["passage"][second])
         assert len(p1) == 2 and len(p2) == 2 and len(second) == 4 and not p1 & p2
         orders.add("".join(sorted(p1)))
     assert len(orders) > 1  # the seed chooses the passages
+    with pytest.raises(ConfigError) as err:
+        testsets.split_by_passage(frame, 3, 5, 0, ("first", "second"), "'t'", ", or add examples")
+    assert str(err.value) == (
+        "first + second = 3 + 5 for 't' do not fit in its 8 examples in 4 passages: the two parts share no passage, "
+        "so after first = 3, the passages it does not touch hold 4 examples; lower second to 4, or add examples"
+    )
     with pytest.raises(
-        ConfigError, match=r"^where = 8 exceeds the 8 test examples available in parts .* \(4 passages\)"
+        ConfigError, match=r"^first \+ second = 9 \+ 0 .*: the two parts share no passage, so lower first below 8$"
     ):
-        testsets.split_by_passage(frame, 3, 5, 0, "where")
+        testsets.split_by_passage(frame, 9, 0, 0, ("first", "second"), "'t'")
 
 
 def test_passage_keys_are_stable_and_tokenised_candidates_carry_them():

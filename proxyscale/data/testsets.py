@@ -53,27 +53,38 @@ def passage_key(text: str) -> int:
 
 
 def split_by_passage(
-    gold: pd.DataFrame, n_first: int, n_second: int, seed: int, where: str
+    gold: pd.DataFrame, n_first: int, n_second: int, seed: int, keys: tuple[str, str], where: str, more: str = ""
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sorted row indices of two disjoint parts of ``gold`` (one row per example, with a ``passage``
     column) of ``n_first`` and ``n_second`` examples that share no passage.
 
     Passages are taken in a seeded random order, all of a passage's examples together; the first part
     is the first ``n_first`` examples in that order, the second the next ``n_second`` from passages
-    after the last one the first part touches. Too few examples is a config error naming ``where``."""
+    after the last one the first part touches. Too few examples is a config error naming the config
+    ``keys`` of the two sizes, ``where`` (which test set) and how many examples fit: the passage the
+    first part ends in is lost to the second, so the parts can hold fewer than ``len(gold)`` together;
+    ``more`` says what else gives more examples."""
     passages = gold["passage"].to_numpy()
     unique, which = np.unique(passages, return_inverse=True)
     rank = np.random.default_rng(seed).permutation(len(unique))[which]
     rows = np.lexsort((np.arange(len(gold)), rank))
     first = rows[:n_first]
     later = rows[n_first:]
-    second = later[rank[later] > rank[first[-1]]][:n_second] if len(first) else later[:n_second]
-    if len(first) < n_first or len(second) < n_second:
+    fits = later[rank[later] > rank[first[-1]]] if len(first) else later
+    if len(first) < n_first or len(fits) < n_second:
+        held = f"{len(gold)} examples in {len(unique)} passages"
+        if len(first) < n_first:
+            fix = f"lower {keys[0]} below {len(gold)}"
+        else:
+            fix = (
+                f"after {keys[0]} = {n_first}, the passages it does not touch hold {len(fits)} examples; "
+                f"lower {keys[1]} to {len(fits)}"
+            )
         raise ConfigError(
-            f"{where} = {n_first + n_second} exceeds the {len(gold)} test examples available in parts that share "
-            f"no passage ({len(unique)} passages)"
+            f"{keys[0]} + {keys[1]} = {n_first} + {n_second} for {where} do not fit in its {held}: the two parts "
+            f"share no passage, so {fix}{more}"
         )
-    return np.sort(first), np.sort(second)
+    return np.sort(first), np.sort(fits[:n_second])
 
 
 def sequence_candidates(docs: list[str], max_chars: int) -> list[Candidate]:

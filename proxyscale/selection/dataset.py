@@ -19,12 +19,16 @@ from proxyscale.datamodels.dataset import gold_examples, lm_examples, lm_window_
 PARTS = ("target", "holdout")
 
 
-def target_split(frame: pd.DataFrame, n_targets: int, n_holdout: int, seed: int, name: str) -> pd.DataFrame:
+def target_split(
+    frame: pd.DataFrame, n_targets: int, n_holdout: int, seed: int, name: str, max_examples: int | None = None
+) -> pd.DataFrame:
     """One row per gold example of a tokenised test set kept by the split: ``example_id``, ``passage``
-    and ``part`` (target or holdout); the parts share no passage."""
+    and ``part`` (target or holdout); the parts share no passage. ``max_examples`` (the test set's cap,
+    ``evaluation.max_examples``) is named in the error when the parts do not fit."""
     gold = gold_examples(frame)
-    where = f"selection.n_targets + n_holdout for '{name}'"
-    chosen = split_by_passage(gold, n_targets, n_holdout, seed, where)
+    more = f", or raise evaluation.max_examples ({max_examples})" if max_examples is not None else ""
+    keys = ("selection.n_targets", "selection.n_holdout")
+    chosen = split_by_passage(gold, n_targets, n_holdout, seed, keys, f"'{name}'", more)
     return pd.concat(
         [gold.loc[idx, ["example_id", "passage"]].assign(part=part) for part, idx in zip(PARTS, chosen)],
         ignore_index=True,
