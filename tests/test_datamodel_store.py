@@ -78,6 +78,42 @@ def test_interrupted_featurize_resumes_where_it_stopped_with_the_same_rows(train
         np.testing.assert_array_equal(load_npy(tmp_path / "work" / name), load_npy(tmp_path / "clean" / name))
 
 
+def test_a_store_interrupted_after_its_first_row_resumes_from_the_second(trained, tmp_path):
+    _, task, model = trained
+    work = tmp_path / "work"
+
+    def die(computed):
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        store.featurize(model, task, _train(trained), 1, work, 32, CPU, fingerprint="f", on_batch=die)
+    assert json.loads((work / "progress.json").read_text()) == {"rows": 1}
+    resumed = store.featurize(model, task, _train(trained), 40, work, 32, CPU, fingerprint="f")
+    assert resumed["resumed"] and resumed["batches_computed"] == 3  # rows 1-40, 41-80, 81-119
+
+
+def test_the_store_summary_records_what_was_built(trained, tmp_path):
+    """Under new parents; the projection's seed defaults to 0, and the summary (also the store's JSON)
+    holds its sizes, regularisation, seed and a wall time; Q is stored as float32."""
+    from proxyscale.models import count_params
+
+    work = tmp_path / "trak_work" / "w2" / "0"
+    summary = _featurize(trained, work, lambda_reg=0.5)
+    assert json.loads((work / store.SUMMARY).read_text()) == summary
+    assert set(summary) == {
+        "n_train", "proj_dim", "grad_dim", "projector", "projector_choice", "projector_batch", "store_dtype",
+        "batches", "batches_computed", "resumed", "lambda_reg", "seed", "wall_seconds",
+    }  # fmt: skip
+    assert (summary["n_train"], summary["proj_dim"], summary["lambda_reg"], summary["seed"]) == (120, 32, 0.5, 0)
+    assert summary["grad_dim"] == count_params(trained[2]) and 0 < summary["wall_seconds"] < 600
+    assert load_npy(work / "q.npy").dtype == np.float32
+    seeded = tmp_path / "seeded"
+    _featurize(trained, seeded, lambda_reg=0.5, seed=0)
+    np.testing.assert_array_equal(load_npy(work / "grads.npy"), load_npy(seeded / "grads.npy"))
+    _featurize(trained, tmp_path / "other", seed=1)
+    assert not np.array_equal(load_npy(work / "grads.npy"), load_npy(tmp_path / "other/grads.npy"))
+
+
 def test_micro_batches_give_the_same_store(trained, tmp_path):
     whole = _featurize(trained, tmp_path / "whole")
     parts = _featurize(trained, tmp_path / "parts", micro=3)
@@ -143,6 +179,7 @@ def test_scores_have_the_datamodel_shape_and_leave_the_store_unchanged(trained, 
     result = _score(trained, tmp_path / "store", tmp_path / "scores.npy")
     scores, q = np.load(tmp_path / "scores.npy"), store.load_q(tmp_path / "store")
     assert result["shape"] == [120, 10] and scores.shape == (120, 10) and q.shape == (120,)
+    assert 0 < result["score_seconds"] < 600
     assert np.isfinite(scores).all() and ((q > 0) & (q < 1)).all()  # Q = 1 - p of the true class
     assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "store").rglob("*")) == before
 
@@ -182,17 +219,19 @@ def test_trak_cost_model_reproduces_the_papers_table_9(params, published):
     assert ours == pytest.approx(published, rel=5e-3)
 
 
-@pytest.mark.parametrize("projector", ["sjlt", "dense"])
-def test_scores_are_the_papers_estimator_computed_directly(trained, tmp_path, projector):
-    """Phi (Phi^T Phi)^-1 phi(z), with traker's normalisation of the inverse (divided by the mean of its
-    absolute entries), computed here in float64 from the store's own projected gradients: no free scale."""
+@pytest.mark.parametrize("projector, lambda_reg", [("sjlt", 0.0), ("dense", 0.0), ("sjlt", 0.5)])
+def test_scores_are_the_papers_estimator_computed_directly(trained, tmp_path, monkeypatch, projector, lambda_reg):
+    """Phi (Phi^T Phi + lambda I)^-1 phi(z), with traker's normalisation of the inverse (divided by the
+    mean of its absolute entries), computed here in float64 from the store's own projected gradients: no
+    free scale. Phi is read 7 rows at a time, as a store too large for memory is: Phi^T Phi sums them all."""
+    monkeypatch.setattr(store, "ROW_BLOCK_BYTES", 7 * 32 * 4)
     _, task, model = trained
-    _featurize(trained, tmp_path / "store", projector=projector)
+    _featurize(trained, tmp_path / "store", projector=projector, lambda_reg=lambda_reg)
     _score(trained, tmp_path / "store", tmp_path / "scores.npy")
     scores = np.load(tmp_path / "scores.npy")
     phi = load_npy(tmp_path / "store/grads.npy").astype(np.float64)
     phi_targets = store.target_gradients(model, task, _targets(trained), 5, tmp_path / "store", CPU).astype(np.float64)
-    inverse = np.linalg.inv(phi.T @ phi)
+    inverse = np.linalg.inv(phi.T @ phi + lambda_reg * np.eye(phi.shape[1]))
     direct = phi @ (inverse / np.abs(inverse).mean()) @ phi_targets.T  # (n_train, n_targets)
     np.testing.assert_allclose(scores, direct, rtol=2e-3, atol=2e-3 * np.abs(direct).max())
 
@@ -201,7 +240,22 @@ def test_a_store_from_another_projector_is_refused(trained, tmp_path):
     _featurize(trained, tmp_path / "store", projector="dense")
     info = tmp_path / "store/proxyscale.json"
     info.write_text(info.read_text().replace('"CPUProjector"', '"CudaProjector"'))
-    with pytest.raises(DataError, match="built with CudaProjector, but scoring on cpu would project with CPUProjector"):
+    with pytest.raises(
+        DataError,
+        match="built with CudaProjector, but scoring on cpu would project with CPUProjector; score on the kind of "
+        "device that featurized, or delete the store to rebuild it$",
+    ):
+        _score(trained, tmp_path / "store", tmp_path / "scores.npy")
+
+
+def test_a_store_of_another_projection_size_is_refused(trained, tmp_path):
+    from proxyscale.models import count_params
+
+    _featurize(trained, tmp_path / "store")
+    info = tmp_path / "store/proxyscale.json"
+    info.write_text(info.read_text().replace('"proj_dim": 32', '"proj_dim": 1000000'))
+    n = count_params(trained[2])
+    with pytest.raises(DataError, match=f"store has projection size 1000000, model gives {n}$"):
         _score(trained, tmp_path / "store", tmp_path / "scores.npy")
 
 
@@ -260,7 +314,9 @@ def test_a_singular_phi_t_phi_is_one_line_saying_what_to_change(trained, tmp_pat
 
     monkeypatch.setattr(torch.linalg, "inv", singular)
     with pytest.raises(
-        ConfigError, match=r"trak.proj_dim: Phi\^T Phi of .*work is singular \(32 projected dimensions, 120 "
+        ConfigError,
+        match=r"trak.proj_dim: Phi\^T Phi of .*work is singular \(32 projected dimensions, 120 .* "
+        r"use at most 24 \(a fifth",
     ):
         _featurize(trained, tmp_path / "work")
     assert not (tmp_path / "work/proxyscale.json").exists()
