@@ -162,6 +162,8 @@ def test_overlap_table_reports_top_and_bottom_against_chance(tmp_path):
     assert same.tolist() == [1.0, 1.0] and flipped.tolist() == [0.0, 0.0]
     assert table["chance"].iloc[0] == pytest.approx(5 / 60)
     assert table.columns.tolist() == ["size", "end", "k", "overlap", "chance"] and set(table["k"]) == {5}
+    assert table["size"].tolist() == ["same", "same", "flipped", "flipped"]
+    assert table["end"].tolist() == ["top", "bottom"] * 2
     alone = overlap_table({"ref": extremes["ref"]}, "ref", k=5)
     assert alone.empty and alone.columns.tolist() == ["size", "end", "k", "overlap", "chance"]
 

@@ -85,3 +85,20 @@ def test_inner_products_are_preserved_on_average_at_the_dense_projectors_scale()
     assert np.mean(norms) == pytest.approx(float(x @ x), rel=0.03)
     # one sketch of size k: relative error of a squared norm about sqrt(2 / k) = 0.09
     assert np.std(np.asarray(norms) / float(x @ x)) == pytest.approx(np.sqrt(2 / k), rel=0.3)
+
+
+@pytest.mark.parametrize(
+    "p, model_id, pinned",
+    [
+        (16, 0, [1, -3, -4, -2, -2, 1, 4, -3, -2, -4, 1, -3, -2, -3, -1, 4]),  # full rows only
+        (17, 0, [-1, 3, 4, -2, -2, -1, 4, -3, -2, -4, -1, 3, -2, 3, 1, -4, 1]),  # a tail of one
+        (16, 2, [-2, 3, 4, 1, -4, -2, -1, 3, 3, 4, -2, 1, -4, 3, -1, -2]),  # another model's sketch
+    ],
+)
+def test_the_sketch_of_a_seed_and_model_is_pinned(p, model_id, pinned):
+    """Each coordinate's output (1-based) times its sign, for seed 3 and k = 4: a store built by another
+    process or version of proxyscale projects with exactly this sketch."""
+    s = matrix(SJLTProjector(p, 4, seed=3), model_id)
+    rows, cols = s.nonzero(as_tuple=True)
+    assert rows.tolist() == list(range(p))
+    assert ((cols + 1) * torch.sign(s[rows, cols]).long()).tolist() == pinned
