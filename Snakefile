@@ -28,33 +28,41 @@ validate(config, "schemas/config.schema.yaml")
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/correlation.smk"
-include: "rules/datamodels.smk"
-include: "rules/attribution.smk"
-include: "rules/selection.smk"
 include: "rules/plan.smk"
+
+
+if EXPERIMENTS:  # a config's attribution and selection blocks are optional
+
+    include: "rules/datamodels.smk"
+
+
+if "attribution" in EXPERIMENTS:
+
+    include: "rules/attribution.smk"
+
+    rule lds_report:
+        input:
+            LDS_REPORT,
+
+
+if "selection" in EXPERIMENTS:
+
+    include: "rules/selection.smk"
+
+    rule dsdm_report:
+        input:
+            DSDM_REPORT,
 
 
 rule all:
     default_target: True
     input:
-        CORRELATION_REPORT,
-        LDS_REPORT,
-        DSDM_REPORT,
+        REPORT_TARGETS,
 
 
 rule correlation_report:
     input:
         CORRELATION_REPORT,
-
-
-rule lds_report:
-    input:
-        LDS_REPORT,
-
-
-rule dsdm_report:
-    input:
-        DSDM_REPORT,
 
 
 onsuccess:

@@ -80,9 +80,11 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
         if not (base / spec["path"]).is_file():
             raise ConfigError(f"test_sets.{test}.path: file '{spec['path']}' does not exist")
     _check_tokenizer(config.get("tokenizer", {"kind": "byte"}), base)
-    _check_attribution(config, base)
-    _check_selection(config)
-    for experiment in EXPERIMENTS:
+    if "attribution" in config:
+        _check_attribution(config, base)
+    if "selection" in config:
+        _check_selection(config)
+    for experiment in experiments(config):
         settings = datamodel_settings(config, experiment)
         trak = settings["trak"]
         check_projection(
@@ -104,6 +106,12 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
             raise ConfigError(
                 f"resources.{group}.processes: {res['processes']} processes need as many GPUs (gpu: {res['gpu']})"
             )
+
+
+def experiments(config: dict) -> list[str]:
+    """The experiments of :data:`EXPERIMENTS` the config has a block for: the scale correlation needs
+    neither, so a config without ``attribution`` or ``selection`` runs the others."""
+    return [e for e in EXPERIMENTS if e in config]
 
 
 def lookup(config: dict, key: str):
@@ -188,7 +196,8 @@ def parse_method(name: str) -> tuple[str, str | None]:
 def selection_distributions(config: dict) -> dict[str, tuple[str, str]]:
     """Selections listed in ``selection.distributions``, as correlation-experiment distribution name
     (``<target>-<method>``) -> (target, method)."""
-    return {entry.replace("/", "-"): tuple(entry.split("/")) for entry in config["selection"]["distributions"]}
+    entries = config.get("selection", {}).get("distributions", [])
+    return {entry.replace("/", "-"): tuple(entry.split("/")) for entry in entries}
 
 
 def _check_selection(config: dict) -> None:

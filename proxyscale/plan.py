@@ -214,11 +214,12 @@ def _data_rows(config: dict, vocab: int) -> list[Row]:
     ref = config["sizes"][config["reference"]]
     tokens = math.ceil(config["model"]["tokens_per_param"] * count_parameters(_gpt(ref, vocab, T)))
     need = {"one distribution's reference budget": tokens}
-    if config["attribution"]["setting"] == "lm":
+    if config.get("attribution", {}).get("setting") == "lm":
         need["attribution windows"] = config["attribution"]["n_train"] * (
             config["attribution"]["lm"]["context_length"] + 1
         )
-    need["selection pool"] = config["selection"]["pool"]["size"] * (config["selection"]["context_length"] + 1)
+    if "selection" in config:
+        need["selection pool"] = config["selection"]["pool"]["size"] * (config["selection"]["context_length"] + 1)
     largest = max(need.values())
     note = "; ".join(f"{k}: {v / 1e9:,.1f}B tokens" for k, v in need.items())
     return [
@@ -232,11 +233,12 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
     vocab = vocab_size(config)
     peak = float(config.get("peak_tflops") or DEFAULT_PEAK_TFLOPS) * 1e12
     rows = _data_rows(config, vocab) + _correlation_rows(config, vocab)
-    if config["attribution"]["setting"] == "lm":
+    if config.get("attribution", {}).get("setting") == "lm":
         rows += _datamodel_rows(config, "attribution", vocab)
-    else:
+    elif "attribution" in config:
         rows.append(Row("attribution (vision)", "-", 0, 0, 0.0, False, {}, 0.0, 0.0, "not estimated: CPU-sized models"))
-    rows += _datamodel_rows(config, "selection", vocab)
+    if "selection" in config:
+        rows += _datamodel_rows(config, "selection", vocab)
     measured = measured_mfu or {}
     records = []
     for r in rows:

@@ -2,10 +2,10 @@
 # files hold rules only). Each params function returns only the config slice its rule depends on,
 # which is what keeps reruns exact.
 from proxyscale.config import (
-    EXPERIMENTS,
     attribution_setting,
     check_config,
     datamodel_settings,
+    experiments,
     parse_method,
     proxies,
     resources,
@@ -39,28 +39,35 @@ BPE_PATH = artifact_path("bpe")  # where train_tokenizer writes the BPE of token
 TOKENIZER = tokenizer_spec(config, BPE_PATH)  # a trained BPE's entry names its file
 TOKENIZER_FILES = [TOKENIZER["path"]] if "path" in TOKENIZER else []  # what tokenised artifacts depend on
 LOSS_KEYS = [(d, s, t) for d, s in RUNS for t in TESTS]
-RESERVED_TESTS = [t for t in config["selection"]["targets"] if t in TESTS]  # their DsDm target parts stay out
+SELECTION_TARGETS = list(config.get("selection", {}).get("targets", []))
+RESERVED_TESTS = [t for t in SELECTION_TARGETS if t in TESTS]  # their DsDm target parts stay out
 CORRELATION_REPORT = REPORTS["correlation"]
 
-# The experiments that build TRAK datamodels share their rules through the {exp} wildcard.
+# The experiments that build TRAK datamodels share their rules through the {exp} wildcard; a config
+# without an experiment's block has none of its rules (the scale correlation needs neither).
+EXPERIMENTS = experiments(config)
 DATAMODELS = {e: datamodel_settings(config, e) for e in EXPERIMENTS}
 CHECKPOINTS = {e: list(range(DATAMODELS[e]["checkpoints"])) for e in EXPERIMENTS}
+REPORT_TARGETS = [CORRELATION_REPORT]
 
 # Data attribution across scale (LDS).
-ATTRIBUTION = config["attribution"]
-ATTRIBUTION_SETTING = attribution_setting(config)
-ATTRIBUTION_SIZES = list(ATTRIBUTION_SETTING["sizes"])
-ATTRIBUTION_REFERENCE = ATTRIBUTION_SETTING["reference"]
-LDS_SUBSETS = list(range(ATTRIBUTION["lds"]["subsets"]))
-LDS_REPORT = REPORTS["attribution"]
+if "attribution" in EXPERIMENTS:
+    ATTRIBUTION = config["attribution"]
+    ATTRIBUTION_SETTING = attribution_setting(config)
+    ATTRIBUTION_SIZES = list(ATTRIBUTION_SETTING["sizes"])
+    ATTRIBUTION_REFERENCE = ATTRIBUTION_SETTING["reference"]
+    LDS_SUBSETS = list(range(ATTRIBUTION["lds"]["subsets"]))
+    LDS_REPORT = REPORTS["attribution"]
+    REPORT_TARGETS.append(LDS_REPORT)
 
 # Dataset selection across scale (DsDm).
-SELECTION = config["selection"]
-SELECTION_SIZES = list(SELECTION["sizes"])
-SELECTION_TARGETS = list(SELECTION["targets"])
-SELECTION_METHODS = selection_methods(config)
-SELECTION_RUNS = [(t, m) for t in SELECTION_TARGETS for m in SELECTION_METHODS]
-DSDM_REPORT = REPORTS["selection"]
+if "selection" in EXPERIMENTS:
+    SELECTION = config["selection"]
+    SELECTION_SIZES = list(SELECTION["sizes"])
+    SELECTION_METHODS = selection_methods(config)
+    SELECTION_RUNS = [(t, m) for t in SELECTION_TARGETS for m in SELECTION_METHODS]
+    DSDM_REPORT = REPORTS["selection"]
+    REPORT_TARGETS.append(DSDM_REPORT)
 
 
 wildcard_constraints:

@@ -87,6 +87,7 @@ rule correlation:
         run_keys=RUNS,
         tests=TESTS,
         reserved_tests=RESERVED_TESTS,
+        induced=list(SELECTION_DISTRIBUTIONS),
         reference=REFERENCE,
         bootstrap=config["report"]["bootstrap"],
         ci=config["report"]["ci"],

@@ -122,6 +122,19 @@ def test_selection_lookups():
         datamodel_settings(config, "lds")
 
 
+def test_the_attribution_and_selection_blocks_are_optional():
+    from proxyscale.config import experiments
+
+    config = validated(tiny_config())
+    assert experiments(config) == ["attribution", "selection"]
+    del config["selection"]
+    check_config(config)
+    assert experiments(config) == ["attribution"] and selection_distributions(config) == {}
+    del config["attribution"]
+    check_config(config)
+    assert experiments(config) == []
+
+
 def test_drop_removes_what_an_overlay_names():
     from proxyscale.config import drop_keys
 

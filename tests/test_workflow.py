@@ -429,6 +429,30 @@ def test_a_selection_listed_as_a_distribution_is_trained_on_in_the_correlation_e
     ]
 
 
+def test_a_config_without_attribution_and_selection_blocks_runs_the_correlation(tiny_run, tmp_path):
+    """Both blocks are optional: without them the workflow is the scale correlation alone (no selection
+    distribution, no test set's target part left out), and the plan leaves their rows out."""
+    work = tmp_path / "run"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    config = tiny_config()
+    del config["attribution"], config["selection"]
+    write_config(config, work)
+    planned = run_snakemake(work, "-n", "--quiet", "rules")
+    assert planned.returncode == 0, planned.stderr
+    assert job_counts(planned.stdout) == Counter(correlation=1, all=1)  # evaluations cover every example
+    missing = run_snakemake(work, "-n", "dsdm_report")
+    assert missing.returncode != 0 and "No rule to produce dsdm_report" in missing.stdout + missing.stderr
+    result = run_snakemake(work, "--cores", "2", "plan", "correlation_report")
+    assert result.returncode == 0, result.stderr[-3000:]
+    means = pd.read_parquet(work / "results/correlation/mean_losses.parquet")
+    assert set(means["dist"]) == set(config["distributions"])
+    report = (work / "results/correlation/report.md").read_text()
+    assert "Left out of every evaluation" not in report  # no target part held out for a selection
+    assert "Left out of every evaluation" in (tiny_run / "results/correlation/report.md").read_text()
+    plan = pd.read_parquet(work / "results/plan.parquet")
+    assert set(plan["rule"]) == {"data: shards", "train", "evaluate"}
+
+
 def test_lint_is_clean_and_every_rule_has_an_existing_conda_environment(tmp_path):
     work = default_workdir(tmp_path)
     result = run_snakemake(work, "--lint")
