@@ -33,16 +33,27 @@ def palette(names) -> dict:
     return dict(zip(names, sns.color_palette("tab10", len(names))))
 
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+MARKERS = ("o", "s", "D", "P")  # training distributions drawn from the sources
+INDUCED_MARKERS = ("^", "v", "X", "*")  # selection-induced training distributions
 
 
-def styles(names) -> dict[str, dict]:
-    """A distinct (colour, marker) pair per name, whatever their number: tab10 colours, and a new marker
-    after every ten names, so no two training distributions ever look alike in a figure."""
+def styles(names, induced=()) -> dict[str, dict]:
+    """A distinct (colour, marker) pair per name, whatever their number: tab10 colours in order, circles
+    for the names drawn from sources and triangles for those in ``induced`` (selection-induced
+    distributions, as the paper's Figure 1 marks them), and a new marker after every ten names of a kind,
+    so no two training distributions ever look alike in a figure."""
     colors = sns.color_palette("tab10", 10)
-    return {
-        name: {"color": colors[i % 10], "marker": MARKERS[(i // 10) % len(MARKERS)]} for i, name in enumerate(names)
-    }
+    seen = {False: 0, True: 0}
+    out = {}
+    for i, name in enumerate(names):
+        kind = name in induced
+        markers = INDUCED_MARKERS if kind else MARKERS
+        out[name] = {"color": colors[i % 10], "marker": markers[(seen[kind] // 10) % len(markers)]}
+        seen[kind] += 1
+    return out
+
+
+INDUCED_NOTE = "triangles: selection-induced distributions"
 
 
 def ratio_label(ratio: float) -> str:

@@ -156,6 +156,14 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
     )
     assert "No run sees any of its data more than once." in text
     assert "- **u**: none of the proxies clears the thresholds." in text
+    assert "each of 5 training distributions (d0, d1, d2, d3, d4) and" in text
+    marked = correlation_report(
+        summary, compute, means, per_sample, null, mixed, repeated, thresholds, "ref", 0.9, figures, None, ["d3", "d4"]
+    )
+    assert (
+        "each of 5 training distributions: 3 drawn from the sources (d0, d1, d2) and 2 selection-induced (d3, d4: "
+        "selections of the dataset-selection experiment's pool, triangles in the figures) and evaluated" in marked
+    )
     assert "move **opposite** to the reference's" in text and "down on t (r = -1.00)" in text
     decision = text.split("## Decision accuracy (90% CI)")[1].split("##")[0]
     assert "| t | 1.00 [1.00, 1.00] | 0.90 [" in decision  # columns: up, noisy, down (cheapest last)
@@ -187,9 +195,11 @@ def test_mean_losses_average_loss_and_accuracy_per_distribution_size_and_test():
     )  # fmt: skip
     expected = pd.DataFrame(
         {"dist": ["a", "a", "b"], "size": ["ref", "s", "s"], "test": ["t"] * 3, "loss": [5.0, 1.5, 7.0],
-         "accuracy": [1.0, 0.5, 1.0]}
+         "accuracy": [1.0, 0.5, 1.0], "selection_induced": [False] * 3}
     )  # fmt: skip
     pd.testing.assert_frame_equal(mean_losses(losses), expected)
+    expected["selection_induced"] = [False, False, True]  # b is a selection
+    pd.testing.assert_frame_equal(mean_losses(losses, ["b"]), expected)
 
 
 def test_compute_table_by_hand_and_from_runs_without_throughput_or_mfu():

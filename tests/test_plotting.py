@@ -12,5 +12,15 @@ def test_every_distribution_gets_its_own_look_whatever_their_number():
     assert looks["dist0"]["marker"] == "o" and looks["dist10"]["marker"] == "s"
 
 
+def test_selection_induced_distributions_are_triangles_and_the_sources_circles():
+    names = ["books", "wiki", "lambada-dsdm", "web", "lambada-dsir"]
+    looks = styles(names, induced=["lambada-dsdm", "lambada-dsir"])
+    assert [looks[n]["marker"] for n in names] == ["o", "o", "^", "o", "^"]
+    assert len({tuple(v["color"]) for v in looks.values()}) == 5  # colours stay in order over both kinds
+    many = styles([f"s{i}" for i in range(12)] + [f"x{i}" for i in range(12)], induced=[f"x{i}" for i in range(12)])
+    assert many["s10"]["marker"] == "s" and many["x9"]["marker"] == "^" and many["x10"]["marker"] == "v"
+    assert len({(tuple(v["color"]), v["marker"]) for v in many.values()}) == 24
+
+
 def test_ratio_labels():
     assert ratio_label(300.6) == "301x" and ratio_label(6.42) == "6.4x"

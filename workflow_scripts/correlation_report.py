@@ -19,7 +19,7 @@ def main():
     runs = analysis.read_runs(inp.ckpts)
     chance = {t: chance_accuracy(frame) for t, frame in testsets.items()}
 
-    means = analysis.mean_losses(losses)
+    means = analysis.mean_losses(losses, p.induced)
     compute = analysis.compute_table(runs, p.reference)
     summary = analysis.scale_correlation(means, compute, chance, p.reference, p.bootstrap, p.ci)
     per_sample = analysis.per_sample_table(losses, p.reference)
@@ -38,11 +38,11 @@ def main():
     for key, table in tables.items():
         save_parquet(table, out[key])
 
-    figures.scatter_grid(means, compute, p.reference, out.scatter)
+    figures.scatter_grid(means, compute, p.reference, out.scatter, p.induced)
     figures.r2_vs_compute(summary, out.r2_compute)
     figures.r2_vs_accuracy(summary, out.r2_accuracy)
     proxy = analysis.largest_proxy(compute, p.reference)
-    figures.per_sample_scatter(losses, proxy, p.reference, p.tests[0], p.panels, out.per_sample_fig)
+    figures.per_sample_scatter(losses, proxy, p.reference, p.tests[0], p.panels, out.per_sample_fig, induced=p.induced)
     figures.per_sample_hist(per_sample, null, compute, out.per_sample_hist)
     figures.training_curves(curves, out.curves)
 
@@ -61,6 +61,7 @@ def main():
         p.ci,
         links,
         reserved,
+        p.induced,
     )
     save_text(text, out.report)
 

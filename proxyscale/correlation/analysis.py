@@ -39,11 +39,13 @@ def read_runs(checkpoints: list[str]) -> pd.DataFrame:
     return pd.DataFrame(checkpoint_meta(path) for path in checkpoints)
 
 
-def mean_losses(losses: pd.DataFrame) -> pd.DataFrame:
-    """Mean loss and accuracy per (dist, size, test)."""
-    return losses.groupby(["dist", "size", "test"], as_index=False).agg(
+def mean_losses(losses: pd.DataFrame, induced=()) -> pd.DataFrame:
+    """Mean loss and accuracy per (dist, size, test); ``selection_induced`` marks the distributions in
+    ``induced`` (selections of the dataset-selection experiment)."""
+    means = losses.groupby(["dist", "size", "test"], as_index=False).agg(
         loss=("loss", "mean"), accuracy=("correct", "mean")
     )
+    return means.assign(selection_induced=means["dist"].isin(list(induced)))
 
 
 def compute_table(runs: pd.DataFrame, reference: str) -> pd.DataFrame:

@@ -12,17 +12,17 @@ import pandas as pd
 import seaborn as sns
 
 from proxyscale import stats
-from proxyscale.plotting import palette, ratio_label, save, styles
+from proxyscale.plotting import INDUCED_NOTE, palette, ratio_label, save, styles
 
 
-def scatter_grid(means, compute, reference, path) -> None:
-    """Figure 1: reference vs proxy mean loss, one point per training distribution;
-    rows are proxies (largest first), columns test sets."""
+def scatter_grid(means, compute, reference, path, induced=()) -> None:
+    """Figure 1: reference vs proxy mean loss, one point per training distribution (triangles for the
+    selection-induced ones, ``induced``); rows are proxies (largest first), columns test sets."""
     proxies = [s for s in compute["size"] if s != reference]
     ratio = compute.set_index("size")["compute_ratio"]
     tests = sorted(means["test"].unique())
     dists = sorted(means["dist"].unique())
-    look = styles(dists)
+    look = styles(dists, induced)
     wide = means.pivot_table(index=["test", "dist"], columns="size", values="loss")
     fig, axes = plt.subplots(len(proxies), len(tests), figsize=(2.6 * len(tests), 2.5 * len(proxies)), squeeze=False)
     for i, size in enumerate(proxies):
@@ -49,6 +49,7 @@ def scatter_grid(means, compute, reference, path) -> None:
         ncol=min(len(dists), 8),
         bbox_to_anchor=(0.5, 0.0),
         frameon=False,
+        title=INDUCED_NOTE if set(induced) & set(dists) else None,
     )
     fig.suptitle("Reference vs proxy mean loss across training distributions", y=1.01)
     fig.tight_layout()
@@ -110,8 +111,9 @@ def r2_vs_accuracy(summary, path) -> None:
     save(fig, path)
 
 
-def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0) -> None:
-    """Figure 4: per-sample reference vs proxy loss across distributions, for random samples."""
+def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0, induced=()) -> None:
+    """Figure 4: per-sample reference vs proxy loss across distributions (triangles for the
+    selection-induced ones, ``induced``), for random samples."""
     block = losses[(losses["test"] == test) & losses["size"].isin([size, reference])]
     wide = block.pivot_table(index=["example_id", "dist"], columns="size", values="loss")
     ids = wide.index.get_level_values("example_id").unique()
@@ -120,7 +122,7 @@ def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0) ->
     rows = int(np.ceil(len(chosen) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.4 * rows), squeeze=False)
     dists = sorted(block["dist"].unique())
-    look = styles(dists)
+    look = styles(dists, induced)
     for ax, ex in zip(axes.flat, sorted(chosen)):
         sample = wide.loc[ex]
         for dist in sample.index:
@@ -141,7 +143,16 @@ def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0) ->
     for ax in axes[:, 0]:
         ax.set_ylabel("reference loss")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(dists), 8), bbox_to_anchor=(0.5, 0.0), frameon=False)
+    title = INDUCED_NOTE if set(induced) & set(dists) else None
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=min(len(dists), 8),
+        bbox_to_anchor=(0.5, 0.0),
+        frameon=False,
+        title=title,
+    )
     fig.tight_layout()
     save(fig, path)
 

@@ -26,7 +26,23 @@ def _proxy_labels(compute: pd.DataFrame, reference: str) -> dict[str, str]:
     return {p: f"{p} ({ratio[p]:.0f}x)" for p in compute["size"] if p != reference}
 
 
-def _introduction(means: pd.DataFrame, reference: str, proxies: list[str], reserved: dict, pct: str) -> list[str]:
+def _distributions(dists: list[str], induced: list[str]) -> str:
+    """The training distributions as the report names them: those of the sources, then the
+    selection-induced ones (the dataset-selection experiment's selections) apart."""
+    natural = [d for d in dists if d not in induced]
+    selected = [d for d in dists if d in induced]
+    if not selected:
+        return f"{len(dists)} training distributions ({', '.join(dists)})"
+    return (
+        f"{len(dists)} training distributions: {len(natural)} drawn from the sources ({', '.join(natural)}) and "
+        f"{len(selected)} selection-induced ({', '.join(selected)}: selections of the dataset-selection "
+        "experiment's pool, triangles in the figures)"
+    )
+
+
+def _introduction(
+    means: pd.DataFrame, reference: str, proxies: list[str], reserved: dict, pct: str, induced: list[str]
+) -> list[str]:
     dists = sorted(means["dist"].unique())
     tests = sorted(means["test"].unique())
     left_out = ", ".join(f"{n} of {t}" for t, n in reserved.items())
@@ -34,7 +50,7 @@ def _introduction(means: pd.DataFrame, reference: str, proxies: list[str], reser
         "# Scale correlation: do proxy models see the training data the way the reference does?",
         "",
         f"Reference size **{reference}**; proxies {', '.join(proxies)}. Each size was trained on each of "
-        f"{len(dists)} training distributions ({', '.join(dists)}) and evaluated on {len(tests)} test sets "
+        f"{_distributions(dists, induced)} and evaluated on {len(tests)} test sets "
         f"({', '.join(tests)}). For each test set and proxy, the points are the training distributions: "
         "the proxy's mean loss against the reference's. R^2 is that of the least-squares line; intervals are "
         f"{pct} percentile bootstraps over distributions."
@@ -231,14 +247,16 @@ def correlation_report(
     ci: float,
     figures: dict[str, str],
     reserved: dict[str, int] | None = None,
+    induced: list[str] = (),
 ) -> str:
     """The report's markdown; ``figures`` maps figure keys to paths relative to the report; ``reserved``
-    counts the examples of each test set left out for the dataset-selection experiment."""
+    counts the examples of each test set left out for the dataset-selection experiment; ``induced``
+    names the selection-induced training distributions."""
     labels = _proxy_labels(compute, reference)
     proxies = list(labels)
     pct = f"{100 * ci:.0f}%"
     parts = [
-        *_introduction(means, reference, proxies, reserved or {}, pct),
+        *_introduction(means, reference, proxies, reserved or {}, pct, list(induced)),
         *_verdict(verdict, thresholds, pct),
         *_headline(summary, compute, proxies),
         *_compute(compute, repeated, figures),
