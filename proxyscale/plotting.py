@@ -38,17 +38,17 @@ INDUCED_MARKERS = ("^", "v", "X", "*")  # selection-induced training distributio
 
 
 def styles(names, induced=()) -> dict[str, dict]:
-    """A distinct (colour, marker) pair per name, whatever their number: tab10 colours in order, circles
-    for the names drawn from sources and triangles for those in ``induced`` (selection-induced
-    distributions, as the paper's Figure 1 marks them), and a new marker after every ten names of a kind,
-    so no two training distributions ever look alike in a figure."""
+    """A distinct (colour, marker) pair per name, whatever their number: circles for the names drawn
+    from sources and triangles for those in ``induced`` (selection-induced distributions, as the paper's
+    Figure 1 marks them), each kind taking tab10's colours in order and a new marker after every ten
+    names of its kind, so no two training distributions ever look alike in a figure."""
     colors = sns.color_palette("tab10", 10)
     seen = {False: 0, True: 0}
     out = {}
-    for i, name in enumerate(names):
+    for name in names:
         kind = name in induced
-        markers = INDUCED_MARKERS if kind else MARKERS
-        out[name] = {"color": colors[i % 10], "marker": markers[(seen[kind] // 10) % len(markers)]}
+        markers, i = (INDUCED_MARKERS if kind else MARKERS), seen[kind]
+        out[name] = {"color": colors[i % 10], "marker": markers[(i // 10) % len(markers)]}
         seen[kind] += 1
     return out
 

@@ -13,10 +13,12 @@ def test_every_distribution_gets_its_own_look_whatever_their_number():
 
 
 def test_selection_induced_distributions_are_triangles_and_the_sources_circles():
-    names = ["books", "wiki", "lambada-dsdm", "web", "lambada-dsir"]
+    names = ["arxiv", "books", "lambada-dsdm", "markdown", "lambada-dsir"] + [f"s{i}" for i in range(8)]
     looks = styles(names, induced=["lambada-dsdm", "lambada-dsir"])
-    assert [looks[n]["marker"] for n in names] == ["o", "o", "^", "o", "^"]
-    assert len({tuple(v["color"]) for v in looks.values()}) == 5  # colours stay in order over both kinds
+    assert [looks[n]["marker"] for n in names[:5]] == ["o", "o", "^", "o", "^"]
+    assert looks["arxiv"]["color"] == looks["lambada-dsdm"]["color"]  # each kind takes tab10 in order
+    assert looks["s7"]["marker"] == "s" and looks["s7"]["color"] == looks["arxiv"]["color"]  # the 11th source
+    assert len({(tuple(v["color"]), v["marker"]) for v in looks.values()}) == len(names)
     many = styles([f"s{i}" for i in range(12)] + [f"x{i}" for i in range(12)], induced=[f"x{i}" for i in range(12)])
     assert many["s10"]["marker"] == "s" and many["x9"]["marker"] == "^" and many["x10"]["marker"] == "v"
     assert len({(tuple(v["color"]), v["marker"]) for v in many.values()}) == 24
