@@ -15,6 +15,22 @@ from proxyscale import stats
 from proxyscale.plotting import INDUCED_NOTE, palette, ratio_label, save, styles
 
 
+def _distribution_legend(fig, ax, dists, induced) -> None:
+    """One legend of the training distributions (from ``ax``'s points) below the figure, titled with how
+    selection-induced ones are drawn when there are any."""
+    handles, labels = ax.get_legend_handles_labels()
+    title = INDUCED_NOTE if set(induced) & set(dists) else None
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=min(len(dists), 8),
+        bbox_to_anchor=(0.5, 0.0),
+        frameon=False,
+        title=title,
+    )
+
+
 def scatter_grid(means, compute, reference, path, induced=()) -> None:
     """Figure 1: reference vs proxy mean loss, one point per training distribution (triangles for the
     selection-induced ones, ``induced``); rows are proxies (largest first), columns test sets."""
@@ -41,16 +57,7 @@ def scatter_grid(means, compute, reference, path, induced=()) -> None:
                 ax.set_ylabel(f"reference loss\n(proxy {size}, {ratio_label(ratio[size])} less compute)")
             if i == len(proxies) - 1:
                 ax.set_xlabel("proxy loss")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(
-        handles,
-        labels,
-        loc="upper center",
-        ncol=min(len(dists), 8),
-        bbox_to_anchor=(0.5, 0.0),
-        frameon=False,
-        title=INDUCED_NOTE if set(induced) & set(dists) else None,
-    )
+    _distribution_legend(fig, axes[0, 0], dists, induced)
     fig.suptitle("Reference vs proxy mean loss across training distributions", y=1.01)
     fig.tight_layout()
     save(fig, path)
@@ -142,17 +149,7 @@ def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0, in
         ax.set_xlabel(f"proxy {size} loss")
     for ax in axes[:, 0]:
         ax.set_ylabel("reference loss")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    title = INDUCED_NOTE if set(induced) & set(dists) else None
-    fig.legend(
-        handles,
-        labels,
-        loc="upper center",
-        ncol=min(len(dists), 8),
-        bbox_to_anchor=(0.5, 0.0),
-        frameon=False,
-        title=title,
-    )
+    _distribution_legend(fig, axes[0, 0], dists, induced)
     fig.tight_layout()
     save(fig, path)
 
