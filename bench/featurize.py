@@ -47,7 +47,7 @@ def models(config: dict) -> list[tuple[str, object, dict, int]]:
     """(name, task, size spec, batch size) for the models measured."""
     vision = config["attribution"]["vision"]
     out = []
-    task = VisionTask(vision["family"], (1, 14, 14), 10)
+    task = VisionTask(vision["family"], (1, 14, 14), 10, (0.5,), (0.29,))  # uniform random pixels
     for name, spec in vision["sizes"].items():
         out.append((f"vision {name}", task, spec, config["attribution"]["trak"]["batch_size"]))
     sel = config["selection"]
@@ -56,7 +56,8 @@ def models(config: dict) -> list[tuple[str, object, dict, int]]:
         out.append((f"lm {name}", lm, spec, 32))
     big = yaml.safe_load((REPO / "configs/cpu_1m.yaml").read_text())["attribution"]
     ref = big["vision"]["reference"]
-    out.append((f"mlp {ref} (cpu_1m)", VisionTask("mlp", (1, 28, 28), 10), big["vision"]["sizes"][ref], 100))
+    mlp = VisionTask("mlp", (1, 28, 28), 10, (0.5,), (0.29,))
+    out.append((f"mlp {ref} (cpu_1m)", mlp, big["vision"]["sizes"][ref], 100))
     return out
 
 

@@ -60,7 +60,7 @@ def test_downsample_averages_blocks():
 def test_families_classify_and_scale_with_width(family, width, shape):
     small = make_classifier(family, width, shape[0], 10, shape[1])
     big = make_classifier(family, 4 * width, shape[0], 10, shape[1])
-    assert small(torch.zeros((2, *shape), dtype=torch.uint8)).shape == (2, 10)
+    assert small(torch.zeros((2, *shape))).shape == (2, 10)
     # Conv compute grows about as width^2: 4x the width costs well over 4x the FLOPs.
     assert forward_macs(big, shape) > 8 * forward_macs(small, shape)
 
@@ -71,7 +71,7 @@ def test_benchmark_families_have_the_textbook_parameter_counts():
     assert sum(p.numel() for p in mlp.parameters()) == 784 * 32 + 32 + 32 * 10 + 10
     assert sum(p.numel() for p in logreg.parameters()) == 784 * 10 + 10
     assert forward_macs(mlp, (1, 28, 28)) == 784 * 32 + 32 * 10 and forward_macs(logreg, (1, 28, 28)) == 7840
-    assert mlp(torch.zeros((3, 1, 28, 28), dtype=torch.uint8)).shape == (3, 10)
+    assert mlp(torch.zeros((3, 1, 28, 28))).shape == (3, 10)
 
 
 def test_unknown_family_is_a_config_error():

@@ -2,11 +2,12 @@
 
 Vision: images and labels from MNIST IDX files (the embedded default) or CIFAR-10 (its python batches),
 optionally downsampled, split by a seeded permutation into ``n_train`` training and ``n_targets``
-disjoint target examples. Language: ``n_train`` non-overlapping windows of ``context_length + 1``
-tokens drawn from a distribution's token shards (every position scored; recorded by their starts in
-the shards, not copied), and ``n_targets`` gold examples of a tokenised test set fitted to the
-context (only the continuation scored). The format is the datamodel pipeline's
-(:mod:`proxyscale.datamodels.dataset`).
+disjoint target examples; the task records the training images' per-channel mean and standard
+deviation, with which every model's inputs are standardised. Language: ``n_train`` non-overlapping
+windows of ``context_length + 1`` tokens drawn from a distribution's token shards (every position
+scored; recorded by their starts in the shards, not copied), and ``n_targets`` gold examples of a
+tokenised test set fitted to the context (only the continuation scored). The format is the datamodel
+pipeline's (:mod:`proxyscale.datamodels.dataset`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 
 from proxyscale.data.images import downsample, load_images
 from proxyscale.datamodels.dataset import gold_examples, lm_examples, lm_window_starts, shard_spec, split_indices
+from proxyscale.models.vision import pixel_stats
 
 
 def vision_dataset(spec: dict, n_train: int, n_targets: int, seed: int) -> tuple[dict, dict]:
@@ -37,6 +39,7 @@ def vision_dataset(spec: dict, n_train: int, n_targets: int, seed: int) -> tuple
         "image_shape": list(images.shape[1:]),
         "num_classes": int(labels.max()) + 1,
     }
+    task["pixel_mean"], task["pixel_std"] = pixel_stats(arrays["train_inputs"])
     return arrays, task
 
 

@@ -19,20 +19,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from proxyscale.errors import ConfigError
+from proxyscale.errors import ConfigError, DataError
 from proxyscale.models.gpt import GPT, GPTConfig, count_parameters
-from proxyscale.models.vision import forward_macs, make_classifier, to_float
+from proxyscale.models.vision import forward_macs, make_classifier, standardize
 from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
 from proxyscale.training.losses import classification_margin, masked_mean, token_margins, token_nll_and_hit
 
 
 @dataclass(frozen=True)
 class VisionTask:
-    """Classifier family ``family`` on images of ``image_shape`` with ``num_classes`` classes."""
+    """Classifier family ``family`` on images of ``image_shape`` with ``num_classes`` classes, fed images
+    standardised with the training images' per-channel ``pixel_mean`` and ``pixel_std``."""
 
     family: str
     image_shape: tuple[int, int, int]
     num_classes: int
+    pixel_mean: tuple[float, ...]
+    pixel_std: tuple[float, ...]
 
     @property
     def modelout(self):
@@ -45,7 +48,8 @@ class VisionTask:
         return make_classifier(self.family, spec["width"], self.image_shape[0], self.num_classes, self.image_shape[1])
 
     def to_batch(self, inputs: np.ndarray, labels: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
-        return to_float(torch.from_numpy(inputs)).to(device), torch.from_numpy(labels).long().to(device)
+        images = standardize(torch.from_numpy(inputs).to(device), self.pixel_mean, self.pixel_std)
+        return images, torch.from_numpy(labels).long().to(device)
 
     def loss_sum(self, model: nn.Module, batch) -> torch.Tensor:
         x, y = batch
@@ -109,7 +113,13 @@ class LMTask:
 def make_task(spec: dict) -> VisionTask | LMTask:
     """The task a dataset's spec (:mod:`proxyscale.datamodels.dataset`) describes."""
     if spec["setting"] == "vision":
-        return VisionTask(spec["family"], tuple(spec["image_shape"]), spec["num_classes"])
+        if "pixel_mean" not in spec:
+            raise DataError(
+                "the vision dataset's task.json has no pixel statistics (written by an older proxyscale): "
+                "rebuild it with snakemake --forcerun attribution_data"
+            )
+        stats = tuple(spec["pixel_mean"]), tuple(spec["pixel_std"])
+        return VisionTask(spec["family"], tuple(spec["image_shape"]), spec["num_classes"], *stats)
     if spec["setting"] == "lm":
         return LMTask(spec["vocab_size"], spec["context_length"])
     raise ConfigError(f"attribution.setting: '{spec['setting']}' is not a setting (vision, lm)")
