@@ -63,6 +63,7 @@ rule correlation:
     output:
         report=CORRELATION_REPORT,
         means=f"{CORRELATION_DIR}/mean_losses.parquet",
+        accuracy=f"{CORRELATION_DIR}/accuracy.parquet",
         compute=f"{CORRELATION_DIR}/compute.parquet",
         summary=f"{CORRELATION_DIR}/summary.parquet",
         per_sample=f"{CORRELATION_DIR}/per_sample_r2.parquet",
@@ -88,6 +89,7 @@ rule correlation:
         tests=TESTS,
         reserved_tests=RESERVED_TESTS,
         induced=list(SELECTION_DISTRIBUTIONS),
+        tokenizer=TOKENIZER,
         reference=REFERENCE,
         bootstrap=config["report"]["bootstrap"],
         ci=config["report"]["ci"],

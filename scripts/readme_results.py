@@ -30,7 +30,7 @@ FIGURE = "results/readme/fig1_scatter.png"  # committed (see .gitignore), so the
 SECTIONS = [
     (
         REPORTS["correlation"],
-        ["Verdict: the cheapest proxy you can trust, per test set", "Headline: mean over test sets"],
+        ["Verdict: the cheapest proxy you can trust, per test set", "Headline: mean over test sets", "Accuracy"],
     ),
     (REPORTS["attribution"], ["LDS against compute (Figure 6)"]),
     (REPORTS["selection"], ["Findings"]),

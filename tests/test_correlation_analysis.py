@@ -98,6 +98,22 @@ def test_verdict_names_the_cheapest_proxy_that_agrees_and_never_an_opposite_one(
     assert verdict(two, 0.5, 0.95)["proxy"].isna().tolist() == [False, True]
 
 
+def test_accuracy_table_averages_each_example_over_distributions_and_bootstraps_the_examples():
+    from proxyscale.correlation.analysis import accuracy_table
+
+    correct = {("d0", 0): 1, ("d1", 0): 1, ("d0", 1): 1, ("d1", 1): 0, ("d0", 2): 0, ("d1", 2): 0}
+    correct |= {("d0", 3): 1, ("d1", 3): 1}
+    rows = [{"dist": d, "size": "ref", "test": "hs", "example_id": i, "loss": 1.0, "correct": float(c)}
+            for (d, i), c in correct.items()]  # fmt: skip
+    rows += [{"dist": "d0", "size": "ref", "test": "c4", "example_id": 0, "loss": 1.0, "correct": np.nan}]
+    table = accuracy_table(pd.DataFrame(rows), {"hs": 0.25, "c4": None}, n_boot=2000, ci=0.9, seed=0)
+    assert table[["test", "size", "chance", "examples"]].values.tolist() == [["hs", "ref", 0.25, 4]]  # c4 has none
+    row = table.iloc[0]
+    assert row["accuracy"] == pytest.approx(0.625)  # examples 1, 0.5, 0, 1
+    mean, lo, hi = stats.mean_ci([1.0, 0.5, 0.0, 1.0], 2000, 0.9, seed=0)
+    assert (row["accuracy_lo"], row["accuracy_hi"]) == (lo, hi) and lo < 0.625 < hi
+
+
 def test_per_sample_table_and_its_null():
     rows = []
     for d, (a, b) in enumerate([(1.0, 2.0), (2.0, 1.0), (3.0, 4.0), (4.0, 3.0)]):
@@ -133,10 +149,15 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
         {"distribution": ["abstracts"], "size": ["ref"], "tokens": [10], "unique_tokens": [5], "repetition": [2.0],
          "most_repeated_shard": ["abstracts"], "max_shard_repetition": [2.0]}
     )  # fmt: skip
+    accuracy = pd.DataFrame(
+        {"test": "t", "size": ["ref", "up"], "accuracy": [0.3, 0.26], "accuracy_lo": [0.27, 0.23],
+         "accuracy_hi": [0.33, 0.29], "chance": 0.25, "examples": 300}
+    )  # fmt: skip
     text = correlation_report(
         summary,
         compute,
         means,
+        accuracy,
         per_sample,
         null,
         verdict(summary, **thresholds),
@@ -146,20 +167,29 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
         0.9,
         figures,
     )
+    accuracies = text.split("## Accuracy")[1].split("![")[0]
+    assert "| test | ref | up | noisy | down | chance |" in accuracies  # sizes by compute, reference first
+    assert "| t | 0.30 [0.27, 0.33] | 0.26 [0.23, 0.29] | - | - | 0.25 |" in accuracies
+    assert "90% interval (bootstrap over test examples" in accuracies
     assert "Runs that see some data more than once (times the most repeated shard is seen): ref on abstracts" in text
     assert "- **t**: **up** (4x less compute): R^2 1.00" in text
     table = text.split("tokens_per_second | mfu |")[1].split("\n\n")[0]
     assert "1,234 | 40.0% |" in table and "1,234 | n/a |" in table  # the measured MFU, or n/a without a peak
     mixed = verdict(pd.concat([summary, summary.assign(test="u", r2_lo=0.0)]), **thresholds)
     text = correlation_report(
-        summary, compute, means, per_sample, null, mixed, repeated.iloc[:0], thresholds, "ref", 0.9, figures
-    )
+        summary, compute, means, accuracy.iloc[:0], per_sample, null, mixed, repeated.iloc[:0], thresholds, "ref",
+        0.9, figures,
+    )  # fmt: skip
+    assert "(no test set with an accuracy)" in text
     assert "No run sees any of its data more than once." in text
     assert "- **u**: none of the proxies clears the thresholds." in text
     assert "each of 5 training distributions (d0, d1, d2, d3, d4) and" in text
     marked = correlation_report(
-        summary, compute, means, per_sample, null, mixed, repeated, thresholds, "ref", 0.9, figures, None, ["d3", "d4"]
-    )
+        summary, compute, means, accuracy, per_sample, null, mixed, repeated, thresholds, "ref", 0.9, figures, None,
+        ["d3", "d4"], "a byte-level BPE of 512 tokens",
+    )  # fmt: skip
+    assert "Text is tokenised with a byte-level BPE of 512 tokens; losses are in nats per token." in marked
+    assert "tokenised" not in text
     assert (
         "each of 5 training distributions: 3 drawn from the sources (d0, d1, d2) and 2 selection-induced (d3, d4: "
         "selections of the dataset-selection experiment's pool, triangles in the figures) and evaluated" in marked

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import DATA
 from proxyscale.data.prepare import iter_source, token_stream
-from proxyscale.data.tokenizer import EOS_TOKEN, ByteTokenizer, make_tokenizer, train_bpe
+from proxyscale.data.tokenizer import EOS_TOKEN, ByteTokenizer, describe_tokenizer, make_tokenizer, train_bpe
 from proxyscale.errors import ConfigError, DataError
 
 WIKI = [{"path": str(DATA / "train/wiki_wikitext2_raw_test.txt.xz"), "format": "wikitext"}]
@@ -53,6 +53,15 @@ def test_tokenizer_file_errors(tmp_path, bpe_file):
         make_tokenizer({"kind": "hf", "path": str(bpe_file), "eos_token": "<eos2>"})
     with pytest.raises(ConfigError, match="must exceed 257"):
         train_bpe(["abc"], 257)
+
+
+def test_reports_name_the_tokenizer_of_each_kind():
+    byte = "UTF-8 bytes (257 tokens with end-of-sequence)"
+    assert describe_tokenizer({"kind": "byte"}) == describe_tokenizer({}) == byte
+    bpe = {"kind": "bpe", "vocab_size": 512, "path": "results/tokenizer/bpe.json"}
+    assert describe_tokenizer(bpe) == "a byte-level BPE of 512 tokens trained on the sources' training documents"
+    assert describe_tokenizer({"kind": "hf", "name": "gpt2"}) == "the tokenizer gpt2"
+    assert describe_tokenizer({"kind": "hf", "path": "tok.json"}) == "the tokenizer tok.json"
 
 
 def test_byte_tokenizer_batch_encoding():

@@ -3,6 +3,7 @@
 from proxyscale.artifacts import load_parquet
 from proxyscale.correlation import analysis, figures, report
 from proxyscale.correlation.evaluate import chance_accuracy
+from proxyscale.data.tokenizer import describe_tokenizer
 from proxyscale.io import save_parquet, save_text
 from proxyscale.markdown import figure_links
 from proxyscale.runner import run_job
@@ -20,6 +21,7 @@ def main():
     chance = {t: chance_accuracy(frame) for t, frame in testsets.items()}
 
     means = analysis.mean_losses(losses, p.induced)
+    accuracy = analysis.accuracy_table(losses, chance, p.bootstrap, p.ci, p.seed)
     compute = analysis.compute_table(runs, p.reference)
     summary = analysis.scale_correlation(means, compute, chance, p.reference, p.bootstrap, p.ci)
     per_sample = analysis.per_sample_table(losses, p.reference)
@@ -28,6 +30,7 @@ def main():
     verdict = analysis.verdict(summary, **p.verdict)
     tables = {
         "means": means,
+        "accuracy": accuracy,
         "compute": compute,
         "summary": summary,
         "per_sample": per_sample,
@@ -52,6 +55,7 @@ def main():
         summary,
         compute,
         means,
+        accuracy,
         per_sample,
         null,
         verdict,
@@ -62,6 +66,7 @@ def main():
         links,
         reserved,
         p.induced,
+        describe_tokenizer(p.tokenizer),
     )
     save_text(text, out.report)
 

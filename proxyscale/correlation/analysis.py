@@ -48,6 +48,24 @@ def mean_losses(losses: pd.DataFrame, induced=()) -> pd.DataFrame:
     return means.assign(selection_induced=means["dist"].isin(list(induced)))
 
 
+def accuracy_table(
+    losses: pd.DataFrame, chance: dict[str, float | None], n_boot: int, ci: float, seed: int = 0
+) -> pd.DataFrame:
+    """Per (test, size) with an accuracy: the accuracy averaged over training distributions, its
+    bootstrap interval over test examples (each example's correctness averaged over the distributions,
+    then resampled), and the test set's chance accuracy, so "above chance" can be read with its
+    uncertainty."""
+    scored = losses.dropna(subset=["correct"])
+    per_example = scored.groupby(["test", "size", "example_id"])["correct"].mean()
+    rows = []
+    for (test, size), values in per_example.groupby(level=["test", "size"], sort=True):
+        acc, lo, hi = stats.mean_ci(values.to_numpy(), n_boot, ci, seed)
+        rows.append({"test": test, "size": size, "accuracy": acc, "accuracy_lo": lo, "accuracy_hi": hi,
+                     "chance": chance.get(test), "examples": len(values)})  # fmt: skip
+    columns = ["test", "size", "accuracy", "accuracy_lo", "accuracy_hi", "chance", "examples"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def compute_table(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
     """Per size: params, tokens and FLOPs of one run, compute ratio to the reference, mean wall time,
     throughput (tokens per second per device) and model FLOPs utilisation (NaN where the device's peak

@@ -41,7 +41,13 @@ def _distributions(dists: list[str], induced: list[str]) -> str:
 
 
 def _introduction(
-    means: pd.DataFrame, reference: str, proxies: list[str], reserved: dict, pct: str, induced: list[str]
+    means: pd.DataFrame,
+    reference: str,
+    proxies: list[str],
+    reserved: dict,
+    pct: str,
+    induced: list[str],
+    tokenizer: str | None,
 ) -> list[str]:
     dists = sorted(means["dist"].unique())
     tests = sorted(means["test"].unique())
@@ -59,7 +65,8 @@ def _introduction(
             f"any that share their passage ({left_out})."
             if reserved
             else ""
-        ),
+        )
+        + (f" Text is tokenised with {tokenizer}; losses are in nats per token." if tokenizer else ""),
         "",
     ]
 
@@ -194,15 +201,24 @@ def _agreement(summary: pd.DataFrame, labels: dict[str, str], pct: str, figures:
     ]
 
 
-def _accuracy(means: pd.DataFrame, figures: dict[str, str]) -> list[str]:
-    acc = means.dropna(subset=["accuracy"]).pivot_table(index="test", columns="size", values="accuracy")
+def _accuracy(accuracy: pd.DataFrame, sizes: list[str], pct: str, figures: dict[str, str]) -> list[str]:
+    """Accuracy per test set and size (columns in ``sizes`` order) with its interval, next to chance."""
+    if accuracy.empty:
+        table = "(no test set with an accuracy)"
+    else:
+        bounds = accuracy[["accuracy", "accuracy_lo", "accuracy_hi"]].to_numpy()
+        cells = accuracy.assign(cell=[with_ci(*row) for row in bounds])
+        wide = cells.pivot(index="test", columns="size", values="cell").reindex(columns=sizes)
+        chance = accuracy.groupby("test")["chance"].first()
+        table = md_table(wide.assign(chance=chance.map(lambda c: f"{c:.2f}")).reset_index())
     return [
         "## Accuracy",
         "",
         "HellaSwag: the gold ending has the lowest length-normalised loss of the 4; LAMBADA: greedy decoding "
-        "reproduces the last word. Mean over training distributions.",
+        f"reproduces the last word. Mean over training distributions, with its {pct} interval (bootstrap over "
+        "test examples, each example's correctness averaged over the distributions); chance is guessing.",
         "",
-        md_table(acc.reset_index()) if not acc.empty else "(no test set with an accuracy)",
+        table,
         "",
         f"![Figure 3: R^2 against accuracy above chance]({figures['r2_accuracy']})",
         "",
@@ -238,6 +254,7 @@ def correlation_report(
     summary: pd.DataFrame,
     compute: pd.DataFrame,
     means: pd.DataFrame,
+    accuracy: pd.DataFrame,
     per_sample: pd.DataFrame,
     null: pd.DataFrame,
     verdict: pd.DataFrame,
@@ -248,20 +265,22 @@ def correlation_report(
     figures: dict[str, str],
     reserved: dict[str, int] | None = None,
     induced: list[str] = (),
+    tokenizer: str | None = None,
 ) -> str:
-    """The report's markdown; ``figures`` maps figure keys to paths relative to the report; ``reserved``
+    """The report's markdown; ``accuracy`` is :func:`analysis.accuracy_table`'s; ``figures`` maps figure
+    keys to paths relative to the report; ``reserved``
     counts the examples of each test set left out for the dataset-selection experiment; ``induced``
-    names the selection-induced training distributions."""
+    names the selection-induced training distributions; ``tokenizer`` describes the tokenizer in words."""
     labels = _proxy_labels(compute, reference)
     proxies = list(labels)
     pct = f"{100 * ci:.0f}%"
     parts = [
-        *_introduction(means, reference, proxies, reserved or {}, pct, list(induced)),
+        *_introduction(means, reference, proxies, reserved or {}, pct, list(induced), tokenizer),
         *_verdict(verdict, thresholds, pct),
         *_headline(summary, compute, proxies),
         *_compute(compute, repeated, figures),
         *_agreement(summary, labels, pct, figures),
-        *_accuracy(means, figures),
+        *_accuracy(accuracy, list(compute["size"]), pct, figures),
         *_per_sample(per_sample, null, labels, figures),
     ]
     return "\n".join(parts)

@@ -164,6 +164,16 @@ def make_tokenizer(spec: dict):
     raise ConfigError(f"tokenizer.kind '{kind}' is not one of: byte, bpe, hf")
 
 
+def describe_tokenizer(spec: dict) -> str:
+    """The tokenizer of a config entry in words, for reports (losses are per token of it)."""
+    kind = spec.get("kind", "byte")
+    if kind == "byte":
+        return "UTF-8 bytes (257 tokens with end-of-sequence)"
+    if kind == "bpe":
+        return f"a byte-level BPE of {spec['vocab_size']} tokens trained on the sources' training documents"
+    return f"the tokenizer {spec.get('name') or spec.get('path')}"
+
+
 def token_dtype(vocab_size: int):
     """Smallest unsigned numpy dtype that holds every token id."""
     return np.uint16 if vocab_size <= 1 << 16 else np.uint32
