@@ -17,6 +17,7 @@ import yaml
 from scipy.stats import spearmanr
 
 from conftest import REPO, run_snakemake, tiny_config, write_config
+from proxyscale.models.vision import forward_macs, make_classifier
 from proxyscale.training.checkpoints import checkpoint_meta
 
 pytestmark = pytest.mark.workflow
@@ -46,18 +47,35 @@ def default_workdir(tmp_path: Path) -> Path:
 
 
 def test_default_graph_plans_every_experiment(tmp_path):
+    """The default is the paper's design: BPE tokens, the sources and the mixture plus 4 selection-induced
+    distributions (DsDm on both targets, DSIR and the classifier), each trained at every size."""
     work = default_workdir(tmp_path)
     result = run_snakemake(work, "-n", "correlation_report")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    runs = len(config["distributions"]) * len(config["sizes"])
-    assert len(config["distributions"]) >= 6 and len(config["test_sets"]) >= 6 and len(config["sizes"]) >= 4
+    sel = config["selection"]
+    induced = sel["distributions"]
+    runs = (len(config["distributions"]) + len(induced)) * len(config["sizes"])
+    assert config["tokenizer"]["kind"] == "bpe" and len(config["sources"]) >= 6 and "mixture" in config["distributions"]
+    assert len(config["distributions"]) + len(induced) >= 11
+    assert len(config["test_sets"]) >= 6 and len(config["sizes"]) >= 4
+    methods = {d.split("/")[1].split("-")[0] for d in induced}
+    assert len(induced) == 4 and methods == {"dsdm", "dsir", "classifier"}
+    assert {d.split("/")[0] for d in induced if "dsdm" in d} == set(sel["targets"])  # DsDm for both targets
+    dsdm_sizes = {d.split("-", 1)[1] for d in induced if "/dsdm-" in d}
     assert job_counts(result.stdout) == Counter(
         prepare_source=len(config["sources"]),
+        train_tokenizer=1,
         build_testset=len(config["test_sets"]),
         train=runs,
         evaluate=runs,
-        selection_split=len(config["selection"]["targets"]),  # their DsDm target parts stay out of evaluation
+        selection_split=len(sel["targets"]),  # their DsDm target parts stay out of evaluation
+        selection_data=1,
+        attribution_train=len(dsdm_sizes) * sel["checkpoints"],  # the datamodels the DsDm selections need
+        trak=len(dsdm_sizes) * sel["checkpoints"],
+        datamodel=len(dsdm_sizes),
+        select=len(induced),
+        selection_shard=len(induced),
         correlation=1,
         correlation_report=1,
     )
@@ -208,6 +226,12 @@ def test_default_graph_plans_the_attribution_experiment(tmp_path):
     att = yaml.safe_load((REPO / "config.yaml").read_text())["attribution"]
     sizes, M, m = len(att["vision"]["sizes"]), att["checkpoints"], att["lds"]["subsets"]
     assert sizes >= 4 and M >= 2
+    shape = (1, 28 // att["vision"]["downsample"], 28 // att["vision"]["downsample"])
+    macs = {
+        name: forward_macs(make_classifier(att["vision"]["family"], spec["width"], 1, 10, shape[1]), shape)
+        for name, spec in att["vision"]["sizes"].items()
+    }
+    assert macs[att["vision"]["reference"]] >= 1000 * min(macs.values())  # the paper's range: LDS past 1,000x
     per_ckpt = sizes * M
     assert job_counts(result.stdout) == Counter(
         attribution_data=1,
@@ -361,9 +385,9 @@ def test_default_graph_plans_the_selection_experiment(tmp_path):
     sizes, M, targets = len(sel["sizes"]), sel["checkpoints"], len(sel["targets"])
     assert sizes >= 3 and targets >= 2 and set(sel["targets"]) == {"squad", "lambada"}
     per_target = sizes + 4  # DsDm with every size, Bot-DsDm, DSIR, classifier, random
-    sources = {s for d in sel["pool"]["distributions"] for s in config["distributions"][d]}
     assert job_counts(result.stdout) == Counter(
-        prepare_source=len(sources),
+        prepare_source=len(config["sources"]),  # the BPE trains on every source's training documents
+        train_tokenizer=1,
         build_testset=targets,
         selection_split=targets,
         selection_data=1,
