@@ -354,6 +354,19 @@ def test_editing_one_attribution_size_reruns_only_its_checkpoints(tiny_run, tmp_
     assert all(w.startswith("exp=attribution, size=w2") for w in planned_wildcards(out, "trak"))
 
 
+@pytest.mark.parametrize("overlay", ["cpu_1m", "mnist_logreg", "mnist_mlp"])
+def test_an_attribution_overlay_plans_exactly_its_own_sizes(tmp_path, overlay):
+    """Overlays layered on config.yaml drop the default's sizes; one that drops a size it defines again
+    (the default's h64 and mnist_mlp's) would silently lose it."""
+    work = default_workdir(tmp_path)
+    path = REPO / f"configs/{overlay}.yaml"
+    result = run_snakemake(work, "-n", "lds_report", "--configfile", str(work / "config.yaml"), str(path))
+    assert result.returncode == 0, result.stderr
+    sizes = yaml.safe_load(path.read_text())["attribution"]["vision"]["sizes"]
+    planned = {re.search(r"size=(\w+)", w)[1] for w in planned_wildcards(result.stdout, "datamodel")}
+    assert planned == set(sizes)
+
+
 def test_the_million_parameter_attribution_config_plans_sjlt_at_k_2048(tmp_path):
     """configs/cpu_1m.yaml: a reference of about 10^6 parameters, projected to 2048 by SJLT."""
     from proxyscale.models import count_params
