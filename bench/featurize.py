@@ -43,11 +43,14 @@ def rate(fn, samples: int, seconds: float = 2.0) -> float:
     return samples / seconds_per_call(fn, seconds)
 
 
+UNIFORM_PIXELS = (0.5,), (0.2887,)  # per-channel mean and spread of the uniform random pixels batch_of draws
+
+
 def models(config: dict) -> list[tuple[str, object, dict, int]]:
     """(name, task, size spec, batch size) for the models measured."""
     vision = config["attribution"]["vision"]
     out = []
-    task = VisionTask(vision["family"], (1, 14, 14), 10, (0.5,), (0.29,))  # uniform random pixels
+    task = VisionTask(vision["family"], (1, 14, 14), 10, *UNIFORM_PIXELS)
     for name, spec in vision["sizes"].items():
         out.append((f"vision {name}", task, spec, config["attribution"]["trak"]["batch_size"]))
     sel = config["selection"]
@@ -56,7 +59,7 @@ def models(config: dict) -> list[tuple[str, object, dict, int]]:
         out.append((f"lm {name}", lm, spec, 32))
     big = yaml.safe_load((REPO / "configs/cpu_1m.yaml").read_text())["attribution"]
     ref = big["vision"]["reference"]
-    mlp = VisionTask("mlp", (1, 28, 28), 10, (0.5,), (0.29,))
+    mlp = VisionTask("mlp", (1, 28, 28), 10, *UNIFORM_PIXELS)
     out.append((f"mlp {ref} (cpu_1m)", mlp, big["vision"]["sizes"][ref], 100))
     return out
 

@@ -268,9 +268,9 @@ def correlation_report(
     tokenizer: str | None = None,
 ) -> str:
     """The report's markdown; ``accuracy`` is :func:`analysis.accuracy_table`'s; ``figures`` maps figure
-    keys to paths relative to the report; ``reserved``
-    counts the examples of each test set left out for the dataset-selection experiment; ``induced``
-    names the selection-induced training distributions; ``tokenizer`` describes the tokenizer in words."""
+    keys to paths relative to the report; ``reserved`` counts the examples of each test set left out for
+    the dataset-selection experiment; ``induced`` names the selection-induced training distributions;
+    ``tokenizer`` describes the tokenizer in words."""
     labels = _proxy_labels(compute, reference)
     proxies = list(labels)
     pct = f"{100 * ci:.0f}%"
