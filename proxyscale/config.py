@@ -56,9 +56,11 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
     """Raise :class:`ConfigError` naming the first inconsistent key."""
     base = Path(base_dir)
     sizes, sources = config["sizes"], config["sources"]
-    if config["reference"] not in sizes:
+    _check_models(config, base)
+    if config["reference"] not in correlation_sizes(config):
         raise ConfigError(
-            f"reference: size '{config['reference']}' is not defined under sizes (defined: {', '.join(sizes)})"
+            f"reference: size '{config['reference']}' is not defined under sizes or models "
+            f"(defined: {', '.join(correlation_sizes(config))})"
         )
     _check_heads(sizes, "sizes")
     for name, files in sources.items():
@@ -122,9 +124,31 @@ def lookup(config: dict, key: str):
     return value
 
 
+def correlation_sizes(config: dict) -> list[str]:
+    """The correlation experiment's sizes: those it trains (``sizes``), then those it imports (``models``)."""
+    return [*config["sizes"], *config.get("models", {})]
+
+
+def correlation_distributions(config: dict) -> list[str]:
+    """The correlation experiment's training distributions: the weightings of sources, the selection-induced
+    ones, then any that only imported models name (their data is not here; nothing trains on them)."""
+    names = [*config["distributions"], *selection_distributions(config)]
+    for spec in config.get("models", {}).values():
+        names += [d for d in spec["checkpoints"] if d not in names]
+    return names
+
+
+def imported_checkpoint(config: dict, size: str, dist: str) -> dict:
+    """One imported model's entry: its size's settings (all but ``checkpoints``) under the checkpoint's own
+    keys, with ``where``, the config key it came from (for messages)."""
+    spec = config["models"][size]
+    shared = {k: v for k, v in spec.items() if k != "checkpoints"}
+    return {**shared, **spec["checkpoints"][dist], "where": f"models.{size}.checkpoints.{dist}"}
+
+
 def proxies(config: dict) -> list[str]:
-    """Proxy size names (every size but the reference), in config order."""
-    return [s for s in config["sizes"] if s != config["reference"]]
+    """Proxy size names (every size but the reference, trained or imported), in config order."""
+    return [s for s in correlation_sizes(config) if s != config["reference"]]
 
 
 def resources(config: dict, group: str) -> dict:
@@ -236,6 +260,49 @@ def _check_selection(config: dict) -> None:
             raise ConfigError(
                 f"selection.distributions: '{target}/{method}' would be named '{name}', which is already a distribution"
             )
+
+
+def _check_models(config: dict, base: Path) -> None:
+    """Imported sizes: no name shared with a trained size, one model per distribution, each a local
+    directory or a hub name at a revision, and what the compute ratios need (training tokens)."""
+    models = config.get("models", {})
+    dists, sizes = correlation_distributions(config), correlation_sizes(config)
+    for name in models:
+        if name in config["sizes"]:
+            raise ConfigError(f"models.{name}: '{name}' is also under sizes; a size is either trained or imported")
+    if len(sizes) < 2:
+        raise ConfigError(f"sizes, models: {len(sizes)} size(s) in all; the experiment needs a reference and a proxy")
+    if len(dists) < 2:
+        raise ConfigError(f"distributions: {len(dists)} in all; correlations across distributions need at least 2")
+    trainable = [*config["distributions"], *selection_distributions(config)]
+    for dist in dists:
+        if dist not in trainable and config["sizes"]:
+            raise ConfigError(
+                f"models: distribution '{dist}' exists only as imported models, so the trained sizes "
+                f"({', '.join(config['sizes'])}) cannot be trained on it; import them too or add it under distributions"
+            )
+    for size, spec in models.items():
+        missing = [d for d in dists if d not in spec["checkpoints"]]
+        if missing:
+            raise ConfigError(
+                f"models.{size}.checkpoints: no model for {', '.join(missing)} (every size needs one per distribution)"
+            )
+        for dist in spec["checkpoints"]:
+            entry = imported_checkpoint(config, size, dist)
+            where = entry["where"]
+            if ("path" in entry) == ("hub" in entry):
+                raise ConfigError(
+                    f"{where}: give path (a local directory) or hub (a Hugging Face model name), one of them"
+                )
+            if "hub" in entry and "revision" not in entry:
+                raise ConfigError(f"{where}.revision: required with hub (a branch, tag or commit, e.g. main)")
+            if "path" in entry and not (base / entry["path"]).is_dir():
+                raise ConfigError(f"{where}.path: directory '{entry['path']}' does not exist")
+            if ("tokens" in entry) == ("tokens_per_param" in entry):
+                raise ConfigError(
+                    f"{where}: give tokens or tokens_per_param, one of them (a transformers checkpoint does not "
+                    "record how many tokens it was trained on; the compute ratios need it)"
+                )
 
 
 def _check_heads(sizes: dict, where: str) -> None:

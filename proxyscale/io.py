@@ -8,6 +8,7 @@ mistake for a finished one.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -133,3 +134,8 @@ def save_npz(path: str | Path, **arrays) -> None:
 def save_text(text: str, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def save_json(data: dict, path: str | Path) -> None:
+    """A JSON object (indented, keys sorted) written atomically."""
+    save_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n", path)

@@ -19,6 +19,7 @@ ARTIFACTS = {
     "checkpoint": ("checkpoints/{dist}/{size}.pt", "train"),
     "curve": ("train_logs/{dist}/{size}.parquet", "train"),
     "losses": ("losses/{dist}/{size}/{test}.parquet", "evaluate"),
+    "imported": ("imported/{dist}/{size}.json", "evaluate_imported"),
     "dataset": ("{exp}/dataset", "{exp}_data"),
     "model": ("{exp}/models/{size}/{ckpt}.pt", "attribution_train"),
     "trak_store": ("{exp}/trak/{size}/{ckpt}", "trak"),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from proxyscale.config import datamodel_settings, selection_methods
+from proxyscale.config import correlation_distributions, datamodel_settings, selection_methods
 from proxyscale.data.ngrams import CLASSIFIER_NGRAMS, POOL_BLOCK
 from proxyscale.datamodels.budget import budget_windows
 from proxyscale.datamodels.cost import trak_flops
@@ -107,13 +107,17 @@ def _checkpoint_bytes(params: int) -> float:
 
 
 def _correlation_rows(config: dict, vocab: int) -> list[Row]:
-    from proxyscale.config import selection_distributions
-
     T, tpp = config["model"]["context_length"], config["model"]["tokens_per_param"]
-    dists = len(config["distributions"]) + len(selection_distributions(config))
+    dists = len(correlation_distributions(config))
     ev = config.get("evaluation", {})
     eval_tokens = len(config["test_sets"]) * ev.get("max_examples", 1000) * T
     rows = []
+    for name, spec in config.get("models", {}).items():
+        p = int(spec.get("params") or 0)
+        context = spec.get("context_length") or T
+        note = "imported: no training" + ("" if p else "; params unknown until loaded (give models.<size>.params)")
+        scored = len(config["test_sets"]) * ev.get("max_examples", 1000) * context
+        rows.append(Row("evaluate_imported", name, dists, p, 2.0 * p * scored, True, {}, 0.0, 0.0, note))
     for name, size in config["sizes"].items():
         cfg = _gpt(size, vocab, T)
         p = count_parameters(cfg)
@@ -211,9 +215,14 @@ def _data_rows(config: dict, vocab: int) -> list[Row]:
     """Token shards: the tokens the largest needs ask for (the reference's budget per distribution, the
     attribution windows, the selection pool), in the shards' token type."""
     T = config["model"]["context_length"]
-    ref = config["sizes"][config["reference"]]
-    tokens = math.ceil(config["model"]["tokens_per_param"] * count_parameters(_gpt(ref, vocab, T)))
-    need = {"one distribution's reference budget": tokens}
+    trained = config["sizes"].get(config["reference"]) or max(
+        config["sizes"].values(), key=lambda size: count_parameters(_gpt(size, vocab, T)), default=None
+    )  # the largest size trained here when the reference is imported
+    need = {"nothing trained on the shards": 0}
+    if trained is not None:
+        tokens = math.ceil(config["model"]["tokens_per_param"] * count_parameters(_gpt(trained, vocab, T)))
+        label = "reference" if config["reference"] in config["sizes"] else "largest trained size's"
+        need = {f"one distribution's {label} budget": tokens}
     if config.get("attribution", {}).get("setting") == "lm":
         need["attribution windows"] = config["attribution"]["n_train"] * (
             config["attribution"]["lm"]["context_length"] + 1

@@ -1,11 +1,17 @@
 # Paths, config lookups, rule resources, and the input and params functions of every stage (rule
 # files hold rules only). Each params function returns only the config slice its rule depends on,
 # which is what keeps reruns exact.
+import re
+from pathlib import Path
+
 from proxyscale.config import (
     attribution_setting,
     check_config,
+    correlation_distributions,
+    correlation_sizes,
     datamodel_settings,
     experiments,
+    imported_checkpoint,
     parse_method,
     proxies,
     resources,
@@ -26,15 +32,20 @@ ATTRIBUTION_DIR = f"{RESULTS}/attribution"
 SELECTION_DIR = f"{RESULTS}/selection"
 LOGS = f"{RESULTS}/logs"
 
-# Scale correlation: every size trained on every distribution, evaluated on every test set.
+# Scale correlation: every size trained (sizes) or imported (models) on every distribution, evaluated
+# on every test set.
 SOURCES = list(config["sources"])
 SELECTION_DISTRIBUTIONS = selection_distributions(config)  # selections trained on as distributions
-DISTRIBUTIONS = list(config["distributions"]) + list(SELECTION_DISTRIBUTIONS)
-SIZES = list(config["sizes"])
+DISTRIBUTIONS = correlation_distributions(config)
+TRAINED_SIZES = list(config["sizes"])
+IMPORTED_SIZES = list(config.get("models", {}))
+SIZES = correlation_sizes(config)
 TESTS = list(config["test_sets"])
 PROXIES = proxies(config)
 REFERENCE = config["reference"]
 RUNS = [(d, s) for d in DISTRIBUTIONS for s in SIZES]
+TRAINED_RUNS = [(d, s) for d, s in RUNS if s in TRAINED_SIZES]
+IMPORTED_RUNS = [(d, s) for d, s in RUNS if s in IMPORTED_SIZES]
 BPE_PATH = artifact_path("bpe")  # where train_tokenizer writes the BPE of tokenizer.kind bpe
 TOKENIZER = tokenizer_spec(config, BPE_PATH)  # a trained BPE's entry names its file
 TOKENIZER_FILES = [TOKENIZER["path"]] if "path" in TOKENIZER else []  # what tokenised artifacts depend on
@@ -99,6 +110,10 @@ def testset_path(test):
 
 def checkpoint_path(dist, size):
     return artifact_path("checkpoint", dist=dist, size=size)
+
+
+def imported_path(dist, size):
+    return artifact_path("imported", dist=dist, size=size)
 
 
 def curve_path(dist, size):
@@ -169,7 +184,8 @@ def training_resources(group):
 
 
 # One conda environment per rule group (envs/*.yaml), for --software-deployment-method conda.
-ENV_FILES = {"data": "data", "train": "train", "evaluate": "train", "attribution": "attribution", "report": "report"}
+ENV_FILES = {"data": "data", "train": "train", "evaluate": "train", "imported": "imported", "attribution": "attribution",
+             "report": "report"}  # fmt: skip
 
 
 def conda_env(group):
@@ -239,6 +255,24 @@ def distribution_weights(wildcards):
 
 def size_spec(wildcards):
     return config["sizes"][wildcards.size]
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names (none: a pattern that matches nothing)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def imported_model(wildcards):
+    return imported_checkpoint(config, wildcards.size, wildcards.dist)
+
+
+def imported_files(wildcards):
+    """A local imported checkpoint's files, so that replacing them re-evaluates it (a hub model's name
+    and revision are params)."""
+    entry = imported_model(wildcards)
+    if "path" not in entry:
+        return []
+    return sorted(str(f) for f in Path(entry["path"]).rglob("*") if f.is_file())
 
 
 # TRAK datamodels (both experiments, through {exp}).

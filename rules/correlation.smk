@@ -3,6 +3,8 @@
 # reference's: tables (parquet), figures (PNG + SVG) and a markdown report. A distribution is a
 # weighting of source shards or one selection's shard (selection.distributions). Only a size's own
 # architecture and recipe are params, so editing one size re-runs that size's models and the report.
+# A size under models: is imported from transformers checkpoints instead: evaluate_imported replaces
+# its train and evaluate jobs.
 
 
 rule train:
@@ -14,6 +16,8 @@ rule train:
         curve=curve_path("{dist}", "{size}"),
     log:
         f"{LOGS}/train/{{dist}}/{{size}}.log",
+    wildcard_constraints:
+        size=one_of(TRAINED_SIZES),
     conda:
         conda_env("train")
     threads: rule_threads("train")
@@ -36,10 +40,13 @@ rule evaluate:
     input:
         ckpt=checkpoint_path("{dist}", "{size}"),
         tests=[testset_path(t) for t in TESTS],
+        tokenizer=TOKENIZER_FILES,
     output:
         [losses_path("{dist}", "{size}", t) for t in TESTS],
     log:
         f"{LOGS}/evaluate/{{dist}}/{{size}}.log",
+    wildcard_constraints:
+        size=one_of(TRAINED_SIZES),
     conda:
         conda_env("evaluate")
     threads: rule_threads("evaluate")
@@ -48,16 +55,43 @@ rule evaluate:
     params:
         tests=TESTS,
         batch_size=config["evaluation"]["batch_size"],
+        tokenizer=TOKENIZER,
         device=config["device"],
     script:
         "../workflow_scripts/evaluate.py"
 
 
+rule evaluate_imported:
+    input:
+        model=imported_files,
+        tests=[testset_path(t) for t in TESTS],
+    output:
+        losses=[losses_path("{dist}", "{size}", t) for t in TESTS],
+        record=imported_path("{dist}", "{size}"),
+    log:
+        f"{LOGS}/evaluate/{{dist}}/{{size}}.log",
+    wildcard_constraints:
+        size=one_of(IMPORTED_SIZES),
+    conda:
+        conda_env("imported")
+    threads: rule_threads("evaluate")
+    resources:
+        **rule_resources("evaluate"),
+    params:
+        model=imported_model,
+        tests=TESTS,
+        batch_size=config["evaluation"]["batch_size"],
+        device=config["device"],
+    script:
+        "../workflow_scripts/evaluate_imported.py"
+
+
 rule correlation:
     input:
         losses=[losses_path(d, s, t) for d, s, t in LOSS_KEYS],
-        ckpts=[checkpoint_path(d, s) for d, s in RUNS],
-        curves=[curve_path(d, s) for d, s in RUNS],
+        ckpts=[checkpoint_path(d, s) for d, s in TRAINED_RUNS],
+        imported=[imported_path(d, s) for d, s in IMPORTED_RUNS],
+        curves=[curve_path(d, s) for d, s in TRAINED_RUNS],
         testsets=[testset_path(t) for t in TESTS],
         reserved=[split_path(t) for t in RESERVED_TESTS],
     output:
@@ -85,11 +119,12 @@ rule correlation:
         **rule_resources("report"),
     params:
         loss_keys=LOSS_KEYS,
-        run_keys=RUNS,
+        run_keys=TRAINED_RUNS,
         tests=TESTS,
         reserved_tests=RESERVED_TESTS,
         induced=list(SELECTION_DISTRIBUTIONS),
-        tokenizer=TOKENIZER,
+        tokenizer=TOKENIZER if TRAINED_SIZES else None,
+        imported_sizes=IMPORTED_SIZES,
         reference=REFERENCE,
         bootstrap=config["report"]["bootstrap"],
         ci=config["report"]["ci"],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,7 @@ MNIST = {
 
 
 REQUIRED = {x for x in os.environ.get("PROXYSCALE_REQUIRE", "").split(",") if x}
-"""What must be available (``slurm``, ``datasets``): CI sets PROXYSCALE_REQUIRE=slurm,datasets, so a test
+"""What must be available (``slurm``, ``datasets``, ``transformers``): CI names all three, so a test
 that would skip for want of one of them fails instead."""
 
 
@@ -44,6 +46,14 @@ def needs_datasets() -> None:
         import datasets  # noqa: F401
     except ImportError:
         unavailable("datasets", "the datasets package is not installed")
+
+
+def needs_transformers() -> None:
+    """Skip (or, when required, fail) a test of imported checkpoints where ``transformers`` is missing."""
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        unavailable("transformers", "the transformers package is not installed")
 
 
 def windows_dataset(directory: Path, arrays: dict, **task):
@@ -93,11 +103,18 @@ def validated(config: dict) -> dict:
     return config
 
 
-def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Snakemake on this repository's workflow in ``workdir``, with the ``config.yaml`` written there."""
+def run_snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Snakemake on this repository's workflow in ``workdir``, with the ``config.yaml`` written there
+    (``env``: the environment, default this process's)."""
     cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
     cmd += ["--configfile", str(workdir / "config.yaml"), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+
+
+def job_counts(output: str) -> Counter:
+    """Rule -> planned job count, from the 'Job stats' table of a (dry) run."""
+    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    return Counter({m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"})
 
 
 def write_config(config: dict, directory: Path) -> Path:

@@ -22,6 +22,7 @@ from proxyscale.correlation.analysis import (
     scale_correlation,
     verdict,
 )
+from proxyscale.io import save_json
 from proxyscale.training.checkpoints import save_checkpoint
 
 
@@ -35,11 +36,18 @@ def test_tables_are_tagged_with_their_keys(tmp_path):
     assert table.index.tolist() == [0, 1, 2, 3]
 
 
-def test_runs_are_the_checkpoints_summaries(tmp_path):
+def test_runs_are_the_checkpoints_summaries_then_the_imported_records(tmp_path):
     for name, params in (("a", 10), ("b", 20)):
-        save_checkpoint(tmp_path / f"{name}.pt", torch.nn.Linear(1, 1), {"size": name, "params": params})
-    runs = read_runs([tmp_path / "a.pt", tmp_path / "b.pt"])
-    assert runs.to_dict("list") == {"size": ["a", "b"], "params": [10, 20]}
+        save_checkpoint(
+            tmp_path / f"{name}.pt", torch.nn.Linear(1, 1), {"size": name, "params": params, "wall_seconds": 2.0}
+        )
+    save_json({"size": "c", "params": 30, "source": "elsewhere/c"}, tmp_path / "c.json")
+    runs = read_runs([tmp_path / "a.pt", tmp_path / "b.pt"], [tmp_path / "c.json"])
+    assert runs[["size", "params"]].to_dict("list") == {"size": ["a", "b", "c"], "params": [10, 20, 30]}
+    assert runs["source"].isna().tolist() == [True, True, False]
+    # what training measures is NaN for the imported model, and every such column exists
+    assert runs["wall_seconds"].tolist()[:2] == [2.0, 2.0] and np.isnan(runs["wall_seconds"].iloc[2])
+    assert runs[["final_loss", "max_shard_repetition", "mfu"]].isna().all().all()
 
 
 def test_repeated_runs_lists_runs_that_see_data_twice_most_repeated_first():
@@ -188,8 +196,18 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
         summary, compute, means, accuracy, per_sample, null, mixed, repeated, thresholds, "ref", 0.9, figures, None,
         ["d3", "d4"], "a byte-level BPE of 512 tokens",
     )  # fmt: skip
-    assert "Text is tokenised with a byte-level BPE of 512 tokens; losses are in nats per token." in marked
-    assert "tokenised" not in text
+    assert "Text is tokenised with a byte-level BPE of 512 tokens. Losses are in nats per token in every" in marked
+    assert "tokenised" not in text and "Losses are in nats per token in every table and figure." in text
+    assert "MAE in nats per token." in text and "bits" not in text
+    per_byte = correlation_report(
+        summary, compute, means, accuracy, per_sample, null, mixed, repeated, thresholds, "ref", 0.9, figures, None,
+        (), "each imported model's own tokenizer (ref)", "bits per byte",
+    )  # fmt: skip
+    assert (
+        "Text is tokenised with each imported model's own tokenizer (ref). Losses are in bits per byte in every "
+        "table and figure: the models do not share one tokenizer" in per_byte
+    )
+    assert "MAE in bits per byte." in per_byte and "nats per token" not in per_byte
     assert (
         "each of 5 training distributions: 3 drawn from the sources (d0, d1, d2) and 2 selection-induced (d3, d4: "
         "selections of the dataset-selection experiment's pool, triangles in the figures) and evaluated" in marked
@@ -238,7 +256,8 @@ def test_compute_table_by_hand_and_from_runs_without_throughput_or_mfu():
          "wall_seconds": [2.0, 10.0, 4.0], "final_loss": [3.0, 2.0, 4.0], "max_shard_repetition": [0.5, 1.0, 2.0]}
     )  # fmt: skip
     expected = pd.DataFrame(
-        {"size": ["ref", "s"], "params": [100, 10], "tokens": [2000, 200], "flops": [1.2e6, 1.2e4],
+        {"size": ["ref", "s"], "origin": ["trained"] * 2, "params": [100, 10], "tokens": [2000, 200],
+         "flops": [1.2e6, 1.2e4],
          "wall_seconds": [10.0, 3.0], "tokens_per_second": [200.0, 75.0], "mfu": [np.nan, np.nan],
          "final_train_loss": [2.0, 3.5], "max_repetition": [1.0, 2.0], "compute_ratio": [1.0, 100.0]}
     )  # fmt: skip
@@ -246,6 +265,12 @@ def test_compute_table_by_hand_and_from_runs_without_throughput_or_mfu():
     with_mfu = compute_table(runs.assign(mfu=[None, 0.4, None], tokens_per_second=[1.0, 2.0, 3.0]), "ref")
     assert with_mfu["mfu"].tolist()[0] == 0.4 and np.isnan(with_mfu["mfu"].tolist()[1])
     assert with_mfu["tokens_per_second"].tolist() == [2.0, 2.0]
+    # an imported reference (read_runs gives it a source and NaN for what training measures)
+    imported = runs.assign(source=["", "hub/ref", ""]).replace({"source": {"": None}})
+    imported.loc[1, ["wall_seconds", "final_loss", "max_shard_repetition"]] = np.nan
+    table = compute_table(imported, "ref")
+    assert table["origin"].tolist() == ["imported", "trained"] and table["compute_ratio"].tolist() == [1.0, 100.0]
+    assert np.isnan(table["wall_seconds"].iloc[0]) and np.isnan(table["tokens_per_second"].iloc[0])
 
 
 def test_scale_correlation_reports_each_proxys_accuracy_and_the_tests_chance():

@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 from scipy import stats as sps
-from test_workflow import job_counts
 
-from conftest import REPO
+from conftest import REPO, job_counts
 
 pytestmark = pytest.mark.workflow
 

@@ -16,17 +16,11 @@ import pytest
 import yaml
 from scipy.stats import spearmanr
 
-from conftest import REPO, run_snakemake, tiny_config, write_config
+from conftest import REPO, job_counts, run_snakemake, tiny_config, write_config
 from proxyscale.models.vision import forward_macs, make_classifier
 from proxyscale.training.checkpoints import checkpoint_meta
 
 pytestmark = pytest.mark.workflow
-
-
-def job_counts(output: str) -> Counter:
-    """Rule -> planned job count, from the 'Job stats' table of a (dry) run."""
-    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    return Counter({m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"})
 
 
 def planned_wildcards(output: str, rule: str) -> list[str]:

@@ -3,7 +3,7 @@
 from proxyscale.artifacts import load_parquet
 from proxyscale.correlation import analysis, figures, report
 from proxyscale.correlation.evaluate import chance_accuracy
-from proxyscale.data.tokenizer import describe_tokenizer
+from proxyscale.data.tokenizer import describe_tokenizers
 from proxyscale.io import save_parquet, save_text
 from proxyscale.markdown import figure_links
 from proxyscale.runner import run_job
@@ -16,8 +16,9 @@ def main():
     splits = {t: load_parquet(path) for t, path in zip(p.reserved_tests, inp.reserved)}
     losses = analysis.read_tables(p.loss_keys, inp.losses, ("dist", "size", "test"))
     losses, reserved = analysis.drop_reserved(losses, testsets, splits)
+    losses, unit = analysis.comparable_losses(losses)
     curves = analysis.read_tables(p.run_keys, inp.curves, ("dist", "size"))
-    runs = analysis.read_runs(inp.ckpts)
+    runs = analysis.read_runs(inp.ckpts, inp.imported)
     chance = {t: chance_accuracy(frame) for t, frame in testsets.items()}
 
     means = analysis.mean_losses(losses, p.induced)
@@ -41,11 +42,13 @@ def main():
     for key, table in tables.items():
         save_parquet(table, out[key])
 
-    figures.scatter_grid(means, compute, p.reference, out.scatter, p.induced)
+    figures.scatter_grid(means, compute, p.reference, out.scatter, p.induced, unit)
     figures.r2_vs_compute(summary, out.r2_compute)
     figures.r2_vs_accuracy(summary, out.r2_accuracy)
     proxy = analysis.largest_proxy(compute, p.reference)
-    figures.per_sample_scatter(losses, proxy, p.reference, p.tests[0], p.panels, out.per_sample_fig, induced=p.induced)
+    figures.per_sample_scatter(
+        losses, proxy, p.reference, p.tests[0], p.panels, out.per_sample_fig, induced=p.induced, unit=unit
+    )
     figures.per_sample_hist(per_sample, null, compute, out.per_sample_hist)
     figures.training_curves(curves, out.curves)
 
@@ -66,7 +69,8 @@ def main():
         links,
         reserved,
         p.induced,
-        describe_tokenizer(p.tokenizer),
+        describe_tokenizers(p.tokenizer, p.imported_sizes),
+        unit,
     )
     save_text(text, out.report)
 

@@ -4,6 +4,7 @@ import logging
 
 from proxyscale.artifacts import load_parquet
 from proxyscale.correlation.evaluate import candidate_scores, per_sample
+from proxyscale.data.tokenizer import make_tokenizer
 from proxyscale.device import resolve_device
 from proxyscale.io import save_parquet
 from proxyscale.runner import run_job
@@ -14,8 +15,10 @@ def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     device = resolve_device(smk.params.device)
     model, _ = load_lm(smk.input.ckpt, device)
+    tokenizer = make_tokenizer(smk.params.tokenizer)
     for test, src, dst in zip(smk.params.tests, smk.input.tests, smk.output):
-        table = per_sample(candidate_scores(model, load_parquet(src), smk.params.batch_size, device))
+        scores = candidate_scores(model, load_parquet(src), smk.params.batch_size, device, tokenizer)
+        table = per_sample(scores)
         logging.info("%s: mean loss %.4f, accuracy %s", test, table["loss"].mean(), table["correct"].mean())
         save_parquet(table, dst)
 

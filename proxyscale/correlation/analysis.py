@@ -1,23 +1,30 @@
 """The scale-correlation analysis: do proxy losses across training distributions predict the reference's?
 
 Inputs are the per-sample loss tables of every (distribution, size, test set) and the training summary
-of every checkpoint; outputs are tidy tables the report and figures are drawn from.
+of every checkpoint (trained here, or the record of an imported one); outputs are tidy tables the report
+and figures are drawn from.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 
 from proxyscale import stats
-from proxyscale.artifacts import load_parquet
+from proxyscale.artifacts import load_json, load_parquet
+from proxyscale.errors import DataError
 from proxyscale.training.checkpoints import checkpoint_meta
+
+NATS_PER_TOKEN = "nats per token"
+BITS_PER_BYTE = "bits per byte"
 
 
 def read_tables(keys: list[tuple], paths: list[str], columns: tuple[str, ...]) -> pd.DataFrame:
     """Parquet tables concatenated, each tagged with its key (for example (dist, size, test)) in ``columns``."""
     frames = [load_parquet(path).assign(**dict(zip(columns, key))) for key, path in zip(keys, paths)]
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
 
 
 def drop_reserved(losses: pd.DataFrame, testsets: dict[str, pd.DataFrame], splits: dict[str, pd.DataFrame]):
@@ -34,9 +41,30 @@ def drop_reserved(losses: pd.DataFrame, testsets: dict[str, pd.DataFrame], split
     return losses.reset_index(drop=True), dropped
 
 
-def read_runs(checkpoints: list[str]) -> pd.DataFrame:
-    """One row per checkpoint: its training summary (params, tokens, FLOPs, wall time, final loss)."""
-    return pd.DataFrame(checkpoint_meta(path) for path in checkpoints)
+def read_runs(checkpoints: list[str], imported: list[str] = ()) -> pd.DataFrame:
+    """One row per model: the training summary of each checkpoint trained here (params, tokens, FLOPs,
+    wall time, final loss), then the record of each imported one (params, tokens, FLOPs, its source;
+    what was measured in training is NaN)."""
+    runs = pd.DataFrame([*(checkpoint_meta(path) for path in checkpoints), *(load_json(path) for path in imported)])
+    measured = ("wall_seconds", "final_loss", "unique_tokens", "repetition", "max_shard_repetition",
+                "most_repeated_shard", "mfu", "source")  # fmt: skip
+    return runs.reindex(columns=[*runs.columns, *(c for c in measured if c not in runs)])
+
+
+def comparable_losses(losses: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The losses in one unit for every size, and the unit: nats per token where every model tokenises
+    alike (one tokenizer fingerprint), else bits per byte of the scored text (a continuation's mean loss
+    x its tokens / its UTF-8 bytes / ln 2), since a token of one tokenizer is not a token of another."""
+    if "tokenizer" not in losses or losses["tokenizer"].nunique(dropna=False) <= 1:
+        return losses, NATS_PER_TOKEN
+    if "n_bytes" not in losses or losses["n_bytes"].isna().any():
+        raise DataError(
+            "the models use different tokenizers, so losses must be compared per byte, but some loss tables "
+            "lack the scored text's byte counts (written by an older proxyscale): rerun them with "
+            "snakemake --forcerun build_testset"
+        )
+    per_byte = losses["loss"] * losses["n_tokens"] / losses["n_bytes"] / math.log(2)
+    return losses.assign(loss=per_byte), BITS_PER_BYTE
 
 
 def mean_losses(losses: pd.DataFrame, induced=()) -> pd.DataFrame:
@@ -67,13 +95,17 @@ def accuracy_table(
 
 
 def compute_table(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Per size: params, tokens and FLOPs of one run, compute ratio to the reference, mean wall time,
-    throughput (tokens per second per device) and model FLOPs utilisation (NaN where the device's peak
-    is unknown)."""
-    runs = runs.assign(mfu=pd.to_numeric(runs["mfu"], errors="coerce") if "mfu" in runs else float("nan"))
+    """Per size: trained here or imported, params, tokens and FLOPs of one run, compute ratio to the
+    reference, mean wall time, throughput (tokens per second per device) and model FLOPs utilisation
+    (NaN where the device's peak is unknown, and for imported models, which were not trained here)."""
+    runs = runs.assign(
+        mfu=pd.to_numeric(runs["mfu"], errors="coerce") if "mfu" in runs else float("nan"),
+        origin=runs["source"].isna().map({True: "trained", False: "imported"}) if "source" in runs else "trained",
+    )
     if "tokens_per_second" not in runs:  # checkpoints trained before throughput was recorded
         runs = runs.assign(tokens_per_second=runs["tokens"] / runs["wall_seconds"])
     table = runs.groupby("size", sort=False).agg(
+        origin=("origin", "first"),
         params=("params", "first"),
         tokens=("tokens", "first"),
         flops=("flops", "first"),

@@ -4,6 +4,12 @@ A candidate's loss is the mean next-token negative log-likelihood over its conti
 its context, the context cut from the left so the pair fits the model's context length. A test
 example's loss is its gold candidate's; accuracy is greedy reproduction of the continuation for
 ``greedy`` test sets and lowest length-normalised loss among the choices for ``multiple_choice``.
+
+Each loss also records the UTF-8 bytes of the text it was measured on and the tokenizer's fingerprint:
+losses per token of models with different tokenizers are not comparable, losses per byte are
+(:func:`proxyscale.correlation.analysis.comparable_losses`). A model is anything with ``per_token`` and
+``context_length`` (the workflow's GPT, or :class:`proxyscale.models.imported.ImportedLM`); a model with
+its own tokenizer scores the test set's text re-tokenised with it (:func:`retokenise`).
 """
 
 from __future__ import annotations
@@ -12,16 +18,44 @@ import numpy as np
 import pandas as pd
 import torch
 
-from proxyscale.data.prepare import fit_to_context
+from proxyscale.data.prepare import candidate_ids, fit_to_context
 from proxyscale.device import autocast
+from proxyscale.errors import DataError
 from proxyscale.training.losses import masked_mean, token_nll_and_hit
 
 
+def retokenise(frame: pd.DataFrame, tokenizer, where: str) -> pd.DataFrame:
+    """``frame`` (a test set) with its candidates' token ids from ``tokenizer``, encoded as the test set's
+    own were (:func:`proxyscale.data.prepare.candidate_ids`); ``where`` names the file for messages."""
+    if "continuation_bytes" not in frame:
+        raise DataError(
+            f"{where}: built by an older proxyscale, which kept only 500 characters of each text; rebuild it "
+            "(snakemake --forcerun build_testset) to score it with another tokenizer"
+        )
+    pairs = [candidate_ids(tokenizer, c, t) for c, t in zip(frame["context"], frame["continuation"])]
+    return frame.assign(context_ids=[c for c, _ in pairs], continuation_ids=[t for _, t in pairs])
+
+
+def scored_bytes(frame: pd.DataFrame, kept: list[np.ndarray], tokenizer=None) -> np.ndarray:
+    """UTF-8 bytes of the text each candidate's loss is measured on: its whole continuation where every
+    token was ``kept`` in the context, else the kept tokens' (``tokenizer.byte_length``; NaN without a
+    tokenizer, or for a test set that does not record its continuations' lengths)."""
+    if "continuation_bytes" in frame:
+        out = frame["continuation_bytes"].to_numpy(dtype=float).copy()
+    else:
+        out = np.full(len(frame), np.nan)
+    for i, (ids, scored) in enumerate(zip(frame["continuation_ids"], kept)):
+        if len(scored) < len(ids):
+            out[i] = np.nan if tokenizer is None else tokenizer.byte_length(scored)
+    return out
+
+
 @torch.no_grad()
-def candidate_scores(model, frame: pd.DataFrame, batch_size: int, device: torch.device) -> pd.DataFrame:
-    """``frame`` (tokenised candidates) with ``loss``, ``n_tokens`` and ``greedy_correct`` added."""
+def candidate_scores(model, frame: pd.DataFrame, batch_size: int, device: torch.device, tokenizer=None) -> pd.DataFrame:
+    """``frame`` (tokenised candidates) with ``loss``, ``n_tokens``, ``n_bytes`` (:func:`scored_bytes`),
+    ``greedy_correct`` and ``tokenizer`` (the fingerprint of the ``tokenizer`` the ids come from) added."""
     model.eval()
-    T = model.cfg.context_length
+    T = model.context_length
     pairs = [fit_to_context(c, t, T) for c, t in zip(frame["context_ids"], frame["continuation_ids"])]
     losses = np.empty(len(pairs))
     greedy = np.empty(len(pairs), dtype=bool)
@@ -47,14 +81,17 @@ def candidate_scores(model, frame: pd.DataFrame, batch_size: int, device: torch.
     out = frame[["example_id", "choice", "is_gold", "kind"]].copy()
     out["loss"] = losses
     out["n_tokens"] = [len(t) for _, t in pairs]
+    out["n_bytes"] = scored_bytes(frame, [t for _, t in pairs], tokenizer)
     out["greedy_correct"] = greedy
+    out["tokenizer"] = None if tokenizer is None else tokenizer.fingerprint
     return out
 
 
 def per_sample(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per test example: gold loss, token count, and ``correct`` (NaN where undefined)."""
+    """One row per test example: gold loss, token and byte counts, tokenizer, and ``correct`` (NaN where
+    undefined)."""
     gold = scores[scores["is_gold"]].set_index("example_id").sort_index()
-    out = gold[["loss", "n_tokens"]].copy()
+    out = gold[[c for c in ("loss", "n_tokens", "n_bytes", "tokenizer") if c in gold]].copy()
     kind = scores["kind"].iloc[0]
     if kind == "greedy":
         out["correct"] = gold["greedy_correct"].astype(float)

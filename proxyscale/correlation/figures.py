@@ -31,9 +31,9 @@ def _distribution_legend(fig, ax, dists, induced) -> None:
     )
 
 
-def scatter_grid(means, compute, reference, path, induced=()) -> None:
-    """Figure 1: reference vs proxy mean loss, one point per training distribution (triangles for the
-    selection-induced ones, ``induced``); rows are proxies (largest first), columns test sets."""
+def scatter_grid(means, compute, reference, path, induced=(), unit="nats per token") -> None:
+    """Figure 1: reference vs proxy mean loss (in ``unit``), one point per training distribution (triangles
+    for the selection-induced ones, ``induced``); rows are proxies (largest first), columns test sets."""
     proxies = [s for s in compute["size"] if s != reference]
     ratio = compute.set_index("size")["compute_ratio"]
     tests = sorted(means["test"].unique())
@@ -58,7 +58,7 @@ def scatter_grid(means, compute, reference, path, induced=()) -> None:
             if i == len(proxies) - 1:
                 ax.set_xlabel("proxy loss")
     _distribution_legend(fig, axes[0, 0], dists, induced)
-    fig.suptitle("Reference vs proxy mean loss across training distributions", y=1.01)
+    fig.suptitle(f"Reference vs proxy mean loss ({unit}) across training distributions", y=1.01)
     fig.tight_layout()
     save(fig, path)
 
@@ -118,8 +118,10 @@ def r2_vs_accuracy(summary, path) -> None:
     save(fig, path)
 
 
-def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0, induced=()) -> None:
-    """Figure 4: per-sample reference vs proxy loss across distributions (triangles for the
+def per_sample_scatter(
+    losses, size, reference, test, n_panels, path, seed=0, induced=(), unit="nats per token"
+) -> None:
+    """Figure 4: per-sample reference vs proxy loss (in ``unit``) across distributions (triangles for the
     selection-induced ones, ``induced``), for random samples."""
     block = losses[(losses["test"] == test) & losses["size"].isin([size, reference])]
     wide = block.pivot_table(index=["example_id", "dist"], columns="size", values="loss")
@@ -150,6 +152,7 @@ def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0, in
     for ax in axes[:, 0]:
         ax.set_ylabel("reference loss")
     _distribution_legend(fig, axes[0, 0], dists, induced)
+    fig.suptitle(f"Per-sample losses ({unit}) across training distributions", y=1.01)
     fig.tight_layout()
     save(fig, path)
 
@@ -185,7 +188,15 @@ def per_sample_hist(per_sample, null, compute, path) -> None:
 
 
 def training_curves(curves: pd.DataFrame, path) -> None:
-    """Training loss against tokens, one panel per distribution, one line per size."""
+    """Training loss against tokens, one panel per distribution, one line per size trained here (a
+    figure that says so when every size is imported)."""
+    if curves.empty:
+        fig, ax = plt.subplots(figsize=(5, 1.5))
+        ax.text(0.5, 0.5, "No training curves: every size was imported (models:), none trained here.",
+                ha="center", va="center")  # fmt: skip
+        ax.axis("off")
+        save(fig, path)
+        return
     g = sns.relplot(
         curves,
         x="tokens",

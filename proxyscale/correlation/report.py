@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from proxyscale.correlation.analysis import BITS_PER_BYTE, NATS_PER_TOKEN
 from proxyscale.markdown import md_table, with_ci
 
 
@@ -48,6 +49,7 @@ def _introduction(
     pct: str,
     induced: list[str],
     tokenizer: str | None,
+    unit: str,
 ) -> list[str]:
     dists = sorted(means["dist"].unique())
     tests = sorted(means["test"].unique())
@@ -66,7 +68,14 @@ def _introduction(
             if reserved
             else ""
         )
-        + (f" Text is tokenised with {tokenizer}; losses are in nats per token." if tokenizer else ""),
+        + (f" Text is tokenised with {tokenizer}." if tokenizer else "")
+        + f" Losses are in {unit} in every table and figure"
+        + (
+            ": the models do not share one tokenizer, so a test example's loss is its continuation's summed "
+            "loss over its UTF-8 bytes, in bits."
+            if unit == BITS_PER_BYTE
+            else "."
+        ),
         "",
     ]
 
@@ -117,12 +126,22 @@ def _headline(summary: pd.DataFrame, compute: pd.DataFrame, proxies: list[str]) 
 
 
 def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, str]) -> list[str]:
+    formats = {"params": "{:,.0f}", "tokens": "{:,.0f}", "flops": "{:.3g}", "wall_seconds": "{:.2f}",
+               "tokens_per_second": "{:,.0f}", "mfu": "{:.1%}", "final_train_loss": "{:.2f}",
+               "max_repetition": "{:.2f}"}  # fmt: skip
     shown = compute.assign(
-        params=compute["params"].map("{:,}".format),
-        tokens=compute["tokens"].map("{:,}".format),
-        flops=compute["flops"].map("{:.3g}".format),
-        tokens_per_second=compute["tokens_per_second"].map("{:,.0f}".format),
-        mfu=compute["mfu"].map(lambda m: "n/a" if pd.isna(m) else f"{m:.1%}"),
+        **{
+            c: compute[c].map(lambda x, f=f: "n/a" if pd.isna(x) else f.format(x))
+            for c, f in formats.items()
+            if c in compute
+        }
+    )
+    imported = (
+        " Imported sizes (origin imported, the config's models:) were trained elsewhere: their parameters are "
+        "counted from the checkpoints (or given), their training tokens are the config's, and what training "
+        "measures is n/a."
+        if "origin" in compute and (compute["origin"] == "imported").any()
+        else ""
     )
     if len(repeated):
         runs = ", ".join(
@@ -139,7 +158,8 @@ def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, s
         "tokens_per_second: per device, mean over the size's runs; mfu: model FLOPs utilisation, those FLOPs "
         "over the run's wall time over the devices' peak bf16 FLOP/s (n/a where the peak is unknown, as on a "
         "CPU: set `peak_tflops`). max_repetition: the most any of the size's runs repeats one of its shards "
-        "(tokens drawn from the shard over its unique tokens); `model.max_repetition` refuses runs above it.",
+        "(tokens drawn from the shard over its unique tokens); `model.max_repetition` refuses runs above it."
+        + imported,
         "",
         md_table(shown, floatfmt=".2f"),
         "",
@@ -150,7 +170,9 @@ def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, s
     ]
 
 
-def _agreement(summary: pd.DataFrame, labels: dict[str, str], pct: str, figures: dict[str, str]) -> list[str]:
+def _agreement(
+    summary: pd.DataFrame, labels: dict[str, str], pct: str, figures: dict[str, str], unit: str
+) -> list[str]:
     """R^2 (with the sign of the correlation), Spearman and decision accuracy with intervals,
     leave-one-out, and Figures 1 and 2."""
     proxies = list(labels)
@@ -194,7 +216,7 @@ def _agreement(summary: pd.DataFrame, labels: dict[str, str], pct: str, figures:
         "## Leave one distribution out",
         "",
         "A line fit on all other distributions predicts the held-out distribution's reference loss from the "
-        "proxy's; out-of-sample R^2 = 1 - PRESS / total sum of squares, MAE in nats per token.",
+        f"proxy's; out-of-sample R^2 = 1 - PRESS / total sum of squares, MAE in {unit}.",
         "",
         by_test(lambda r: f"{r['loo_r2']:.2f} (MAE {r['loo_mae']:.3f})"),
         "",
@@ -266,20 +288,21 @@ def correlation_report(
     reserved: dict[str, int] | None = None,
     induced: list[str] = (),
     tokenizer: str | None = None,
+    unit: str = NATS_PER_TOKEN,
 ) -> str:
     """The report's markdown; ``accuracy`` is :func:`analysis.accuracy_table`'s; ``figures`` maps figure
     keys to paths relative to the report; ``reserved`` counts the examples of each test set left out for
     the dataset-selection experiment; ``induced`` names the selection-induced training distributions;
-    ``tokenizer`` describes the tokenizer in words."""
+    ``tokenizer`` describes the tokenizers in words; ``unit`` is the losses' (:func:`analysis.comparable_losses`)."""
     labels = _proxy_labels(compute, reference)
     proxies = list(labels)
     pct = f"{100 * ci:.0f}%"
     parts = [
-        *_introduction(means, reference, proxies, reserved or {}, pct, list(induced), tokenizer),
+        *_introduction(means, reference, proxies, reserved or {}, pct, list(induced), tokenizer, unit),
         *_verdict(verdict, thresholds, pct),
         *_headline(summary, compute, proxies),
         *_compute(compute, repeated, figures),
-        *_agreement(summary, labels, pct, figures),
+        *_agreement(summary, labels, pct, figures, unit),
         *_accuracy(accuracy, list(compute["size"]), pct, figures),
         *_per_sample(per_sample, null, labels, figures),
     ]

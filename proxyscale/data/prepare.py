@@ -150,12 +150,20 @@ def _hf_candidates(fmt: str, source: dict, max_chars: int) -> tuple[list, str]:
     return build(hf.load_records(source, source.get("max_records")), hf.describe(source)), kind
 
 
+def candidate_ids(tokenizer, context: str, continuation: str) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of a candidate's context and continuation, each encoded alone; an empty context becomes
+    the end-of-sequence token (the start a model is scored from)."""
+    context_ids = tokenizer.encode(context) if context else [tokenizer.eos_id]
+    return np.asarray(context_ids, dtype=np.int64), np.asarray(tokenizer.encode(continuation), dtype=np.int64)
+
+
 def tokenise_candidates(candidates: list, kind: str, tokenizer) -> pd.DataFrame:
-    """One row per candidate with token ids and its passage id (:func:`testsets.passage_key`); an empty
-    context becomes the end-of-sequence token."""
+    """One row per candidate with token ids (:func:`candidate_ids`), its passage id
+    (:func:`testsets.passage_key`), and its whole text with the continuation's UTF-8 length, so that a
+    model with another tokenizer can score the same text and losses can be put per byte."""
     rows = []
     for c in candidates:
-        context_ids = tokenizer.encode(c.context) if c.context else [tokenizer.eos_id]
+        context_ids, continuation_ids = candidate_ids(tokenizer, c.context, c.continuation)
         rows.append(
             {
                 "example_id": c.example_id,
@@ -163,10 +171,11 @@ def tokenise_candidates(candidates: list, kind: str, tokenizer) -> pd.DataFrame:
                 "is_gold": c.is_gold,
                 "passage": testsets.passage_key(c.passage or c.context + c.continuation),
                 "kind": kind,
-                "context_ids": np.asarray(context_ids, dtype=np.int64),
-                "continuation_ids": np.asarray(tokenizer.encode(c.continuation), dtype=np.int64),
-                "context": c.context[-500:],
-                "continuation": c.continuation[:500],
+                "context_ids": context_ids,
+                "continuation_ids": continuation_ids,
+                "context": c.context,
+                "continuation": c.continuation,
+                "continuation_bytes": len(c.continuation.encode("utf-8")),
             }
         )
     frame = pd.DataFrame(rows)

@@ -1,8 +1,9 @@
 """Tokenizers, chosen in config: byte-level, a byte-level BPE trained in the workflow, or any saved or
 hub Hugging Face tokenizer.
 
-A tokenizer here is anything with ``vocab_size``, ``eos_id``, ``encode(text) -> list[int]`` and
-``encode_batch(texts)`` (a sequence of token ids per text). The end-of-sequence id separates documents in training
+A tokenizer here is anything with ``vocab_size``, ``eos_id``, ``encode(text) -> list[int]``,
+``encode_batch(texts)`` (a sequence of token ids per text), ``decode(ids)``, ``byte_length(ids)`` and a
+``fingerprint`` (equal for tokenizers that tokenise alike). The end-of-sequence id separates documents in training
 streams and stands in for an empty context. Config entries:
 
 - ``{kind: byte}``: UTF-8 bytes and one end-of-sequence token, nothing to train or fetch.
@@ -17,6 +18,7 @@ job's threads (``RAYON_NUM_THREADS``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -34,6 +36,7 @@ class ByteTokenizer:
 
     vocab_size = 257
     eos_id = 256
+    fingerprint = "utf-8-bytes"
 
     def encode(self, text: str) -> list[int]:
         return list(text.encode("utf-8"))
@@ -44,6 +47,10 @@ class ByteTokenizer:
     def decode(self, ids: list[int]) -> str:
         return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
 
+    def byte_length(self, ids: list[int]) -> int:
+        """UTF-8 bytes of the text ``ids`` stand for."""
+        return sum(1 for i in ids if i < 256)
+
 
 class FastTokenizer:
     """A Hugging Face `tokenizers` tokenizer with its end-of-sequence token (named, or the first of
@@ -51,6 +58,7 @@ class FastTokenizer:
 
     def __init__(self, tok, where: str, eos_token: str | None = None):
         self._tok = tok
+        self.where = where
         self.vocab_size = tok.get_vocab_size(with_added_tokens=True)
         names = [eos_token] if eos_token else _EOS_CANDIDATES
         ids = [tok.token_to_id(n) for n in names]
@@ -70,6 +78,17 @@ class FastTokenizer:
 
     def decode(self, ids: list[int]) -> str:
         return self._tok.decode(list(ids))
+
+    def byte_length(self, ids: list[int]) -> int:
+        """UTF-8 bytes of the text ``ids`` decode to (a character cut between tokens counts as its
+        replacement character)."""
+        return len(self.decode(ids).encode("utf-8"))
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the whole tokenizer (vocabulary, merges, normalisation): equal digests tokenise alike,
+        so losses per token of models that share one are comparable."""
+        return hashlib.sha256(self._tok.to_str().encode("utf-8")).hexdigest()[:16]
 
 
 def _tokenizers():
@@ -172,6 +191,15 @@ def describe_tokenizer(spec: dict) -> str:
     if kind == "bpe":
         return f"a byte-level BPE of {spec['vocab_size']} tokens trained on the sources' training documents"
     return f"the tokenizer {spec.get('name') or spec.get('path')}"
+
+
+def describe_tokenizers(spec: dict | None, imported: list[str]) -> str:
+    """The tokenizers of a correlation run in words: ``spec``'s (the config's, None when no size is
+    trained here) and, for the ``imported`` sizes, each model's own."""
+    own = f"each imported model's own tokenizer ({', '.join(imported)})" if imported else ""
+    if spec is None:
+        return own
+    return f"{describe_tokenizer(spec)} (sizes trained here) and {own}" if own else describe_tokenizer(spec)
 
 
 def token_dtype(vocab_size: int):

@@ -227,6 +227,10 @@ class GPT(nn.Module):
         bias = self.attention_bias(t)
         return lambda q, k, v: biased_attention(q, k, v, bias)
 
+    @property
+    def context_length(self) -> int:
+        return self.cfg.context_length
+
     def per_token(self, idx: torch.Tensor, targets: torch.Tensor, fn: PerToken) -> torch.Tensor:
         """``fn(logits, targets)`` at every position (a loss, a margin, a hit), without the batch's logits."""
         return per_token_head(fn, self.hidden(idx), self.tok.weight, targets)
