@@ -42,10 +42,12 @@ def tokenizer_spec(config: dict, bpe_path: str) -> dict:
     return spec
 
 
-def _check_tokenizer(spec: dict, base: Path) -> None:
+def _check_tokenizer(spec: dict, base: Path, sources: dict) -> None:
     kind = spec.get("kind", "byte")
     if kind == "bpe" and "vocab_size" not in spec:
         raise ConfigError("tokenizer.vocab_size: required when tokenizer.kind is 'bpe'")
+    if kind == "bpe" and not sources:
+        raise ConfigError("tokenizer.kind: 'bpe' is trained on the sources, and there are none (use kind byte or hf)")
     if kind == "hf" and not (spec.get("path") or spec.get("name")):
         raise ConfigError("tokenizer: kind 'hf' needs path (a saved tokenizer.json) or name (on the hub)")
     if kind == "hf" and spec.get("path") and not (base / spec["path"]).is_file():
@@ -55,7 +57,7 @@ def _check_tokenizer(spec: dict, base: Path) -> None:
 def check_config(config: dict, base_dir: str | Path = ".") -> None:
     """Raise :class:`ConfigError` naming the first inconsistent key."""
     base = Path(base_dir)
-    sizes, sources = config["sizes"], config["sources"]
+    sizes, sources = config["sizes"], config.get("sources", {})
     _check_models(config, base)
     if config["reference"] not in correlation_sizes(config):
         raise ConfigError(
@@ -75,13 +77,17 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
             if shard not in sources:
                 raise ConfigError(f"distributions.{dist}: '{shard}' is not a source (sources: {', '.join(sources)})")
     for test, spec in config["test_sets"].items():
+        if spec["format"] == "pile" and not sources:
+            raise ConfigError(
+                f"test_sets.{test}: format 'pile' draws from the sources' held-out documents, and there are none"
+            )
         if spec["format"] == "pile" or "hf" in spec:
             continue
         if "path" not in spec:
             raise ConfigError(f"test_sets.{test}.path: required for format '{spec['format']}'")
         if not (base / spec["path"]).is_file():
             raise ConfigError(f"test_sets.{test}.path: file '{spec['path']}' does not exist")
-    _check_tokenizer(config.get("tokenizer", {"kind": "byte"}), base)
+    _check_tokenizer(config.get("tokenizer", {"kind": "byte"}), base, sources)
     if "attribution" in config:
         _check_attribution(config, base)
     if "selection" in config:

@@ -213,12 +213,14 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
 
 def _data_rows(config: dict, vocab: int) -> list[Row]:
     """Token shards: the tokens the largest needs ask for (the reference's budget per distribution, the
-    attribution windows, the selection pool), in the shards' token type."""
+    attribution windows, the selection pool), in the shards' token type; none without sources."""
+    if not config["sources"]:
+        return []
     T = config["model"]["context_length"]
     trained = config["sizes"].get(config["reference"]) or max(
         config["sizes"].values(), key=lambda size: count_parameters(_gpt(size, vocab, T)), default=None
     )  # the largest size trained here when the reference is imported
-    need = {"nothing trained on the shards": 0}
+    need = {}
     if trained is not None:
         tokens = math.ceil(config["model"]["tokens_per_param"] * count_parameters(_gpt(trained, vocab, T)))
         label = "reference" if config["reference"] in config["sizes"] else "largest trained size's"
@@ -229,7 +231,7 @@ def _data_rows(config: dict, vocab: int) -> list[Row]:
         )
     if "selection" in config:
         need["selection pool"] = config["selection"]["pool"]["size"] * (config["selection"]["context_length"] + 1)
-    largest = max(need.values())
+    largest = max(need.values(), default=0)
     note = "; ".join(f"{k}: {v / 1e9:,.1f}B tokens" for k, v in need.items())
     return [
         Row("data: shards", "-", len(config["sources"]), 0, 0.0, False, {}, 0.0, largest * _token_bytes(vocab), note)

@@ -217,6 +217,14 @@ def test_config_checks_of_imported_sizes(tmp_path):
         change(bad)
         with pytest.raises(ConfigError, match=message):
             check_config(bad)
+    # nothing trained needs no sources, unless a test set or the tokenizer is made from them
+    bare = imported_config(here)
+    del bare["sources"], bare["distributions"], bare["test_sets"]["pile"]
+    check_config(validated(bare))
+    with pytest.raises(ConfigError, match="test_sets.pile: format 'pile' draws from the sources' held-out documents"):
+        check_config(validated({**bare, "test_sets": {**bare["test_sets"], "pile": {"format": "pile"}}}))
+    with pytest.raises(ConfigError, match="tokenizer.kind: 'bpe' is trained on the sources, and there are none"):
+        check_config(validated({**bare, "tokenizer": {"kind": "bpe", "vocab_size": 300}}))
     hub = validated(imported_config(here))
     hub["models"]["neox"]["checkpoints"]["web"] = {"hub": "org/model"}
     with pytest.raises(ConfigError, match=r"models.neox.checkpoints.web.revision: required with hub"):
@@ -264,6 +272,7 @@ def test_the_correlation_report_runs_on_imported_models_alone_then_mixed_with_a_
     assert losses["n_bytes"].tolist() == gold.loc[losses["example_id"], "continuation_bytes"].tolist()
     means = pd.read_parquet(results / "correlation/mean_losses.parquet")
     assert sorted(means["size"].unique()) == ["llama", "neox"] and len(means) == 4 * 2 * 4
+    assert set(means["loss_unit"]) == {"bits per byte"}  # each table says its unit
 
     # The proxy trained here instead: only its training and evaluation run; the imported reference is kept.
     mixed = imported_config(paths)

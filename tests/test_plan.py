@@ -88,3 +88,24 @@ def test_a_hub_tokenizer_without_its_vocabulary_size_is_one_line_naming_the_key(
     del config["tokenizer"]["vocab_size"]
     with pytest.raises(ConfigError, match="tokenizer.vocab_size: the plan needs"):
         plan(config)
+
+
+def test_an_imported_reference_is_evaluated_not_trained_and_its_flops_need_its_params():
+    config = yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text())
+    ref = "760m"
+    config["sizes"].pop(ref)
+    dists = {d: {"hub": f"org/{d}", "revision": "main"} for d in config["distributions"]}
+    dists.update(
+        {s.replace("/", "-"): {"hub": "org/x", "revision": "main"} for s in config["selection"]["distributions"]}
+    )
+    config["models"] = {ref: {"tokens": 15e9, "params": 757_000_000, "context_length": 4096, "checkpoints": dists}}
+    table = plan(config).set_index(["rule", "size"])
+    row = table.loc[("evaluate_imported", ref)]
+    scored = len(config["test_sets"]) * config["evaluation"]["max_examples"] * 4096  # its own context
+    assert row["jobs"] == len(dists) and row["flops_per_job"] == 2.0 * 757_000_000 * scored
+    assert ("train", ref) not in table.index and ("train", "353m") in table.index
+    # the shards hold the largest trained size's budget: 353m's
+    assert "one distribution's largest trained size's budget" in table.loc[("data: shards", "-"), "note"]
+    del config["models"][ref]["params"]
+    unknown = plan(config).set_index(["rule", "size"]).loc[("evaluate_imported", ref)]
+    assert unknown["flops"] == 0 and "params unknown until loaded" in unknown["note"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,27 @@ def test_smoke_vision_overlay_runs_resnet18_on_cifar_format_batches(samples, tmp
     assert result.returncode == 0, result.stderr[-3000:]
     report = (tmp_path / "results/attribution/report/report.md").read_text()
     assert "k1_16" in report and "k1_8" in report and "resnet18" in report
+
+
+def test_datadecide_preset_plans_every_released_model_without_training(tmp_path):
+    """configs/datadecide.yaml: DataDecide's 25 corpora x 14 sizes, each imported from the hub at its final
+    default-seed checkpoint (revision main); the plan evaluates every model and trains none."""
+    config = yaml.safe_load((REPO / "configs/datadecide.yaml").read_text())
+    sizes = ["4M", "6M", "8M", "10M", "14M", "16M", "20M", "60M", "90M", "150M", "300M", "530M", "750M", "1B"]
+    assert list(config["models"]) == sizes and config["reference"] == "1B"
+    for size, spec in config["models"].items():
+        assert len(spec["checkpoints"]) == 25 and spec["modules"] == ["hf_olmo"]
+        nominal = int(size[:-1]) * (10**6 if size.endswith("M") else 10**9)
+        assert spec["tokens"] == 100 * nominal  # the suite's 100 tokens per parameter
+        for dist, entry in spec["checkpoints"].items():
+            assert entry == {"hub": f"allenai/DataDecide-{entry['hub'].split('-', 1)[1].rsplit('-', 1)[0]}-{size}",
+                             "revision": "main"}  # fmt: skip
+            assert entry["hub"].split("-", 1)[1].rsplit("-", 1)[0].replace(".", "_") == dist
+    assert {d for spec in config["models"].values() for d in spec["checkpoints"]} == set(
+        config["models"]["1B"]["checkpoints"]
+    )
+    result = _snakemake(tmp_path, ["configs/datadecide.yaml"], "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout)
+    assert counts == Counter(evaluate_imported=350, build_testset=6, correlation=1, all=1)
+    assert sum(counts.values()) == _readme_count("configs/datadecide.yaml")

@@ -40,7 +40,7 @@ def main():
         "verdict": verdict,
     }
     for key, table in tables.items():
-        save_parquet(table, out[key])
+        save_parquet(table.assign(loss_unit=unit) if key in ("means", "loo") else table, out[key])
 
     figures.scatter_grid(means, compute, p.reference, out.scatter, p.induced, unit)
     figures.r2_vs_compute(summary, out.r2_compute)

@@ -78,14 +78,14 @@ def model_source(entry: dict) -> Source:
 
 
 def tokenizer_source(entry: dict) -> Source:
-    """The entry's ``tokenizer`` (a directory, else a hub name at the model's revision), or the model's own."""
+    """The entry's ``tokenizer`` (a directory, else a hub name on its default branch), or the model's own."""
     name = entry.get("tokenizer")
     if name is None:
         return model_source(entry)
     where = f"{entry['where']}.tokenizer"
     if Path(name).is_dir():
         return Source(name, None, where, hub=False)
-    return Source(name, entry.get("revision", "main"), where, hub=True)
+    return Source(name, "main", where, hub=True)
 
 
 class ImportedLM(torch.nn.Module):
