@@ -289,3 +289,23 @@ def test_the_correlation_report_runs_on_imported_models_alone_then_mixed_with_a_
     report = (results / "correlation/report.md").read_text()
     assert "UTF-8 bytes (257 tokens with end-of-sequence) (sizes trained here) and each imported model's" in report
     assert "Losses are in bits per byte" in report
+
+
+@pytest.mark.workflow
+def test_an_imported_model_that_cannot_be_loaded_fails_its_job_in_one_line(tmp_path):
+    needs_transformers()
+    config = imported_config(
+        {f"{s}/{d}": tmp_path for s in ("neox", "llama") for d in ("books", "wiki", "web", "mixture")}
+    )
+    config["test_sets"] = {"lambada": config["test_sets"]["lambada"]}
+    config["models"]["neox"]["checkpoints"]["books"] = {"hub": "no-org/no-such-model", "revision": "main"}
+    write_config(config, tmp_path)
+    offline = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "no_cache")}
+    result = run_snakemake(tmp_path, "--cores", "1", "results/imported/books/neox.json", env=offline)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    line = (
+        "error in rule evaluate_imported: models.neox.checkpoints.books: cannot load 'no-org/no-such-model' at "
+        "revision 'main' from the Hugging Face hub or its cache"
+    )
+    assert line in result.stderr and "hf download no-org/no-such-model --revision main" in result.stderr
+    assert not (tmp_path / "results/losses/books/neox").exists()  # nothing half-written
