@@ -72,7 +72,8 @@ def _introduction(
         + f" Losses are in {unit} in every table and figure"
         + (
             ": the models do not share one tokenizer, so a test example's loss is its continuation's summed "
-            "loss over its UTF-8 bytes, in bits."
+            "loss over its UTF-8 bytes, in bits (a continuation longer than a model's context is scored on its "
+            "first tokens, over their bytes)."
             if unit == BITS_PER_BYTE
             else "."
         ),
