@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from proxyscale.errors import DataError
+from proxyscale.errors import DataError, reason
 from proxyscale.layout import maker_of
 
 READ_ERRORS = (OSError, EOFError, ValueError, RuntimeError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)
@@ -28,11 +28,6 @@ def damaged(path: str | Path, reason: str) -> DataError:
     maker = maker_of(path)
     made = f"it is made by rule {maker}" if maker else "it was made by an earlier job"
     return DataError(f"{path}: damaged or incomplete ({reason}); {made}: delete it and run again to rebuild it")
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).splitlines()[0].split(". ")[0] if str(exc) else ""  # the first sentence says it
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def _present(path: str | Path, magic: bytes = b"", kind: str = "") -> Path:
@@ -56,7 +51,7 @@ def load_parquet(path: str | Path, columns: list[str] | None = None):
     try:
         return pd.read_parquet(_present(path, b"PAR1", "parquet"), columns=columns)
     except READ_ERRORS as exc:
-        raise damaged(path, _reason(exc)) from None
+        raise damaged(path, reason(exc)) from None
 
 
 def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
@@ -64,7 +59,7 @@ def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
     try:
         return np.load(_present(path, b"\x93NUMPY", ".npy"), mmap_mode="r" if mmap else None, allow_pickle=False)
     except READ_ERRORS as exc:
-        raise damaged(path, _reason(exc)) from None
+        raise damaged(path, reason(exc)) from None
 
 
 def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
@@ -78,7 +73,7 @@ def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
             shape, fortran, dtype = read(f)
             offset = f.tell()
     except READ_ERRORS as exc:
-        raise damaged(path, _reason(exc)) from None
+        raise damaged(path, reason(exc)) from None
     if fortran:
         raise damaged(path, "a Fortran-ordered array, not one of this workflow's")
     size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -133,7 +128,7 @@ def load_npz(path: str | Path, keys: list[str] | None = None) -> dict[str, np.nd
         with np.load(_present(path, b"PK", ".npz"), allow_pickle=False) as z:
             return {key: z[key] for key in (z.files if keys is None else keys)}
     except READ_ERRORS as exc:
-        raise damaged(path, _reason(exc)) from None
+        raise damaged(path, reason(exc)) from None
 
 
 def load_json(path: str | Path) -> dict:
@@ -141,7 +136,7 @@ def load_json(path: str | Path) -> dict:
     try:
         value = json.loads(_present(path).read_text())
     except (*READ_ERRORS, UnicodeDecodeError) as exc:
-        raise damaged(path, _reason(exc)) from None
+        raise damaged(path, reason(exc)) from None
     if not isinstance(value, dict):
         raise damaged(path, f"a JSON {type(value).__name__}, not an object")
     return value
@@ -154,7 +149,7 @@ def load_torch(path: str | Path, device="cpu") -> dict:
     try:
         value = torch.load(_present(path, b"PK", "torch.save"), map_location=device, weights_only=True)
     except READ_ERRORS as exc:
-        raise damaged(path, _reason(exc)) from None
+        raise damaged(path, reason(exc)) from None
     if not isinstance(value, dict):
         raise damaged(path, f"holds a {type(value).__name__}, not a dict")
     return value

@@ -135,10 +135,15 @@ def correlation_sizes(config: dict) -> list[str]:
     return [*config["sizes"], *config.get("models", {})]
 
 
+def trainable_distributions(config: dict) -> list[str]:
+    """The distributions the workflow can train on: the weightings of sources, then the selection-induced."""
+    return [*config["distributions"], *selection_distributions(config)]
+
+
 def correlation_distributions(config: dict) -> list[str]:
     """The correlation experiment's training distributions: the weightings of sources, the selection-induced
     ones, then any that only imported models name (their data is not here; nothing trains on them)."""
-    names = [*config["distributions"], *selection_distributions(config)]
+    names = trainable_distributions(config)
     for spec in config.get("models", {}).values():
         names += [d for d in spec["checkpoints"] if d not in names]
     return names
@@ -280,7 +285,7 @@ def _check_models(config: dict, base: Path) -> None:
         raise ConfigError(f"sizes, models: {len(sizes)} size(s) in all; the experiment needs a reference and a proxy")
     if len(dists) < 2:
         raise ConfigError(f"distributions: {len(dists)} in all; correlations across distributions need at least 2")
-    trainable = [*config["distributions"], *selection_distributions(config)]
+    trainable = trainable_distributions(config)
     for dist in dists:
         if dist not in trainable and config["sizes"]:
             raise ConfigError(

@@ -19,3 +19,10 @@ class DataError(ProxyscaleError):
 
 class TrainingError(ProxyscaleError):
     """Training cannot go on: the loss diverged (names the run, the step and the learning rate)."""
+
+
+def reason(exc: Exception) -> str:
+    """An exception from a library in one short line for a message: its type and the first sentence
+    of its first line (library messages run to paragraphs; the first sentence says what happened)."""
+    text = str(exc).splitlines()[0].split(". ")[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

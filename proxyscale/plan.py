@@ -109,14 +109,13 @@ def _checkpoint_bytes(params: int) -> float:
 def _correlation_rows(config: dict, vocab: int) -> list[Row]:
     T, tpp = config["model"]["context_length"], config["model"]["tokens_per_param"]
     dists = len(correlation_distributions(config))
-    ev = config.get("evaluation", {})
-    eval_tokens = len(config["test_sets"]) * ev.get("max_examples", 1000) * T
+    examples = len(config["test_sets"]) * config.get("evaluation", {}).get("max_examples", 1000)
+    eval_tokens = examples * T  # at most a context of tokens per scored example
     rows = []
     for name, spec in config.get("models", {}).items():
         p = int(spec.get("params") or 0)
-        context = spec.get("context_length") or T
+        scored = examples * (spec.get("context_length") or T)
         note = "imported: no training" + ("" if p else "; params unknown until loaded (give models.<size>.params)")
-        scored = len(config["test_sets"]) * ev.get("max_examples", 1000) * context
         rows.append(Row("evaluate_imported", name, dists, p, 2.0 * p * scored, True, {}, 0.0, 0.0, note))
     for name, size in config["sizes"].items():
         cfg = _gpt(size, vocab, T)

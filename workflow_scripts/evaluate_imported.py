@@ -3,10 +3,9 @@ re-tokenised with the model's own tokenizer, and the run's record (params, token
 
 import logging
 
-from proxyscale.artifacts import load_parquet
-from proxyscale.correlation.evaluate import candidate_scores, per_sample, retokenise
+from proxyscale.correlation.evaluate import evaluate_test_sets
 from proxyscale.device import resolve_device
-from proxyscale.io import save_json, save_parquet
+from proxyscale.io import save_json
 from proxyscale.models.imported import load_imported
 from proxyscale.runner import run_job
 
@@ -22,11 +21,10 @@ def main():
         w.dist, w.size, record["architecture"], record["params"], record["tokens"], record["context_length"],
         record["vocab_size"],
     )  # fmt: skip
-    for test, src, dst in zip(p.tests, smk.input.tests, smk.output.losses):
-        frame = retokenise(load_parquet(src), imported.tokenizer, src)
-        table = per_sample(candidate_scores(imported.model, frame, p.batch_size, device, imported.tokenizer))
-        logging.info("%s: mean loss %.4f, accuracy %s", test, table["loss"].mean(), table["correct"].mean())
-        save_parquet(table, dst)
+    evaluate_test_sets(
+        imported.model, imported.tokenizer, p.tests, smk.input.tests, smk.output.losses, p.batch_size, device,
+        retokenised=True,
+    )  # fmt: skip
     save_json(record, smk.output.record)
 
 

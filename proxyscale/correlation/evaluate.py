@@ -14,13 +14,17 @@ its own tokenizer scores the test set's text re-tokenised with it (:func:`retoke
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import torch
 
+from proxyscale.artifacts import load_parquet
 from proxyscale.data.prepare import candidate_ids, fit_to_context
 from proxyscale.device import autocast
 from proxyscale.errors import DataError
+from proxyscale.io import save_parquet
 from proxyscale.training.losses import masked_mean, token_nll_and_hit
 
 
@@ -109,3 +113,17 @@ def chance_accuracy(scores: pd.DataFrame) -> float | None:
     if kind == "multiple_choice":
         return float(1.0 / scores.groupby("example_id").size().mean())
     return 0.0 if kind == "greedy" else None
+
+
+def evaluate_test_sets(
+    model, tokenizer, tests: list[str], paths: list[str], outputs: list[str], batch_size: int, device,
+    retokenised: bool = False,
+) -> None:  # fmt: skip
+    """Per-sample losses (:func:`per_sample`) of ``model`` on each test set (``paths``), written to
+    ``outputs`` and logged; ``tokenizer`` made the ids, or with ``retokenised`` tokenises the text first
+    (a model with its own tokenizer, :func:`retokenise`)."""
+    for test, src, dst in zip(tests, paths, outputs):
+        frame = retokenise(load_parquet(src), tokenizer, src) if retokenised else load_parquet(src)
+        table = per_sample(candidate_scores(model, frame, batch_size, device, tokenizer))
+        logging.info("%s: mean loss %.4f, accuracy %s", test, table["loss"].mean(), table["correct"].mean())
+        save_parquet(table, dst)

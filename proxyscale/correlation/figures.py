@@ -12,6 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from proxyscale import stats
+from proxyscale.correlation.analysis import NATS_PER_TOKEN
 from proxyscale.plotting import INDUCED_NOTE, palette, ratio_label, save, styles
 
 
@@ -31,7 +32,7 @@ def _distribution_legend(fig, ax, dists, induced) -> None:
     )
 
 
-def scatter_grid(means, compute, reference, path, induced=(), unit="nats per token") -> None:
+def scatter_grid(means, compute, reference, path, induced=(), unit=NATS_PER_TOKEN) -> None:
     """Figure 1: reference vs proxy mean loss (in ``unit``), one point per training distribution (triangles
     for the selection-induced ones, ``induced``); rows are proxies (largest first), columns test sets."""
     proxies = [s for s in compute["size"] if s != reference]
@@ -118,9 +119,7 @@ def r2_vs_accuracy(summary, path) -> None:
     save(fig, path)
 
 
-def per_sample_scatter(
-    losses, size, reference, test, n_panels, path, seed=0, induced=(), unit="nats per token"
-) -> None:
+def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0, induced=(), unit=NATS_PER_TOKEN) -> None:
     """Figure 4: per-sample reference vs proxy loss (in ``unit``) across distributions (triangles for the
     selection-induced ones, ``induced``), for random samples."""
     block = losses[(losses["test"] == test) & losses["size"].isin([size, reference])]

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from proxyscale.data.testsets import Candidate
-from proxyscale.errors import ConfigError, DataError
+from proxyscale.errors import ConfigError, DataError, reason
 
 READ_ERRORS = (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError)
 """What reading a dataset's files raises: no network or no file (OSError), unparsable records (pyarrow's
@@ -67,13 +67,13 @@ def describe(spec: dict) -> str:
 def _unreachable(spec: dict, exc: Exception) -> str:
     what = describe(spec)
     if isinstance(exc, EOFError):
-        reason = "compressed data ends early: a file is cut off"
+        why = "compressed data ends early: a file is cut off"
     else:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        why = reason(exc)
     if spec.get("data_files"):
-        return f"{what}: cannot be read as dataset '{spec['dataset']}' ({reason})"
+        return f"{what}: cannot be read as dataset '{spec['dataset']}' ({why})"
     return (
-        f"{what}: cannot be loaded ({reason}); without network, download it where there is one and point "
+        f"{what}: cannot be loaded ({why}); without network, download it where there is one and point "
         "HF_DATASETS_CACHE at that cache, or save its records as JSON lines or parquet and set "
         "dataset: json (or parquet) with data_files: <files> in this entry"
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from proxyscale.errors import ConfigError, DataError
+from proxyscale.errors import ConfigError, DataError, reason
 
 EOS_TOKEN = "<|endoftext|>"  # the end-of-sequence token of the trained BPE (and of GPT-2 / GPT-NeoX)
 _EOS_CANDIDATES = (EOS_TOKEN, "</s>", "<eos>", "[SEP]")
@@ -109,7 +109,7 @@ def load_tokenizer_file(path: str, eos_token: str | None = None) -> FastTokenize
     try:
         tok = tokenizers.Tokenizer.from_file(str(path))
     except Exception as exc:  # the Rust library raises plain Exceptions for malformed files
-        raise DataError(f"{path}: not a tokenizers JSON file ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a tokenizers JSON file ({reason(exc)})") from None
     return FastTokenizer(tok, str(path), eos_token)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from proxyscale.data.tokenizer import FastTokenizer
-from proxyscale.errors import ConfigError, DataError
+from proxyscale.errors import ConfigError, DataError, reason
 from proxyscale.training.losses import PerToken
 
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
@@ -58,14 +58,13 @@ class Source:
 
     def unreachable(self, exc: Exception) -> ConfigError:
         """The one line for a checkpoint that cannot be read (offline hub name, missing or incomplete files)."""
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if self.hub:
             return ConfigError(
-                f"{self.where}: cannot load {self.describe()} from the Hugging Face hub or its cache ({first}); "
+                f"{self.where}: cannot load {self.describe()} from the Hugging Face hub or its cache ({reason(exc)}); "
                 f"without network, download it where there is one (hf download {self.name} --revision "
                 f"{self.revision} --local-dir DIR), copy DIR here and give path: DIR instead of hub"
             )
-        return ConfigError(f"{self.where}: cannot load the checkpoint in {self.describe()} ({first})")
+        return ConfigError(f"{self.where}: cannot load the checkpoint in {self.describe()} ({reason(exc)})")
 
 
 def model_source(entry: dict) -> Source:
@@ -158,7 +157,7 @@ def _tokenizer(transformers, entry: dict, trust: bool) -> FastTokenizer:
         if source.hub and isinstance(exc, OSError):
             raise source.unreachable(exc) from None
         raise ConfigError(
-            f"{source.where}: no tokenizer in {source.describe()} ({str(exc).splitlines()[0] if str(exc) else exc!r}); "
+            f"{source.where}: no tokenizer in {source.describe()} ({reason(exc)}); "
             "give tokenizer: a directory or hub name that holds the model's tokenizer"
         ) from None
     backend = getattr(tok, "backend_tokenizer", None)
@@ -186,7 +185,7 @@ def load_imported(entry: dict, device: torch.device) -> Imported:
     except ValueError as exc:
         raise ConfigError(
             f"{source.where}: {source.describe()} ('{raw.get('model_type')}') is not a causal language model "
-            f"transformers can load ({str(exc).splitlines()[0]})"
+            f"transformers can load ({reason(exc)})"
         ) from None
     tokenizer = _tokenizer(transformers, entry, trust)
     embeddings = model.get_input_embeddings().num_embeddings
