@@ -270,6 +270,13 @@ def test_the_correlation_report_runs_on_imported_models_alone_then_mixed_with_a_
     gold = testset[testset["is_gold"]].set_index("example_id")
     # every LAMBADA word fits the context: the bytes scored are the whole continuation's
     assert losses["n_bytes"].tolist() == gold.loc[losses["example_id"], "continuation_bytes"].tolist()
+    # and its tokens are the model's own tokenizer's, not the test set's bytes
+    from transformers import AutoTokenizer
+
+    own = AutoTokenizer.from_pretrained(paths["neox/web"])
+    words = gold.loc[losses["example_id"], "continuation"]
+    assert losses["n_tokens"].tolist() == [len(own.encode(w, add_special_tokens=False)) for w in words]
+    assert (losses["n_tokens"] < losses["n_bytes"]).any()
     means = pd.read_parquet(results / "correlation/mean_losses.parquet")
     assert sorted(means["size"].unique()) == ["llama", "neox"] and len(means) == 4 * 2 * 4
     assert set(means["loss_unit"]) == {"bits per byte"}  # each table says its unit
