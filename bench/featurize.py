@@ -32,7 +32,7 @@ from proxyscale.datamodels import store
 from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
 from proxyscale.datamodels.tasks import LMTask, VisionTask
-from proxyscale.models import count_params
+from proxyscale.models import built_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -76,7 +76,7 @@ def batch_of(task, n: int):
 def row(name: str, task, spec: dict, batch_size: int, examples: int, proj_dim: int) -> str:
     torch.manual_seed(0)
     model = task.make_model(spec).eval()
-    p = count_params(model)
+    p = built_parameters(model)
     k = effective_proj_dim(model, proj_dim)
     batch = batch_of(task, batch_size)
     modelout = task.modelout

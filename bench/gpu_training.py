@@ -25,7 +25,8 @@ import torch
 import yaml
 
 from proxyscale.device import autocast, mfu, peak_flops
-from proxyscale.models.gpt import GPT, GPTConfig, count_parameters, training_flops
+from proxyscale.models.architecture import GPTConfig, count_parameters, training_flops
+from proxyscale.models.gpt import GPT
 from proxyscale.training.distributed import SINGLE
 from proxyscale.training.loop import Steps, micro_slices, prepare
 from proxyscale.training.memory import GIB, recipe_for

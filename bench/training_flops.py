@@ -23,8 +23,9 @@ import torch
 import yaml
 from timing import seconds_per_call  # bench/timing.py (bench/ is on sys.path when run)
 
-from proxyscale.models.gpt import GPT, count_parameters
-from proxyscale.training.lm import gpt_config, train_lm
+from proxyscale.models.architecture import GPTConfig, count_parameters
+from proxyscale.models.gpt import GPT
+from proxyscale.training.lm import train_lm
 from proxyscale.training.recipe import Recipe, make_optimizer, update
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ def gemm_gflops(threads: int, n: int = 1024, seconds: float = 2.0) -> float:
 
 
 def size_row(name: str, size: dict, context: int, seconds: float, peak: float) -> str:
-    cfg = gpt_config(size, VOCAB, context)
+    cfg = GPTConfig.from_size(size, VOCAB, context)
     recipe = Recipe.from_size(size, {})
     params = count_parameters(cfg)
     tokens_per_step = recipe.batch_size * context

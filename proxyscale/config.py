@@ -11,11 +11,12 @@ from pathlib import Path
 
 from proxyscale.datamodels.conditioning import check_projection
 from proxyscale.errors import ConfigError
+from proxyscale.models.architecture import GPTConfig
+from proxyscale.selection.registry import selection_names
 
 RULE_GROUPS = ("data", "train", "evaluate", "attribution", "report")
 TRAINING_GROUPS = ("train", "attribution")  # groups whose training rules may run several processes
 EXPERIMENTS = ("attribution", "selection")  # the experiments that train checkpoints and build TRAK datamodels
-SELECTION_KINDS = ("dsdm", "bot_dsdm", "dsir", "classifier", "random")
 _DEFAULT_RESOURCES = {"mem_mb": 2000, "runtime": 30, "gpu": 0, "threads": 1, "processes": 1}
 
 
@@ -64,7 +65,7 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
             f"reference: size '{config['reference']}' is not defined under sizes or models "
             f"(defined: {', '.join(correlation_sizes(config))})"
         )
-    _check_heads(sizes, "sizes")
+    _check_architectures(sizes, "sizes")
     for name, files in sources.items():
         for i, entry in enumerate(files):
             needed = "dataset" if entry["format"] == "hf" else "path"
@@ -206,26 +207,9 @@ def datamodel_settings(config: dict, experiment: str) -> dict:
 
 
 def selection_methods(config: dict) -> list[str]:
-    """Names of the selections each target gets: ``dsdm-<size>`` for every size, ``bot_dsdm-<reference>``,
-    then the baselines, in the order of ``selection.methods``."""
+    """Names of the selections each target gets (:func:`proxyscale.selection.registry.selection_names`)."""
     sel = config["selection"]
-    names = []
-    for kind in sel["methods"]:
-        if kind == "dsdm":
-            names += [f"dsdm-{size}" for size in sel["sizes"]]
-        elif kind == "bot_dsdm":
-            names.append(f"bot_dsdm-{sel['reference']}")
-        else:
-            names.append(kind)
-    return names
-
-
-def parse_method(name: str) -> tuple[str, str | None]:
-    """(kind, size) of a selection name from :func:`selection_methods`; size is None for baselines."""
-    kind, _, size = name.partition("-")
-    if kind not in SELECTION_KINDS or (kind in ("dsdm", "bot_dsdm")) != bool(size):
-        raise ConfigError(f"'{name}' is not a selection (dsdm-<size>, bot_dsdm-<size>, dsir, classifier, random)")
-    return kind, size or None
+    return selection_names(sel["methods"], list(sel["sizes"]), sel["reference"])
 
 
 def selection_distributions(config: dict) -> dict[str, tuple[str, str]]:
@@ -242,7 +226,7 @@ def _check_selection(config: dict) -> None:
             f"selection.reference: size '{sel['reference']}' is not defined under selection.sizes "
             f"(defined: {', '.join(sel['sizes'])})"
         )
-    _check_heads(sel["sizes"], "selection.sizes")
+    _check_architectures(sel["sizes"], "selection.sizes")
     for dist in sel["pool"]["distributions"]:
         if dist not in config["distributions"]:
             raise ConfigError(
@@ -316,12 +300,13 @@ def _check_models(config: dict, base: Path) -> None:
                 )
 
 
-def _check_heads(sizes: dict, where: str) -> None:
+def _check_architectures(sizes: dict, where: str) -> None:
+    """Each language-model size builds a GPT (:meth:`GPTConfig.from_size` says what it refuses)."""
     for name, spec in sizes.items():
-        if spec["d_model"] % spec["n_heads"]:
-            raise ConfigError(
-                f"{where}.{name}: d_model={spec['d_model']} is not divisible by n_heads={spec['n_heads']}"
-            )
+        try:
+            GPTConfig.from_size(spec, vocab_size=1, context_length=1)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{name}: {exc}") from None
 
 
 def _check_attribution(config: dict, base: Path) -> None:
@@ -352,4 +337,4 @@ def _check_attribution(config: dict, base: Path) -> None:
             raise ConfigError(
                 f"{where}.targets: '{block['targets']}' is not a test set (test sets: {', '.join(config['test_sets'])})"
             )
-        _check_heads(block["sizes"], f"{where}.sizes")
+        _check_architectures(block["sizes"], f"{where}.sizes")

@@ -15,13 +15,17 @@ The figures are estimates of the models in :mod:`proxyscale.training.memory` and
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from proxyscale.config import correlation_distributions, datamodel_settings, selection_methods
-from proxyscale.data.ngrams import CLASSIFIER_NGRAMS, POOL_BLOCK
+from proxyscale.config import (
+    attribution_setting,
+    correlation_distributions,
+    datamodel_settings,
+    lookup,
+    selection_methods,
+)
 from proxyscale.datamodels.budget import budget_windows
 from proxyscale.datamodels.cost import trak_flops
 from proxyscale.datamodels.datamodel import BLOCK_BYTES
@@ -29,7 +33,8 @@ from proxyscale.datamodels.featurize_memory import choose_micro_batch, featurize
 from proxyscale.datamodels.store import ROW_BLOCK_BYTES
 from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
-from proxyscale.models.gpt import GPTConfig, count_parameters
+from proxyscale.models.architecture import GPTConfig, count_parameters, token_budget, training_flops
+from proxyscale.selection.memory import report_host_bytes, retrain_host_bytes, select_host_bytes
 from proxyscale.training.memory import GIB, choose
 
 ASSUMED_MFU = 0.35
@@ -45,12 +50,12 @@ class Row:
     rule: str
     size: str
     jobs: int
-    params: int
-    flops_per_job: float
-    gpu: bool
-    memory: dict  # card GB -> (micro-batch, peak bytes) or None where nothing fits
-    host_bytes: float
-    disk_bytes: float
+    params: int = 0
+    flops_per_job: float = 0.0
+    gpu: bool = True
+    memory: dict = field(default_factory=dict)  # card GB -> (micro-batch, peak bytes, checkpointing) or None
+    host_bytes: float = 0.0
+    disk_bytes: float = 0.0
     note: str = ""
 
 
@@ -63,11 +68,6 @@ def vocab_size(config: dict) -> int:
     if tok.get("vocab_size"):
         return int(tok["vocab_size"])
     raise ConfigError("tokenizer.vocab_size: the plan needs the Hugging Face tokenizer's vocabulary size")
-
-
-def _gpt(size: dict, vocab: int, context: int) -> GPTConfig:
-    arch = {k: size[k] for k in ("d_model", "n_layers", "n_heads")}
-    return GPTConfig(vocab_size=vocab, context_length=context, **arch)
 
 
 def _training_memory(cfg: GPTConfig, size: dict, world: int = 1) -> dict:
@@ -109,48 +109,37 @@ def _checkpoint_bytes(params: int) -> float:
 def _correlation_rows(config: dict, vocab: int) -> list[Row]:
     T, tpp = config["model"]["context_length"], config["model"]["tokens_per_param"]
     dists = len(correlation_distributions(config))
-    examples = len(config["test_sets"]) * config.get("evaluation", {}).get("max_examples", 1000)
-    eval_tokens = examples * T  # at most a context of tokens per scored example
+    examples = len(config["test_sets"]) * config["evaluation"]["max_examples"]
     rows = []
-    for name, spec in config.get("models", {}).items():
+    for name, spec in config["models"].items():
         p = int(spec.get("params") or 0)
-        scored = examples * (spec.get("context_length") or T)
+        scored = examples * (spec.get("context_length") or T)  # at most a context of tokens per scored example
         note = "imported: no training" + ("" if p else "; params unknown until loaded (give models.<size>.params)")
-        rows.append(Row("evaluate_imported", name, dists, p, 2.0 * p * scored, True, {}, 0.0, 0.0, note))
+        rows.append(Row("evaluate_imported", name, jobs=dists, params=p, flops_per_job=2.0 * p * scored, note=note))
     for name, size in config["sizes"].items():
-        cfg = _gpt(size, vocab, T)
+        cfg = GPTConfig.from_size(size, vocab, T)
         p = count_parameters(cfg)
-        tokens = math.ceil(tpp * p)
-        mem = _training_memory(cfg, size)
-        rows.append(Row("train", name, dists, p, 6.0 * p * tokens, True, mem, 0.0, dists * _checkpoint_bytes(p)))
         rows.append(
-            Row(
-                "evaluate",
-                name,
-                dists,
-                p,
-                2.0 * p * eval_tokens,
-                True,
-                {},
-                0.0,
-                0.0,
-                "at most max_examples per test set",
-            )
-        )
+            Row("train", name, jobs=dists, params=p, flops_per_job=training_flops(p, token_budget(cfg, tpp)),
+                memory=_training_memory(cfg, size), disk_bytes=dists * _checkpoint_bytes(p))
+        )  # fmt: skip
+        rows.append(
+            Row("evaluate", name, jobs=dists, params=p, flops_per_job=2.0 * p * (examples * T),
+                note="at most max_examples per test set")
+        )  # fmt: skip
     return rows
 
 
 def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
     dm = datamodel_settings(config, experiment)
-    block = config["selection"] if experiment == "selection" else config["attribution"]["lm"]
+    block = config["selection"] if experiment == "selection" else attribution_setting(config)
     T = block["context_length"]
     task = LMTask(vocab_size=vocab, context_length=T)
-    n = config["selection"]["pool"]["size"] if experiment == "selection" else config["attribution"]["n_train"]
+    n = lookup(config, dm["pool_key"])
     if experiment == "attribution":
-        n_targets = config["attribution"]["n_targets"]
+        n_targets = columns = config["attribution"]["n_targets"]
     else:
-        n_targets = block["n_targets"] * len(block["targets"])
-    columns = n_targets if experiment == "attribution" else len(block["targets"])
+        n_targets, columns = block["n_targets"] * len(block["targets"]), len(block["targets"])
     trak, M = dm["trak"], dm["checkpoints"]
     store_item = 2 if trak.get("store_dtype", "float32") == "float16" else 4
     tpp = dm["budget"]["tokens_per_param"]
@@ -158,54 +147,55 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
     for name, size in dm["sizes"].items():
         cfg = task.config(size)
         p = count_parameters(cfg)
-        windows = budget_windows(task, size, tpp)
-        train_flops = 6.0 * p * windows * T
         k = min(trak["proj_dim"], p)
-        index_bytes = 8.0 * n  # a checkpoint's seeded permutation of the pool (budget.checkpoint_examples)
         rows.append(
-            Row(f"{experiment}: attribution_train", name, M, p, train_flops, True, _training_memory(cfg, size),
-                index_bytes, M * _checkpoint_bytes(p))
+            Row(f"{experiment}: attribution_train", name, jobs=M, params=p,
+                flops_per_job=training_flops(p, budget_windows(task, size, tpp) * T),
+                memory=_training_memory(cfg, size), host_bytes=8.0 * n,  # a checkpoint's seeded permutation of the pool
+                disk_bytes=M * _checkpoint_bytes(p))
         )  # fmt: skip
         store = n * k * store_item + k * k * 4 + n * 4  # projected gradients, (Phi^T Phi)^-1, Q
-        host = 2 * ROW_BLOCK_BYTES + trak["batch_size"] * (T + 1) * 8 + 4.0 * p
         rows.append(
-            Row(f"{experiment}: trak", name, M, p, trak_flops(2.0 * p * T, p, k, n, n_targets), True,
-                _featurize_memory(cfg, trak), host, M * (store + 4.0 * n * columns))
+            Row(f"{experiment}: trak", name, jobs=M, params=p,
+                flops_per_job=trak_flops(2.0 * p * T, p, k, n, n_targets),
+                memory=_featurize_memory(cfg, trak),
+                host_bytes=2 * ROW_BLOCK_BYTES + trak["batch_size"] * (T + 1) * 8 + 4.0 * p,
+                disk_bytes=M * (store + 4.0 * n * columns))
         )  # fmt: skip
         rows.append(
-            Row(f"{experiment}: datamodel", name, 1, p, 0.0, False, {}, BLOCK_BYTES * 3 + 4.0 * n * M,
-                4.0 * n * columns)
+            Row(f"{experiment}: datamodel", name, jobs=1, params=p, gpu=False, host_bytes=BLOCK_BYTES * 3 + 4.0 * n * M,
+                disk_bytes=4.0 * n * columns)
         )  # fmt: skip
     ref = dm["sizes"][dm["reference"]]
     cfg = task.config(ref)
     p = count_parameters(cfg)
-    train_flops = 6.0 * p * budget_windows(task, ref, tpp) * T
+    reference = {"params": p, "flops_per_job": training_flops(p, budget_windows(task, ref, tpp) * T),
+                 "memory": _training_memory(cfg, ref)}  # fmt: skip
     if experiment == "attribution":
         m = config["attribution"]["lds"]["subsets"]
         rows.append(
-            Row("attribution: lds_subset", dm["reference"], m, p, train_flops, True, _training_memory(cfg, ref),
-                2.0 * n, m * (n + 4 * n_targets))
+            Row("attribution: lds_subset", dm["reference"], jobs=m, **reference, host_bytes=2.0 * n,
+                disk_bytes=m * (n + 4 * n_targets))
         )  # fmt: skip
         rows.append(
-            Row("attribution: lds (report)", "-", 1, 0, 0.0, False, {}, 5.0 * m * n + 3 * BLOCK_BYTES, 0.0,
-                "the subsets' masks, as booleans and float32")
+            Row("attribution: lds (report)", "-", jobs=1, gpu=False, host_bytes=5.0 * m * n + 3 * BLOCK_BYTES,
+                note="the subsets' masks, as booleans and float32")
         )  # fmt: skip
     else:
         runs = len(selection_methods(config)) * len(block["targets"])
         seeds = config["selection"]["retrain_seeds"]
         rows.append(
-            Row("selection: selection_retrain", dm["reference"], runs * seeds, p, train_flops, True,
-                _training_memory(cfg, ref), 8.0 * n, 0.0, f"{runs} selections x {seeds} seeds")
-        )  # fmt: skip
-        ngrams = 2 * (T + 1) - 1  # hashed unigrams and bigrams of a window
-        select_host = 6 * 8.0 * n + 36.0 * CLASSIFIER_NGRAMS + 24.0 * POOL_BLOCK * ngrams
-        rows.append(
-            Row("selection: select", "-", runs, 0, 0.0, False, {}, select_host, runs * 17.0 * n,
-                "pool-sized score and order vectors, the classifier's sample, a block of n-grams")
+            Row("selection: selection_retrain", dm["reference"], jobs=runs * seeds, **reference,
+                host_bytes=retrain_host_bytes(n), note=f"{runs} selections x {seeds} seeds")
         )  # fmt: skip
         rows.append(
-            Row("selection: dsdm (report)", "-", 1, 0, 0.0, False, {}, runs * 25.0 * n, 0.0,
-                "every selection's table of the pool")
+            Row("selection: select", "-", jobs=runs, gpu=False, host_bytes=select_host_bytes(n, T),
+                disk_bytes=runs * 17.0 * n,
+                note="pool-sized score and order vectors, the classifier's sample, a block of n-grams")
+        )  # fmt: skip
+        rows.append(
+            Row("selection: dsdm (report)", "-", jobs=1, gpu=False, host_bytes=report_host_bytes(n, runs),
+                note="every selection's table of the pool")
         )  # fmt: skip
     return rows
 
@@ -215,26 +205,25 @@ def _data_rows(config: dict, vocab: int) -> list[Row]:
     attribution windows, the selection pool), in the shards' token type; none without sources."""
     if not config["sources"]:
         return []
-    T = config["model"]["context_length"]
-    trained = config["sizes"].get(config["reference"]) or max(
-        config["sizes"].values(), key=lambda size: count_parameters(_gpt(size, vocab, T)), default=None
-    )  # the largest size trained here when the reference is imported
+    T, tpp = config["model"]["context_length"], config["model"]["tokens_per_param"]
+    sizes = {name: GPTConfig.from_size(size, vocab, T) for name, size in config["sizes"].items()}
+    trained = sizes.get(config["reference"]) or max(sizes.values(), key=count_parameters, default=None)
     need = {}
-    if trained is not None:
-        tokens = math.ceil(config["model"]["tokens_per_param"] * count_parameters(_gpt(trained, vocab, T)))
-        label = "reference" if config["reference"] in config["sizes"] else "largest trained size's"
-        need = {f"one distribution's {label} budget": tokens}
+    if trained is not None:  # the largest size trained here when the reference is imported
+        label = "reference" if config["reference"] in sizes else "largest trained size's"
+        need = {f"one distribution's {label} budget": token_budget(trained, tpp)}
     if config.get("attribution", {}).get("setting") == "lm":
         need["attribution windows"] = config["attribution"]["n_train"] * (
-            config["attribution"]["lm"]["context_length"] + 1
+            attribution_setting(config)["context_length"] + 1
         )
     if "selection" in config:
         need["selection pool"] = config["selection"]["pool"]["size"] * (config["selection"]["context_length"] + 1)
     largest = max(need.values(), default=0)
     note = "; ".join(f"{k}: {v / 1e9:,.1f}B tokens" for k, v in need.items())
     return [
-        Row("data: shards", "-", len(config["sources"]), 0, 0.0, False, {}, 0.0, largest * _token_bytes(vocab), note)
-    ]
+        Row("data: shards", "-", jobs=len(config["sources"]), gpu=False, disk_bytes=largest * _token_bytes(vocab),
+            note=note)
+    ]  # fmt: skip
 
 
 def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataFrame:

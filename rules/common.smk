@@ -12,7 +12,6 @@ from proxyscale.config import (
     datamodel_settings,
     experiments,
     imported_checkpoint,
-    parse_method,
     proxies,
     resources,
     selection_distributions,
@@ -21,6 +20,7 @@ from proxyscale.config import (
 )
 from proxyscale.errors import ConfigError
 from proxyscale.layout import REPORTS, RESULTS, artifact_path
+from proxyscale.selection.registry import method_params, parse_method
 
 try:
     check_config(config)
@@ -378,15 +378,7 @@ def select_inputs(wildcards):
 
 
 def select_params(wildcards):
-    """Only what the method reads: the fraction (or, when it is null, the reference's size and the
-    tokens per parameter that set the selection's size), plus the seed (random, DSIR, the classifier's pool sample) and n-gram
-    buckets (DSIR, classifier), so changing one baseline's setting re-runs that baseline alone."""
+    """Only what the method reads (proxyscale.selection.registry), so changing one method's setting re-runs
+    that method alone."""
     kind, _ = parse_method(wildcards.method)
-    return {
-        "kind": kind,
-        "fraction": SELECTION["fraction"],
-        "reference": SELECTION["sizes"][SELECTION["reference"]] if SELECTION["fraction"] is None else None,
-        "tokens_per_param": config["model"]["tokens_per_param"] if SELECTION["fraction"] is None else None,
-        "seed": SELECTION["seed"] if kind in ("random", "dsir", "classifier") else None,
-        "ngram_buckets": SELECTION["ngram_buckets"] if kind in ("dsir", "classifier") else None,
-    }
+    return method_params(kind, SELECTION, config["model"]["tokens_per_param"])

@@ -30,7 +30,7 @@ from scipy.stats import spearmanr
 from proxyscale.datamodels import projectors, store
 from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import LMTask
-from proxyscale.models import count_params
+from proxyscale.models import built_parameters
 from proxyscale.training.fit import fit
 from proxyscale.training.recipe import Recipe
 
@@ -47,8 +47,8 @@ def check(name: str, ok: bool, detail: str) -> None:
 def gram_check(name: str, model: torch.nn.Module, rows: int, proj_dim: int, expected: str, choice: str) -> None:
     """Project random per-parameter gradients of ``rows`` examples; compare Gram matrices."""
     proj = projectors.make_projector(model, proj_dim, projectors.checkpoint_seed(0, 0), GPU, rows, choice)
-    check(f"{name} projector", type(proj).__name__ == expected, f"{type(proj).__name__} for {count_params(model):,} "
-          f"params x {rows} rows (2^32 = {2**32:,})")  # fmt: skip
+    found = f"{type(proj).__name__} for {built_parameters(model):,} params x {rows} rows (2^32 = {2**32:,})"
+    check(f"{name} projector", type(proj).__name__ == expected, found)
     gen = torch.Generator(device=GPU).manual_seed(0)
     grads = {n: torch.randn((rows, *p.shape), device=GPU, generator=gen) for n, p in model.named_parameters()}
     start = time.perf_counter()

@@ -8,7 +8,6 @@ from conftest import tiny_config, validated
 from proxyscale.config import (
     check_config,
     datamodel_settings,
-    parse_method,
     proxies,
     resources,
     selection_distributions,
@@ -16,6 +15,7 @@ from proxyscale.config import (
 )
 from proxyscale.datamodels.conditioning import projection_warning
 from proxyscale.errors import ConfigError
+from proxyscale.selection.registry import parse_method
 
 
 def _broken(edit):

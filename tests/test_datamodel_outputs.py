@@ -5,8 +5,9 @@ import math
 import torch
 
 from proxyscale.datamodels.outputs import LMMarginOutput
-from proxyscale.models.gpt import GPT, GPTConfig
-from proxyscale.training.losses import token_margins
+from proxyscale.losses import token_margins
+from proxyscale.models.architecture import GPTConfig
+from proxyscale.models.gpt import GPT
 
 
 def test_margin_is_log_odds_of_the_true_token():

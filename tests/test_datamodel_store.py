@@ -95,7 +95,7 @@ def test_a_store_interrupted_after_its_first_row_resumes_from_the_second(trained
 def test_the_store_summary_records_what_was_built(trained, tmp_path):
     """Under new parents; the projection's seed defaults to 0, and the summary (also the store's JSON)
     holds its sizes, regularisation, seed and a wall time; Q is stored as float32."""
-    from proxyscale.models import count_params
+    from proxyscale.models import built_parameters
 
     work = tmp_path / "trak_work" / "w2" / "0"
     summary = _featurize(trained, work, lambda_reg=0.5)
@@ -105,7 +105,7 @@ def test_the_store_summary_records_what_was_built(trained, tmp_path):
         "batches", "batches_computed", "resumed", "lambda_reg", "seed", "wall_seconds",
     }  # fmt: skip
     assert (summary["n_train"], summary["proj_dim"], summary["lambda_reg"], summary["seed"]) == (120, 32, 0.5, 0)
-    assert summary["grad_dim"] == count_params(trained[2]) and 0 < summary["wall_seconds"] < 600
+    assert summary["grad_dim"] == built_parameters(trained[2]) and 0 < summary["wall_seconds"] < 600
     assert load_npy(work / "q.npy").dtype == np.float32
     seeded = tmp_path / "seeded"
     _featurize(trained, seeded, lambda_reg=0.5, seed=0)
@@ -249,12 +249,12 @@ def test_a_store_from_another_projector_is_refused(trained, tmp_path):
 
 
 def test_a_store_of_another_projection_size_is_refused(trained, tmp_path):
-    from proxyscale.models import count_params
+    from proxyscale.models import built_parameters
 
     _featurize(trained, tmp_path / "store")
     info = tmp_path / "store/proxyscale.json"
     info.write_text(info.read_text().replace('"proj_dim": 32', '"proj_dim": 1000000'))
-    n = count_params(trained[2])
+    n = built_parameters(trained[2])
     with pytest.raises(DataError, match=f"store has projection size 1000000, model gives {n}$"):
         _score(trained, tmp_path / "store", tmp_path / "scores.npy")
 

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from proxyscale.correlation.evaluate import candidate_scores, chance_accuracy, per_sample
 from proxyscale.data.prepare import fit_to_context
-from proxyscale.models.gpt import GPT, GPTConfig
+from proxyscale.models.architecture import GPTConfig
+from proxyscale.models.gpt import GPT
 
 
 def test_fit_to_context_cuts_context_from_the_left():

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from proxyscale.training.losses import (
+from proxyscale.losses import (
     masked_mean,
     per_token_head,
     token_hits,

@@ -12,9 +12,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from proxyscale import losses
 from proxyscale.errors import ConfigError
-from proxyscale.models.gpt import GPT, GPTConfig, count_parameters
-from proxyscale.training import losses
+from proxyscale.models.architecture import GPTConfig, count_parameters
+from proxyscale.models.gpt import GPT
 from proxyscale.training.distributed import Group
 from proxyscale.training.memory import GIB, MARGIN, choose, recipe_for, training_memory
 

@@ -21,11 +21,11 @@ import torch
 import torch.multiprocessing as mp
 
 from conftest import MNIST
+from proxyscale import losses
 from proxyscale.attribution.dataset import vision_dataset
 from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import LMTask, make_task
-from proxyscale.models.gpt import GPTConfig
-from proxyscale.training import losses
+from proxyscale.models.architecture import GPTConfig
 from proxyscale.training.distributed import Group
 from proxyscale.training.fit import fit
 from proxyscale.training.lm import train_lm

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from proxyscale.models.gpt import GPT, GPTConfig, alibi_bias, biased_attention, count_parameters, training_flops
+from proxyscale.models.architecture import GPTConfig, count_parameters, training_flops
+from proxyscale.models.gpt import GPT, alibi_bias, biased_attention
 
 
 @pytest.mark.parametrize("position", ["alibi", "learned"])

@@ -9,9 +9,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, validated
 from proxyscale.errors import ConfigError
 from proxyscale.plan import ASSUMED_MFU, DEFAULT_PEAK_TFLOPS, plan
+
+
+def _paper() -> dict:
+    """The paper preset as the workflow sees it (schema defaults filled in)."""
+    return validated(yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text()))
 
 
 def _params(d: int, layers: int, vocab: int) -> int:
@@ -42,7 +47,7 @@ def test_the_paper_preset_trains_760m_on_an_80gb_card(paper_plan):
 
 def test_training_flops_and_gpu_hours_are_six_n_d_by_hand(paper_plan):
     table, md = paper_plan
-    config = yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text())
+    config = _paper()
     vocab, peak = config["tokenizer"]["vocab_size"], DEFAULT_PEAK_TFLOPS * 1e12
     dists = len(config["distributions"]) + len(config["selection"]["distributions"])
     by_rule = table.set_index(["rule", "size"])
@@ -75,7 +80,7 @@ def test_trak_stores_take_n_by_k_values_per_checkpoint(paper_plan):
 
 
 def test_measured_mfu_replaces_the_assumed_one():
-    config = yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text())
+    config = _paper()
     config["peak_tflops"] = 100.0
     base, measured = plan(config), plan(config, {"37m": 0.7})
     row = (base["rule"] == "train") & (base["size"] == "37m")
@@ -84,14 +89,14 @@ def test_measured_mfu_replaces_the_assumed_one():
 
 
 def test_a_hub_tokenizer_without_its_vocabulary_size_is_one_line_naming_the_key():
-    config = yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text())
+    config = _paper()
     del config["tokenizer"]["vocab_size"]
     with pytest.raises(ConfigError, match="tokenizer.vocab_size: the plan needs"):
         plan(config)
 
 
 def test_an_imported_reference_is_evaluated_not_trained_and_its_flops_need_its_params():
-    config = yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text())
+    config = _paper()
     ref = "760m"
     config["sizes"].pop(ref)
     dists = {d: {"hub": f"org/{d}", "revision": "main"} for d in config["distributions"]}
@@ -109,3 +114,13 @@ def test_an_imported_reference_is_evaluated_not_trained_and_its_flops_need_its_p
     del config["models"][ref]["params"]
     unknown = plan(config).set_index(["rule", "size"]).loc[("evaluate_imported", ref)]
     assert unknown["flops"] == 0 and "params unknown until loaded" in unknown["note"]
+
+
+def test_an_unset_max_examples_is_the_schemas_default_in_the_plan_too():
+    raw = yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text())
+    raw.get("evaluation", {}).pop("max_examples", None)
+    config = validated(raw)
+    assert config["evaluation"]["max_examples"] == 500
+    row = plan(config).set_index(["rule", "size"]).loc[("evaluate", "37m")]
+    T = config["model"]["context_length"]
+    assert row["flops_per_job"] == 2.0 * row["params"] * len(config["test_sets"]) * 500 * T

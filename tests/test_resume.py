@@ -18,7 +18,7 @@ import torch
 from conftest import REPO, run_snakemake, tiny_config, write_config
 from proxyscale.datamodels.examples import Arrays
 from proxyscale.datamodels.tasks import LMTask
-from proxyscale.models.gpt import GPTConfig
+from proxyscale.models.architecture import GPTConfig
 from proxyscale.training import resume as resume_module
 from proxyscale.training.fit import fit
 from proxyscale.training.lm import train_lm

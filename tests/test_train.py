@@ -11,9 +11,10 @@ import torch
 from conftest import DATA
 from proxyscale.data.prepare import iter_source, token_stream
 from proxyscale.data.tokenizer import ByteTokenizer
+from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError, TrainingError
-from proxyscale.models.gpt import GPTConfig, count_parameters
-from proxyscale.training.lm import WindowSampler, gpt_config, load_lm, repetition, save_lm, train_lm
+from proxyscale.models.architecture import GPTConfig, count_parameters
+from proxyscale.training.lm import WindowSampler, load_lm, repetition, save_lm, train_lm
 from proxyscale.training.recipe import Recipe, lr_at, make_optimizer, update
 
 
@@ -72,7 +73,11 @@ def test_a_config_size_gives_its_recipe_and_architecture():
     size = {"d_model": 16, "n_layers": 2, "n_heads": 4, "batch_size": 8, "lr": 0.003}
     recipe = Recipe.from_size(size, {"warmup_frac": 0.1, "weight_decay": 0.0})
     assert (recipe.batch_size, recipe.lr, recipe.warmup_frac, recipe.weight_decay) == (8, 0.003, 0.1, 0.0)
-    assert gpt_config(size, 257, 64) == GPTConfig(257, 64, 16, 2, 4)
+    assert GPTConfig.from_size(size, 257, 64) == GPTConfig(257, 64, 16, 2, 4)
+    learned = GPTConfig.from_size({**size, "position": "learned"}, 257, 64)
+    assert learned == GPTConfig(257, 64, 16, 2, 4, "learned")
+    # the datamodel experiments' sizes build through the same builder, position included
+    assert LMTask(257, 64).config({**size, "position": "learned"}) == learned
 
 
 def test_divergence_stops_training_with_one_clear_error(wiki_stream):
@@ -129,11 +134,12 @@ def test_a_training_job_imports_neither_dynamo_nor_attribution_or_plotting_libra
     """What a train job's process loads: torch and the model, not TorchDynamo (1.5 s), traker or seaborn."""
     code = (
         "import sys, numpy as np, torch\n"
-        "from proxyscale.training.lm import gpt_config, train_lm\n"
+        "from proxyscale.models.gpt import GPTConfig\nfrom proxyscale.training.lm import train_lm\n"
         "from proxyscale.training.recipe import Recipe\n"
         "size = {'d_model': 8, 'n_layers': 1, 'n_heads': 2, 'batch_size': 4, 'lr': 0.01}\n"
-        "train_lm({'s': np.arange(5000) % 257}, {'s': 1.0}, gpt_config(size, 257, 16), Recipe.from_size(size, {}),"
-        " 2.0, 0, torch.device('cpu'))\n"
+        "cfg = GPTConfig.from_size(size, 257, 16)\n"
+        "train_lm({'s': np.arange(5000) % 257}, {'s': 1.0}, cfg, Recipe.from_size(size, {}), 2.0, 0,"
+        " torch.device('cpu'))\n"
         "print(sorted(m for m in ('torch._dynamo', 'trak', 'seaborn', 'matplotlib', 'scipy') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -363,7 +363,7 @@ def test_an_attribution_overlay_plans_exactly_its_own_sizes(tmp_path, overlay):
 
 def test_the_million_parameter_attribution_config_plans_sjlt_at_k_2048(tmp_path):
     """configs/cpu_1m.yaml: a reference of about 10^6 parameters, projected to 2048 by SJLT."""
-    from proxyscale.models import count_params
+    from proxyscale.models import built_parameters
     from proxyscale.models.vision import make_classifier
 
     work = default_workdir(tmp_path)
@@ -378,7 +378,7 @@ def test_the_million_parameter_attribution_config_plans_sjlt_at_k_2048(tmp_path)
         lds_report=1,
     )  # fmt: skip
     reference = overlay["vision"]["sizes"][overlay["vision"]["reference"]]
-    params = count_params(make_classifier("mlp", reference["width"], 1, 10, 28))
+    params = built_parameters(make_classifier("mlp", reference["width"], 1, 10, 28))
     assert 0.95e6 < params < 1.05e6
     assert overlay["trak"]["proj_dim"] == 2048 and overlay["trak"]["projector"] == "sjlt"
 

@@ -6,9 +6,10 @@ from proxyscale.artifacts import load_npy
 from proxyscale.data.tokenizer import make_tokenizer
 from proxyscale.device import peak_flops, resolve_device
 from proxyscale.io import save_parquet
+from proxyscale.models.architecture import GPTConfig
 from proxyscale.runner import run_job
 from proxyscale.training.distributed import join
-from proxyscale.training.lm import gpt_config, save_lm, train_lm
+from proxyscale.training.lm import save_lm, train_lm
 from proxyscale.training.memory import recipe_for
 from proxyscale.training.resume import Resume
 
@@ -17,7 +18,7 @@ def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p, w = smk.params, smk.wildcards
     streams = {name: load_npy(path, mmap=True) for name, path in zip(p.shards, smk.input.shards)}
-    cfg = gpt_config(p.size, make_tokenizer(p.tokenizer).vocab_size, p.model["context_length"])
+    cfg = GPTConfig.from_size(p.size, make_tokenizer(p.tokenizer).vocab_size, p.model["context_length"])
     group, device = join(resolve_device(p.device))
     recipe, memory = recipe_for(p.size, p.training, cfg, device, group, f"sizes.{w.size}")
     model, curve, meta = train_lm(

@@ -25,7 +25,7 @@ from proxyscale.data.prepare import candidate_ids, fit_to_context
 from proxyscale.device import autocast
 from proxyscale.errors import DataError
 from proxyscale.io import save_parquet
-from proxyscale.training.losses import masked_mean, token_nll_and_hit
+from proxyscale.losses import masked_mean, token_nll_and_hit
 
 
 def retokenise(frame: pd.DataFrame, tokenizer, where: str) -> pd.DataFrame:

@@ -23,8 +23,7 @@ import numpy as np
 
 from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
-from proxyscale.models.gpt import count_parameters
-from proxyscale.training.lm import token_budget
+from proxyscale.models.architecture import count_parameters, token_budget
 
 
 def budget_windows(task: LMTask, size: dict, tokens_per_param: float) -> int:

@@ -24,7 +24,7 @@ import logging
 import torch
 
 from proxyscale.errors import ConfigError
-from proxyscale.models.gpt import GPTConfig, count_parameters
+from proxyscale.models.architecture import GPTConfig, count_parameters
 from proxyscale.training.memory import CUDA_RESERVE, GIB, MARGIN, activation_bytes_per_token_layer, device_memory
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import torch
 from torch.func import functional_call
 from trak.modelout_functions import AbstractModelOutput
 
-from proxyscale.training.losses import masked_mean, token_margins
+from proxyscale.losses import masked_mean, token_margins
 
 
 class LMMarginOutput(AbstractModelOutput):

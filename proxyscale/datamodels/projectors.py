@@ -27,7 +27,7 @@ from trak.utils import get_parameter_chunk_sizes
 
 from proxyscale.datamodels.sjlt import SJLTProjector
 from proxyscale.errors import ConfigError
-from proxyscale.models import count_params
+from proxyscale.models import built_parameters
 
 PROJECTORS = ("sjlt", "dense")
 PROJECTIONS = {  # what a store's projector class computes, as reports name it
@@ -85,7 +85,7 @@ def make_projector(
 ):
     """The projector ``choice`` (``trak.projector``) makes for ``model``'s gradients on ``device``, for
     batches of up to ``batch_size`` rows."""
-    grad_dim = count_params(model)
+    grad_dim = built_parameters(model)
     kind = projector_kind(device, choice)
     if kind == "sjlt":
         blocks = [p.numel() for p in model.parameters()]
@@ -111,4 +111,4 @@ def make_projector(
 
 def effective_proj_dim(model: torch.nn.Module, proj_dim: int) -> int:
     """The projection cannot usefully exceed the number of parameters (Phi^T Phi would be singular)."""
-    return min(proj_dim, count_params(model))
+    return min(proj_dim, built_parameters(model))

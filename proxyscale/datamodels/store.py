@@ -47,7 +47,7 @@ from proxyscale.datamodels.conditioning import MAX_FRACTION
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
 from proxyscale.errors import ConfigError, DataError
 from proxyscale.io import atomic_path, npy_header, npy_writer
-from proxyscale.models import count_params
+from proxyscale.models import built_parameters
 
 MODEL_ID = 0
 SUMMARY = "proxyscale.json"
@@ -94,7 +94,7 @@ class RowFile:
 def _gradient_computer(model, modelout, device):
     from trak.gradient_computers import FunctionalGradientComputer
 
-    return FunctionalGradientComputer(model, modelout, count_params(model), torch.float32, device)
+    return FunctionalGradientComputer(model, modelout, built_parameters(model), torch.float32, device)
 
 
 class Projection:
@@ -106,7 +106,7 @@ class Projection:
         self.proj_dim = effective_proj_dim(model, proj_dim)
         self.projector = make_projector(model, self.proj_dim, seed, device, micro_batch, projector)
         self.computer = _gradient_computer(self.model, modelout, device)
-        self.normalize = math.sqrt(count_params(model))
+        self.normalize = math.sqrt(built_parameters(model))
 
     def __call__(self, batch: tuple) -> tuple[np.ndarray, np.ndarray]:
         """Projected gradients (rows, k) and Q (rows,) of a batch, ``micro_batch`` examples at a time."""
@@ -174,7 +174,7 @@ def featurize(
     summary = {
         "n_train": n,
         "proj_dim": k,
-        "grad_dim": count_params(model),
+        "grad_dim": built_parameters(model),
         "projector": type(project.projector).__name__,
         "projector_choice": projector,
         "projector_batch": micro,

@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from proxyscale.errors import ConfigError, DataError
-from proxyscale.models.gpt import GPT, GPTConfig, count_parameters
+from proxyscale.losses import classification_margin, masked_mean, token_margins, token_nll_and_hit
+from proxyscale.models.architecture import GPTConfig, count_parameters
+from proxyscale.models.gpt import GPT
 from proxyscale.models.vision import forward_macs, make_classifier, standardize
 from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
-from proxyscale.training.losses import classification_margin, masked_mean, token_margins, token_nll_and_hit
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,8 @@ class LMTask:
         return LMMarginOutput()
 
     def config(self, spec: dict) -> GPTConfig:
-        """The architecture of a size spec (``d_model``, ``n_layers``, ``n_heads``) on this task."""
-        arch = {k: spec[k] for k in ("d_model", "n_layers", "n_heads")}
-        return GPTConfig(vocab_size=self.vocab_size, context_length=self.context_length, **arch)
+        """The architecture of a size spec on this task's vocabulary and context."""
+        return GPTConfig.from_size(spec, self.vocab_size, self.context_length)
 
     def make_model(self, spec: dict) -> nn.Module:
         return GPT(self.config(spec))

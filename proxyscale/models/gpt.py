@@ -1,14 +1,12 @@
 """GPT/MPT-style decoder-only language models whose sizes are named in config.
 
 One architecture family, scaled by ``d_model``, ``n_layers`` and ``n_heads`` (pre-LayerNorm blocks,
-causal self-attention with ALiBi
-(MPT's choice) or learned positions, 4x GELU MLP, output head tied to the token embedding).
-Parameter counts are computed in closed form so that training budgets (tokens = tokens_per_param x
-params) and compute (6 x params x tokens) are known before a model is built; a unit test checks the
-closed form against the built module.
+causal self-attention with ALiBi (MPT's choice) or learned positions, 4x GELU MLP, output head tied to
+the token embedding), built from a :class:`proxyscale.models.architecture.GPTConfig`, whose closed-form
+parameter count a unit test checks against the built module.
 
 Called with targets, the model returns the per-token loss computed a chunk of tokens at a time
-(:func:`proxyscale.training.losses.per_token_head`), never the whole batch's logits; with
+(:func:`proxyscale.losses.per_token_head`), never the whole batch's logits; with
 ``checkpoint_blocks`` set, each block's activations are recomputed in the backward pass instead of
 kept (activation checkpointing), so a block's input is all a layer keeps per token.
 
@@ -20,47 +18,13 @@ which never materialises the bias and is compiled on a GPU (``bench/gpu_training
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from proxyscale.training.losses import PerToken, per_token_head, token_nll
-
-
-@dataclass(frozen=True)
-class GPTConfig:
-    """Architecture of one model size."""
-
-    vocab_size: int
-    context_length: int
-    d_model: int
-    n_layers: int
-    n_heads: int
-    position: str = "alibi"
-
-    def __post_init__(self) -> None:
-        if self.position not in ("alibi", "learned"):
-            raise ValueError(f"position must be 'alibi' or 'learned', not '{self.position}'")
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
-
-
-def count_parameters(cfg: GPTConfig, include_embeddings: bool = True) -> int:
-    """Number of trainable parameters of :class:`GPT` built from ``cfg``.
-
-    Per block: two LayerNorms (4d), attention qkv+proj with biases (4d^2 + 4d), MLP (8d^2 + 5d).
-    Embeddings: tokens (V d, tied with the output head), learned positions (T d) unless ALiBi;
-    final LayerNorm (2d).
-    """
-    d, n_layers = cfg.d_model, cfg.n_layers
-    per_block = 12 * d * d + 13 * d
-    total = n_layers * per_block + 2 * d
-    if include_embeddings:
-        total += cfg.vocab_size * d + (cfg.context_length * d if cfg.position == "learned" else 0)
-    return total
+from proxyscale.losses import PerToken, per_token_head, token_nll
+from proxyscale.models.architecture import GPTConfig
 
 
 def alibi_bias(n_heads: int, length: int) -> torch.Tensor:
@@ -74,11 +38,6 @@ def alibi_bias(n_heads: int, length: int) -> torch.Tensor:
     distance = (pos[:, None] - pos[None, :]).float()
     bias = -slopes[:, None, None] * distance
     return bias.masked_fill(distance < 0, float("-inf"))
-
-
-def training_flops(n_params: int, n_tokens: int) -> float:
-    """Training compute by the standard 6 N D approximation (forward 2ND, backward 4ND)."""
-    return 6.0 * n_params * n_tokens
 
 
 ATTENTION = ("sdpa", "flex")

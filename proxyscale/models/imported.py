@@ -26,7 +26,7 @@ import torch
 
 from proxyscale.data.tokenizer import FastTokenizer
 from proxyscale.errors import ConfigError, DataError, reason
-from proxyscale.training.losses import PerToken
+from proxyscale.losses import PerToken
 
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 

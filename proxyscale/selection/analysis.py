@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from proxyscale import stats
-from proxyscale.config import parse_method
 from proxyscale.datamodels.cost import SIZE_COLUMNS
 from proxyscale.selection.methods import selected_indices
+from proxyscale.selection.registry import parse_method
 
 
 def per_example(retrains: pd.DataFrame) -> pd.DataFrame:

@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 
 from proxyscale.plotting import ratio_label, save
+from proxyscale.selection.registry import METHODS
 
-_BASELINES = {
-    "dsir": ("DSIR", "C2", ":"),
-    "classifier": ("Classifier", "C4", "-."),
-    "bot_dsdm": ("Bot-DsDm", "C3", (0, (1, 3))),
-}
+_LINE, _COMPARISON = METHODS["dsdm"], METHODS["random"]
+_BASELINES = sorted((m for m in METHODS.values() if m not in (_LINE, _COMPARISON)), key=lambda m: bool(m.datamodel))
+"""Every other method is a horizontal line: those that select without a datamodel, then with one."""
 
 
 def dsdm_vs_compute(results: pd.DataFrame, reference: str, path) -> None:
@@ -28,19 +27,17 @@ def dsdm_vs_compute(results: pd.DataFrame, reference: str, path) -> None:
     fig, axes = plt.subplots(len(metrics), len(targets), figsize=(4.6 * len(targets), 6.4), squeeze=False)
     for col, target in enumerate(targets):
         block = results[results["target"] == target]
-        dsdm = block[block["kind"] == "dsdm"].sort_values("compute_ratio")
+        dsdm = block[block["kind"] == _LINE.kind].sort_values("compute_ratio")
         for row, (metric, label) in enumerate(metrics):
             ax = axes[row, col]
-            for _, r in block[block["kind"] == "random"].iterrows():
-                ax.axhline(r[metric], color="gray", linestyle="--", linewidth=1.2, label="random")
-            for kind, (name, color, style) in _BASELINES.items():
-                for _, b in block[block["kind"] == kind].iterrows():
+            for m in (_COMPARISON, *_BASELINES):
+                for _, b in block[block["kind"] == m.kind].iterrows():
                     ax.axhline(
                         b[metric],
-                        color=color,
-                        linestyle=style,
+                        color=m.color,
+                        linestyle=m.linestyle,
                         linewidth=1.2,
-                        label=name if pd.isna(b["size"]) else f"{name} ({b['size']})",
+                        label=m.label if pd.isna(b["size"]) else f"{m.label} ({b['size']})",
                     )
             delta = dsdm[f"{metric}_delta"]
             err = np.vstack([delta - dsdm[f"{metric}_delta_lo"], dsdm[f"{metric}_delta_hi"] - delta]).clip(min=0)
@@ -48,10 +45,10 @@ def dsdm_vs_compute(results: pd.DataFrame, reference: str, path) -> None:
                 dsdm["compute_ratio"],
                 dsdm[metric],
                 yerr=None if delta.isna().all() else err,
-                fmt="o-",
-                color="C0",
+                fmt=f"o{_LINE.linestyle}",
+                color=_LINE.color,
                 capsize=3,
-                label="DsDm with size (bars: paired CI vs random)",
+                label=f"{_LINE.label} with size (bars: paired CI vs {_COMPARISON.label})",
             )
             if row == 0:
                 for _, d in dsdm.iterrows():

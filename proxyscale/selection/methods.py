@@ -19,8 +19,9 @@ Every method keeps the same number k of pool windows: by default the reference's
 (:func:`selection_size`), so the reference retrained on a selection makes one pass over it, as in the
 paper; ``selection.fraction`` overrides it with a share of the pool.
 
-Every selector returns (indices of the k selected examples, a score per pool example);
-:func:`select` runs one by name on the selection dataset (:mod:`proxyscale.selection.dataset`).
+Every selector returns (indices of the k selected examples, a score per pool example); each method's
+``*_selection`` function runs it on the selection dataset (:mod:`proxyscale.selection.dataset`), and
+:func:`select` runs a method by name through its entry in :mod:`proxyscale.selection.registry`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from proxyscale.datamodels.budget import budget_windows, describe_budget
 from proxyscale.datamodels.datamodel import datamodel_column
 from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
+from proxyscale.selection.registry import method
 
 
 def selection_size(n_pool: int, fraction: float | None, task: LMTask, reference: dict, tokens_per_param: float) -> int:
@@ -123,36 +125,57 @@ def example_sequences(tokens: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
     return [row[:end] for row, end in zip(tokens, ends)]
 
 
+def dsdm_selection(data, target: int, k: int, seed: int, buckets: int, datamodel):
+    return dsdm(datamodel_column(datamodel, target), k)
+
+
+def bot_dsdm_selection(data, target: int, k: int, seed: int, buckets: int, datamodel):
+    return dsdm(datamodel_column(datamodel, target), k, bottom=True)
+
+
+def random_selection(data, target: int, k: int, seed: int, buckets: int, datamodel):
+    return random_subset(len(data.train), k, seed)
+
+
+def _target_ngrams(data, target: int, buckets: int):
+    """The hashed n-gram counts of the target task's target examples."""
+    rows = np.flatnonzero(np.asarray(data["target_task"]) == target)
+    return hashed_ngrams(example_sequences(*data.part("target").take(rows)), buckets)
+
+
+def _pool_blocks(data, buckets: int):
+    """``blocks()`` of the pool's hashed n-gram counts, for the selectors that stream it."""
+    return lambda: pool_blocks(data.train, buckets, POOL_BLOCK)
+
+
+def dsir_selection(data, target: int, k: int, seed: int, buckets: int, datamodel):
+    return dsir(_pool_blocks(data, buckets), len(data.train), _target_ngrams(data, target, buckets), k, seed)
+
+
+def classifier_selection(data, target: int, k: int, seed: int, buckets: int, datamodel):
+    pool, n = data.train, len(data.train)
+    size = max(1, min(n, CLASSIFIER_NGRAMS // (2 * pool.window - 1)))
+    sample = np.sort(np.random.default_rng(seed).permutation(n)[:size])
+    return classifier(
+        _pool_blocks(data, buckets),
+        n,
+        hashed_ngrams(list(pool.tokens(sample)), buckets),
+        _target_ngrams(data, target, buckets),
+        k,
+    )
+
+
 def select(
     kind: str, data, target: int, k: int, seed: int, buckets: int, datamodel=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run selector ``kind`` toward target task ``target`` of a selection dataset
-    (:class:`proxyscale.datamodels.dataset.Dataset`), streaming its pool.
-
-    ``datamodel`` is the path of a size's selection datamodel (pool, target tasks), needed by DsDm and
-    Bot-DsDm; its column of this target task is used.
-    """
-    pool = data.train
-    n = len(pool)
-    if kind in ("dsdm", "bot_dsdm"):
-        if datamodel is None:
-            raise ConfigError(f"selection: {kind} needs a datamodel")
-        return dsdm(datamodel_column(datamodel, target), k, bottom=kind == "bot_dsdm")
-    if kind == "random":
-        return random_subset(n, k, seed)
-    rows = np.flatnonzero(np.asarray(data["target_task"]) == target)
-    goal = hashed_ngrams(example_sequences(*data.part("target").take(rows)), buckets)
-
-    def blocks():
-        return pool_blocks(pool, buckets, POOL_BLOCK)
-
-    if kind == "dsir":
-        return dsir(blocks, n, goal, k, seed)
-    if kind == "classifier":
-        size = max(1, min(n, CLASSIFIER_NGRAMS // (2 * pool.window - 1)))
-        sample = np.sort(np.random.default_rng(seed).permutation(n)[:size])
-        return classifier(blocks, n, hashed_ngrams(list(pool.tokens(sample)), buckets), goal, k)
-    raise ConfigError(f"selection: '{kind}' is not a selection method (dsdm, bot_dsdm, dsir, classifier, random)")
+    """Run the selector of method ``kind`` (:data:`proxyscale.selection.registry.METHODS`) toward target
+    task ``target`` of a selection dataset (:class:`proxyscale.datamodels.dataset.Dataset`), streaming its
+    pool. ``datamodel`` is the path of a size's selection datamodel (pool, target tasks), which the
+    methods that select with one need; its column of this target task is used."""
+    entry = method(kind)
+    if entry.datamodel and datamodel is None:
+        raise ConfigError(f"selection: {kind} needs a datamodel")
+    return globals()[entry.selector](data, target, k, seed, buckets, datamodel)
 
 
 def subset_frame(indices: np.ndarray, scores: np.ndarray) -> pd.DataFrame:

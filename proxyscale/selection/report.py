@@ -12,6 +12,7 @@ import pandas as pd
 
 from proxyscale.datamodels.cost import SIZE_COLUMNS
 from proxyscale.markdown import md_table, with_ci
+from proxyscale.selection.registry import METHODS
 
 COST_COLUMNS = [
     *SIZE_COLUMNS,
@@ -65,10 +66,9 @@ def _introduction(setup: dict, pct: str) -> list[str]:
         "its datamodel of the pool for the target examples (output: mean margin of the continuation tokens), "
         f"averaged over checkpoints {'with' if setup['q_term'] else 'without'} the out-to-loss term Q "
         f"(trak.q_term: {str(setup['q_term']).lower()}): the variant DsDm and Bot-DsDm selected with. "
-        f"Each method keeps {setup['k']} windows ({setup['fraction']:.0%} of the pool): DsDm the examples with "
-        "the largest mean datamodel weight over the target's examples (predicted to lower target loss most), "
-        "Bot-DsDm the smallest, DSIR hashed n-gram importance resampling, Classifier a logistic regression "
-        f"target vs pool, random a uniform draw. The reference **{setup['reference']}** is trained from scratch "
+        f"Each method keeps {setup['k']} windows ({setup['fraction']:.0%} of the pool): "
+        + ", ".join(f"{m.label} {m.description}" for m in METHODS.values())
+        + f". The reference **{setup['reference']}** is trained from scratch "
         f"for its Chinchilla budget on each selection (passes over it: {setup['retrain_repetition']:.2g}) "
         f"with {setup['seeds']} seeds and scored on the holdout examples of the selection's "
         "target: loss is the mean cross-entropy of the continuation tokens, token accuracy the share of them the "

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from proxyscale.device import autocast, mfu
-from proxyscale.models import count_params
+from proxyscale.models import built_parameters
 from proxyscale.training.distributed import SINGLE, Group
 from proxyscale.training.loop import Steps, micro_slices, prepare
 from proxyscale.training.recipe import Recipe, lr_at, make_optimizer
@@ -117,7 +117,7 @@ def fit(
     flops_forward = task.flops_per_example(model)
     flops = 3.0 * flops_forward * seen  # forward + backward (2x forward)
     summary = {
-        "params": count_params(model),
+        "params": built_parameters(model),
         "examples": int(len(indices)),
         "examples_seen": seen,
         "repetition": seen / len(indices),  # passes over the examples

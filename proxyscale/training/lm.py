@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from proxyscale.device import autocast, mfu, to_device
 from proxyscale.errors import ConfigError
-from proxyscale.models.gpt import GPT, GPTConfig, count_parameters, training_flops
+from proxyscale.models.architecture import GPTConfig, count_parameters, token_budget, training_flops
+from proxyscale.models.gpt import GPT
 from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
 from proxyscale.training.distributed import SINGLE, Group
 from proxyscale.training.loop import Steps, micro_slices, prepare
@@ -60,10 +61,6 @@ class WindowSampler:
             starts = self.rng.integers(0, len(stream) - self.window, size=len(rows))
             out[rows] = stream[starts[:, None] + offsets]
         return torch.from_numpy(out)
-
-
-def token_budget(cfg: GPTConfig, tokens_per_param: float) -> int:
-    return math.ceil(tokens_per_param * count_parameters(cfg))
 
 
 def repetition(streams: dict[str, np.ndarray], weights: dict[str, float], tokens: int) -> dict:
@@ -192,16 +189,6 @@ def train_lm(
         "recipe": asdict(recipe),
     }
     return model, pd.DataFrame(curve), meta
-
-
-ARCHITECTURE_KEYS = ("d_model", "n_layers", "n_heads", "position")
-
-
-def gpt_config(size: dict, vocab_size: int, context_length: int) -> GPTConfig:
-    """The architecture of a config size: its keys that shape the model (not the recipe's batch sizes,
-    ``lr`` or memory options)."""
-    arch = {k: v for k, v in size.items() if k in ARCHITECTURE_KEYS}
-    return GPTConfig(vocab_size=vocab_size, context_length=context_length, **arch)
 
 
 def save_lm(model: GPT, meta: dict, path) -> None:

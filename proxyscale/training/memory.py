@@ -18,7 +18,7 @@ The model counts what one training process holds at its peak, in bytes:
   fused kernel, ALiBi's bias in the compute dtype (heads x T^2, cast once, shared by the layers and
   kept by the kernel for the backward; plain attention reads the model's own buffer).
 - **logits**: the loss computes a chunk of tokens x vocabulary at a time
-  (:func:`proxyscale.training.losses.per_token_head`) and recomputes it in the backward; a batch that
+  (:func:`proxyscale.losses.per_token_head`) and recomputes it in the backward; a batch that
   fits one chunk keeps its fp32 log-probabilities instead (4 V per token).
 - **transient**: the largest buffers that live only during the backward pass (a logits chunk and its
   gradient, a rebuilt checkpointed layer), and on a GPU a fixed reserve for the CUDA context and the
@@ -42,9 +42,9 @@ from pathlib import Path
 import torch
 
 from proxyscale.errors import ConfigError
-from proxyscale.models.gpt import GPTConfig, count_parameters
+from proxyscale.losses import LOGIT_CHUNK_ENTRIES
+from proxyscale.models.architecture import GPTConfig, count_parameters
 from proxyscale.training.distributed import Group
-from proxyscale.training.losses import LOGIT_CHUNK_ENTRIES
 from proxyscale.training.recipe import Recipe
 
 log = logging.getLogger(__name__)
