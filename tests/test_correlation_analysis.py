@@ -142,6 +142,7 @@ def test_per_sample_table_and_its_null():
 
 
 def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null():
+    from proxyscale.correlation.analysis import CorrelationResults
     from proxyscale.correlation.report import correlation_report
 
     means, compute = _constructed()
@@ -161,20 +162,10 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
         {"test": "t", "size": ["ref", "up"], "accuracy": [0.3, 0.26], "accuracy_lo": [0.27, 0.23],
          "accuracy_hi": [0.33, 0.29], "chance": 0.25, "examples": 300}
     )  # fmt: skip
-    text = correlation_report(
-        summary,
-        compute,
-        means,
-        accuracy,
-        per_sample,
-        null,
-        verdict(summary, **thresholds),
-        repeated,
-        thresholds,
-        "ref",
-        0.9,
-        figures,
-    )
+    tables = {"summary": summary, "compute": compute, "means": means, "accuracy": accuracy,
+              "per_sample": per_sample, "null": null, "loo": None, "repeated": repeated, "thresholds": thresholds,
+              "reference": "ref", "ci": 0.9}  # fmt: skip
+    text = correlation_report(CorrelationResults(**tables, verdict=verdict(summary, **thresholds)), figures)
     accuracies = text.split("## Accuracy")[1].split("![")[0]
     assert "| test | ref | up | noisy | down | chance |" in accuracies  # sizes by compute, reference first
     assert "| t | 0.30 [0.27, 0.33] | 0.26 [0.23, 0.29] | - | - | 0.25 |" in accuracies
@@ -184,25 +175,24 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
     table = text.split("tokens_per_second | mfu |")[1].split("\n\n")[0]
     assert "1,234 | 40.0% |" in table and "1,234 | n/a |" in table  # the measured MFU, or n/a without a peak
     mixed = verdict(pd.concat([summary, summary.assign(test="u", r2_lo=0.0)]), **thresholds)
+    tables |= {"verdict": mixed}
     text = correlation_report(
-        summary, compute, means, accuracy.iloc[:0], per_sample, null, mixed, repeated.iloc[:0], thresholds, "ref",
-        0.9, figures,
-    )  # fmt: skip
+        CorrelationResults(**{**tables, "accuracy": accuracy.iloc[:0], "repeated": repeated.iloc[:0]}), figures
+    )
     assert "(no test set with an accuracy)" in text
     assert "No run sees any of its data more than once." in text
     assert "- **u**: none of the proxies clears the thresholds." in text
     assert "each of 5 training distributions (d0, d1, d2, d3, d4) and" in text
     marked = correlation_report(
-        summary, compute, means, accuracy, per_sample, null, mixed, repeated, thresholds, "ref", 0.9, figures, None,
-        ["d3", "d4"], "a byte-level BPE of 512 tokens",
-    )  # fmt: skip
+        CorrelationResults(**tables, induced=("d3", "d4"), tokenizer="a byte-level BPE of 512 tokens"), figures
+    )
     assert "Text is tokenised with a byte-level BPE of 512 tokens. Losses are in nats per token in every" in marked
     assert "tokenised" not in text and "Losses are in nats per token in every table and figure." in text
     assert "MAE in nats per token." in text and "bits" not in text
     per_byte = correlation_report(
-        summary, compute, means, accuracy, per_sample, null, mixed, repeated, thresholds, "ref", 0.9, figures, None,
-        (), "each imported model's own tokenizer (ref)", "bits per byte",
-    )  # fmt: skip
+        CorrelationResults(**tables, tokenizer="each imported model's own tokenizer (ref)", unit="bits per byte"),
+        figures,
+    )
     assert (
         "Text is tokenised with each imported model's own tokenizer (ref). Losses are in bits per byte in every "
         "table and figure: the models do not share one tokenizer" in per_byte
@@ -279,8 +269,8 @@ def test_scale_correlation_reports_each_proxys_accuracy_and_the_tests_chance():
     table = scale_correlation(means, compute, {"t": 0.25}, "ref", n_boot=20, ci=0.9)
     assert table.columns.tolist() == [
         "test", "size", "compute_ratio", "r2", "r2_lo", "r2_hi", "pearson", "spearman", "spearman_lo",
-        "spearman_hi", "decision_accuracy", "decision_lo", "decision_hi", "loo_r2", "loo_mae", "proxy_accuracy",
-        "chance",
+        "spearman_hi", "decision_accuracy", "decision_accuracy_lo", "decision_accuracy_hi", "loo_r2", "loo_mae",
+        "proxy_accuracy", "chance",
     ]  # fmt: skip
     assert table.set_index("size")["proxy_accuracy"].to_dict() == {"down": 0.25, "noisy": 0.25, "up": 0.5}
     assert table["chance"].tolist() == [0.25] * 3
@@ -326,10 +316,25 @@ def test_verdict_thresholds_are_inclusive_and_a_zero_correlation_never_qualifies
     summary = pd.DataFrame(
         {"test": ["t"] * 3, "size": ["a", "b", "c"], "compute_ratio": [2.0, 4.0, 8.0], "pearson": [0.9, 0.9, 0.0],
          "r2": [0.9, 0.8, 0.0], "r2_lo": [0.5, 0.5, 0.9], "decision_accuracy": [0.9, 0.8, 0.5],
-         "decision_lo": [0.7, 0.7, 0.9]}
+         "decision_accuracy_lo": [0.7, 0.7, 0.9]}
     )  # fmt: skip
     expected = pd.DataFrame(
         {"test": ["t"], "proxy": ["b"], "compute_ratio": [4.0], "r2": [0.8], "r2_lo": [0.5],
-         "decision_accuracy": [0.8], "decision_lo": [0.7]}
+         "decision_accuracy": [0.8], "decision_accuracy_lo": [0.7]}
     )  # fmt: skip
     pd.testing.assert_frame_equal(verdict(summary, min_r2=0.5, min_decision_accuracy=0.7), expected)
+
+
+def test_a_statistic_added_to_the_table_reaches_the_summary_its_interval_and_the_headline(monkeypatch):
+    from proxyscale.correlation import analysis, report
+
+    means, compute = _constructed()
+    slope = analysis.Statistic("slope", lambda x, y: float(np.polyfit(x, y, 1)[0]), True, "mean slope")
+    monkeypatch.setattr(analysis, "STATISTICS", (*analysis.STATISTICS, slope))
+    monkeypatch.setattr(report, "STATISTICS", analysis.STATISTICS)
+    table = analysis.scale_correlation(means, compute, {"t": None}, "ref", n_boot=50, ci=0.9).set_index("size")
+    assert table.columns[-4:].tolist() == ["slope_lo", "slope_hi", "proxy_accuracy", "chance"]
+    assert table.loc["up", "slope"] == pytest.approx(0.5)  # up = 2 x reference + 1: every resample's slope is 1/2
+    assert table.loc["up", "slope_lo"] == pytest.approx(0.5) and table.loc["up", "slope_hi"] == pytest.approx(0.5)
+    headline = "\n".join(report._headline(table.reset_index(), compute, ["up", "down", "noisy"]))
+    assert "| mean slope |" in headline.splitlines()[2] and "mean R^2" in headline

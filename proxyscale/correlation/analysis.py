@@ -8,6 +8,8 @@ and figures are drawn from.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -132,6 +134,37 @@ def largest_proxy(compute: pd.DataFrame, reference: str) -> str:
     return compute["size"][compute["size"] != reference].iloc[0]
 
 
+@dataclass(frozen=True)
+class Statistic:
+    """One statistic of proxy against reference mean losses across training distributions: a column of
+    the summary (with ``_lo`` and ``_hi`` columns when bootstrapped) and, with a ``headline`` label, of
+    the report's headline table (its mean over test sets)."""
+
+    name: str
+    function: Callable[[np.ndarray, np.ndarray], float]
+    interval: bool
+    headline: str | None
+
+
+def _loo_r2(x, y) -> float:
+    return stats.leave_one_out(x, y)["r2"]
+
+
+def _loo_mae(x, y) -> float:
+    return stats.leave_one_out(x, y)["mae"]
+
+
+STATISTICS = (
+    Statistic("r2", stats.r2, True, "mean R^2"),
+    Statistic("pearson", stats.pearson, False, "mean signed r"),
+    Statistic("spearman", stats.spearman, True, "mean Spearman"),
+    Statistic("decision_accuracy", stats.decision_accuracy, True, "mean decision accuracy"),
+    Statistic("loo_r2", _loo_r2, False, "mean LOO R^2"),
+    Statistic("loo_mae", _loo_mae, False, None),
+)
+"""The summary's statistics, in its column order (:func:`scale_correlation`)."""
+
+
 def scale_correlation(
     means: pd.DataFrame,
     compute: pd.DataFrame,
@@ -140,9 +173,8 @@ def scale_correlation(
     n_boot: int,
     ci: float,
 ) -> pd.DataFrame:
-    """One row per (test, proxy): R^2, signed (Pearson) correlation, Spearman and decision accuracy with
-    bootstrap intervals, leave-one-out fit, the proxy's accuracy (mean over distributions) and its
-    compute ratio."""
+    """One row per (test, proxy): every statistic of :data:`STATISTICS` (with its bootstrap interval
+    where it has one), the proxy's accuracy (mean over distributions) and its compute ratio."""
     wide = means.pivot_table(index=["test", "dist"], columns="size", values="loss")
     acc = means.pivot_table(index=["test", "size"], values="accuracy", dropna=False)["accuracy"]
     ratio = compute.set_index("size")["compute_ratio"]
@@ -153,31 +185,15 @@ def scale_correlation(
             if size == reference:
                 continue
             x = block[size].to_numpy()
-            r2_lo, r2_hi = stats.bootstrap_ci(x, y, stats.r2, n_boot, ci)
-            sp_lo, sp_hi = stats.bootstrap_ci(x, y, stats.spearman, n_boot, ci)
-            da_lo, da_hi = stats.bootstrap_ci(x, y, stats.decision_accuracy, n_boot, ci)
-            loo = stats.leave_one_out(x, y)
-            rows.append(
-                {
-                    "test": test,
-                    "size": size,
-                    "compute_ratio": float(ratio[size]),
-                    "r2": stats.r2(x, y),
-                    "r2_lo": r2_lo,
-                    "r2_hi": r2_hi,
-                    "pearson": stats.pearson(x, y),
-                    "spearman": stats.spearman(x, y),
-                    "spearman_lo": sp_lo,
-                    "spearman_hi": sp_hi,
-                    "decision_accuracy": stats.decision_accuracy(x, y),
-                    "decision_lo": da_lo,
-                    "decision_hi": da_hi,
-                    "loo_r2": loo["r2"],
-                    "loo_mae": loo["mae"],
-                    "proxy_accuracy": float(acc.get((test, size), np.nan)),
-                    "chance": np.nan if chance.get(test) is None else chance[test],
-                }
-            )
+            row = {"test": test, "size": size, "compute_ratio": float(ratio[size])}
+            for statistic in STATISTICS:
+                row[statistic.name] = statistic.function(x, y)
+                if statistic.interval:
+                    lo, hi = stats.bootstrap_ci(x, y, statistic.function, n_boot, ci)
+                    row |= {f"{statistic.name}_lo": lo, f"{statistic.name}_hi": hi}
+            row["proxy_accuracy"] = float(acc.get((test, size), np.nan))
+            row["chance"] = np.nan if chance.get(test) is None else chance[test]
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -237,7 +253,9 @@ def verdict(summary: pd.DataFrame, min_r2: float, min_decision_accuracy: float) 
     rows = []
     for test, block in summary.groupby("test"):
         ok = block[
-            (block["pearson"] > 0) & (block["r2_lo"] >= min_r2) & (block["decision_lo"] >= min_decision_accuracy)
+            (block["pearson"] > 0)
+            & (block["r2_lo"] >= min_r2)
+            & (block["decision_accuracy_lo"] >= min_decision_accuracy)
         ]
         best = ok.sort_values("compute_ratio", ascending=False).head(1)
         row = best.iloc[0] if len(best) else None
@@ -247,8 +265,71 @@ def verdict(summary: pd.DataFrame, min_r2: float, min_decision_accuracy: float) 
                 "proxy": None if row is None else row["size"],
                 **{
                     k: np.nan if row is None else float(row[k])
-                    for k in ("compute_ratio", "r2", "r2_lo", "decision_accuracy", "decision_lo")
+                    for k in ("compute_ratio", "r2", "r2_lo", "decision_accuracy", "decision_accuracy_lo")
                 },
             }
         )
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class CorrelationResults:
+    """The analysis of one run: its tables (:meth:`tables`) and what the report says of the run."""
+
+    means: pd.DataFrame
+    accuracy: pd.DataFrame
+    compute: pd.DataFrame
+    summary: pd.DataFrame
+    per_sample: pd.DataFrame
+    loo: pd.DataFrame
+    null: pd.DataFrame
+    verdict: pd.DataFrame
+    repeated: pd.DataFrame  # the runs that see some data more than once (:func:`repeated_runs`)
+    reference: str
+    thresholds: dict  # report.verdict: min_r2, min_decision_accuracy
+    ci: float
+    unit: str = NATS_PER_TOKEN
+    reserved: dict = field(default_factory=dict)  # test set -> examples left out for the selection experiment
+    induced: tuple = ()  # the selection-induced training distributions
+    tokenizer: str | None = None  # the tokenizers, in words
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables the workflow saves, by output key; those of losses carry their unit."""
+        keys = ("means", "accuracy", "compute", "summary", "per_sample", "loo", "null", "verdict")
+        return {k: getattr(self, k).assign(loss_unit=self.unit) if k in ("means", "loo") else getattr(self, k)
+                for k in keys}  # fmt: skip
+
+
+def analyse(
+    losses: pd.DataFrame,
+    runs: pd.DataFrame,
+    chance: dict[str, float | None],
+    reference: str,
+    n_boot: int,
+    ci: float,
+    null_permutations: int,
+    seed: int,
+    thresholds: dict,
+    **described,
+) -> CorrelationResults:
+    """Every table of the analysis from the comparable per-sample ``losses`` (:func:`comparable_losses`)
+    and the ``runs`` (:func:`read_runs`); ``described`` holds what the report says of the run (the
+    fields of :class:`CorrelationResults` after ``ci``)."""
+    means = mean_losses(losses, described.get("induced", ()))
+    compute = compute_table(runs, reference)
+    summary = scale_correlation(means, compute, chance, reference, n_boot, ci)
+    return CorrelationResults(
+        means=means,
+        accuracy=accuracy_table(losses, chance, n_boot, ci, seed),
+        compute=compute,
+        summary=summary,
+        per_sample=per_sample_table(losses, reference),
+        loo=loo_predictions(means, reference),
+        null=per_sample_null(losses, reference, null_permutations, seed),
+        verdict=verdict(summary, **thresholds),
+        repeated=repeated_runs(runs),
+        reference=reference,
+        thresholds=dict(thresholds),
+        ci=ci,
+        **described,
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from proxyscale.correlation.analysis import BITS_PER_BYTE, NATS_PER_TOKEN
+from proxyscale.correlation.analysis import BITS_PER_BYTE, STATISTICS, CorrelationResults
 from proxyscale.markdown import md_table, with_ci
 
 
@@ -91,7 +91,7 @@ def _verdict(verdict: pd.DataFrame, thresholds: dict, pct: str) -> list[str]:
             lines.append(
                 f"- **{row.test}**: **{row.proxy}** ({row.compute_ratio:.0f}x less compute): R^2 {row.r2:.2f} "
                 f"(lower bound {row.r2_lo:.2f}), decision accuracy {row.decision_accuracy:.2f} "
-                f"(lower bound {row.decision_lo:.2f})."
+                f"(lower bound {row.decision_accuracy_lo:.2f})."
             )
     return [
         "## Verdict: the cheapest proxy you can trust, per test set",
@@ -107,17 +107,11 @@ def _verdict(verdict: pd.DataFrame, thresholds: dict, pct: str) -> list[str]:
 
 
 def _headline(summary: pd.DataFrame, compute: pd.DataFrame, proxies: list[str]) -> list[str]:
+    """Each statistic with a headline label (:data:`STATISTICS`), averaged over test sets."""
     ratio = compute.set_index("size")["compute_ratio"]
-    columns = ["r2", "pearson", "spearman", "decision_accuracy", "loo_r2"]
-    headline = summary.groupby("size")[columns].mean().reindex(proxies)
+    names = {s.name: s.headline for s in STATISTICS if s.headline}
+    headline = summary.groupby("size")[list(names)].mean().reindex(proxies)
     headline.insert(0, "compute_ratio", [ratio[p] for p in proxies])
-    names = {
-        "r2": "mean R^2",
-        "pearson": "mean signed r",
-        "spearman": "mean Spearman",
-        "decision_accuracy": "mean decision accuracy",
-        "loo_r2": "mean LOO R^2",
-    }
     return [
         "## Headline: mean over test sets",
         "",
@@ -171,6 +165,11 @@ def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, s
     ]
 
 
+def _interval(row, name: str) -> str:
+    """A statistic of a summary row with its interval."""
+    return with_ci(row[name], row[f"{name}_lo"], row[f"{name}_hi"])
+
+
 def _agreement(
     summary: pd.DataFrame, labels: dict[str, str], pct: str, figures: dict[str, str], unit: str
 ) -> list[str]:
@@ -195,7 +194,7 @@ def _agreement(
         "",
         "In brackets after each R^2: the signed correlation r, whose sign is that of the fitted slope.",
         "",
-        by_test(lambda r: f"{with_ci(r['r2'], r['r2_lo'], r['r2_hi'])} (r {r['pearson']:+.2f})"),
+        by_test(lambda r: f"{_interval(r, 'r2')} (r {r['pearson']:+.2f})"),
         "",
         warning,
         "",
@@ -205,14 +204,14 @@ def _agreement(
         "",
         f"## Spearman correlation ({pct} CI)",
         "",
-        by_test(lambda r: with_ci(r["spearman"], r["spearman_lo"], r["spearman_hi"])),
+        by_test(lambda r: _interval(r, "spearman")),
         "",
         f"## Decision accuracy ({pct} CI)",
         "",
         "Share of pairs of training distributions that the proxy orders the same way as the reference "
         "(DataDecide's decision accuracy; 0.5 is chance): would the proxy pick the same dataset?",
         "",
-        by_test(lambda r: with_ci(r["decision_accuracy"], r["decision_lo"], r["decision_hi"])),
+        by_test(lambda r: _interval(r, "decision_accuracy")),
         "",
         "## Leave one distribution out",
         "",
@@ -273,38 +272,19 @@ def _per_sample(
     ]
 
 
-def correlation_report(
-    summary: pd.DataFrame,
-    compute: pd.DataFrame,
-    means: pd.DataFrame,
-    accuracy: pd.DataFrame,
-    per_sample: pd.DataFrame,
-    null: pd.DataFrame,
-    verdict: pd.DataFrame,
-    repeated: pd.DataFrame,
-    thresholds: dict,
-    reference: str,
-    ci: float,
-    figures: dict[str, str],
-    reserved: dict[str, int] | None = None,
-    induced: list[str] = (),
-    tokenizer: str | None = None,
-    unit: str = NATS_PER_TOKEN,
-) -> str:
-    """The report's markdown; ``accuracy`` is :func:`analysis.accuracy_table`'s; ``figures`` maps figure
-    keys to paths relative to the report; ``reserved`` counts the examples of each test set left out for
-    the dataset-selection experiment; ``induced`` names the selection-induced training distributions;
-    ``tokenizer`` describes the tokenizers in words; ``unit`` is the losses' (:func:`analysis.comparable_losses`)."""
-    labels = _proxy_labels(compute, reference)
+def correlation_report(results: CorrelationResults, figures: dict[str, str]) -> str:
+    """The report's markdown; ``figures`` maps figure keys to paths relative to the report."""
+    r = results
+    labels = _proxy_labels(r.compute, r.reference)
     proxies = list(labels)
-    pct = f"{100 * ci:.0f}%"
+    pct = f"{100 * r.ci:.0f}%"
     parts = [
-        *_introduction(means, reference, proxies, reserved or {}, pct, list(induced), tokenizer, unit),
-        *_verdict(verdict, thresholds, pct),
-        *_headline(summary, compute, proxies),
-        *_compute(compute, repeated, figures),
-        *_agreement(summary, labels, pct, figures, unit),
-        *_accuracy(accuracy, list(compute["size"]), pct, figures),
-        *_per_sample(per_sample, null, labels, figures),
+        *_introduction(r.means, r.reference, proxies, r.reserved, pct, list(r.induced), r.tokenizer, r.unit),
+        *_verdict(r.verdict, r.thresholds, pct),
+        *_headline(r.summary, r.compute, proxies),
+        *_compute(r.compute, r.repeated, figures),
+        *_agreement(r.summary, labels, pct, figures, r.unit),
+        *_accuracy(r.accuracy, list(r.compute["size"]), pct, figures),
+        *_per_sample(r.per_sample, r.null, labels, figures),
     ]
     return "\n".join(parts)
