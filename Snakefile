@@ -31,12 +31,12 @@ include: "rules/correlation.smk"
 include: "rules/plan.smk"
 
 
-if EXPERIMENTS:  # a config's attribution and selection blocks are optional
+if DATAMODELS:  # a config's attribution and selection blocks are optional
 
     include: "rules/datamodels.smk"
 
 
-if "attribution" in EXPERIMENTS:
+if "attribution" in DATAMODELS:
 
     include: "rules/attribution.smk"
 
@@ -45,7 +45,7 @@ if "attribution" in EXPERIMENTS:
             LDS_REPORT,
 
 
-if "selection" in EXPERIMENTS:
+if "selection" in DATAMODELS:
 
     include: "rules/selection.smk"
 

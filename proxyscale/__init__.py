@@ -4,5 +4,6 @@ One subpackage per stage of the paper (Khaddaj, Engstrom, Madry 2025), each besi
 ``data`` (rules/data.smk), ``correlation`` (rules/correlation.smk), ``datamodels``
 (rules/datamodels.smk, shared by attribution and selection), ``attribution`` (rules/attribution.smk)
 and ``selection`` (rules/selection.smk); ``models`` and ``training`` serve them all, as do the small
-generic modules beside this file (config, errors, io, runner, device, stats, markdown, plotting).
+generic modules beside this file (errors, io, losses, device, stats, markdown, plotting, ...); ``config``,
+``plan`` and ``runner`` are the workflow's own, above the experiments (README, "Floors").
 """

@@ -62,7 +62,7 @@ def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
         raise damaged(path, reason(exc)) from None
 
 
-def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
+def read_npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
     """The shape, dtype and data offset of a C-ordered ``.npy`` file, from its header alone (the data is
     not read, so a file of any size costs nothing); a file too short for its shape is damaged."""
     path = _present(path, b"\x93NUMPY", ".npy")
@@ -84,7 +84,7 @@ def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
 
 def npy_layout(path: str | Path) -> tuple[np.dtype, int, int]:
     """The dtype, length and data offset of a 1-d ``.npy`` file (a token stream), from its header alone."""
-    shape, dtype, offset = npy_header(path)
+    shape, dtype, offset = read_npy_header(path)
     if len(shape) != 1:
         raise damaged(path, f"a token stream is 1-d, this array has shape {shape}")
     return dtype, shape[0], offset
@@ -97,7 +97,7 @@ class NpyRows:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.shape, self.dtype, self.offset = npy_header(path)
+        self.shape, self.dtype, self.offset = read_npy_header(path)
         self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
 
     def __len__(self) -> int:

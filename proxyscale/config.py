@@ -14,10 +14,17 @@ from proxyscale.errors import ConfigError
 from proxyscale.models.architecture import GPTConfig
 from proxyscale.selection.registry import selection_names
 
-RULE_GROUPS = ("data", "train", "evaluate", "attribution", "report")
-TRAINING_GROUPS = ("train", "attribution")  # groups whose training rules may run several processes
-EXPERIMENTS = ("attribution", "selection")  # the experiments that train checkpoints and build TRAK datamodels
+RULE_GROUPS = ("data", "train", "evaluate", "datamodels", "report")
+"""The groups of rules that share cluster resources (``resources:``); ``datamodels`` holds the rules that
+train and featurize the datamodel experiments' models and retrain their references, for attribution and
+selection alike."""
+RENAMED_GROUPS = {"attribution": "datamodels"}  # resource groups of earlier versions, named in the error
+TRAINING_GROUPS = ("train", "datamodels")  # groups whose training rules may run several processes
+DATAMODEL_EXPERIMENTS = ("attribution", "selection")  # the experiments that train models and build TRAK datamodels
 _DEFAULT_RESOURCES = {"mem_mb": 2000, "runtime": 30, "gpu": 0, "threads": 1, "processes": 1}
+ENVIRONMENTS = {"data": "data", "train": "train", "evaluate": "train", "imported": "imported",
+                "datamodels": "datamodels", "report": "report"}  # fmt: skip
+"""The conda environment (``envs/<name>.yaml``) of each rule group, and of ``evaluate_imported``'s."""
 
 
 def drop_keys(config: dict) -> None:
@@ -93,7 +100,7 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
         _check_attribution(config, base)
     if "selection" in config:
         _check_selection(config)
-    for experiment in experiments(config):
+    for experiment in datamodel_experiments(config):
         settings = datamodel_settings(config, experiment)
         trak = settings["trak"]
         check_projection(
@@ -104,6 +111,8 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
             settings["pool_key"],
         )
     for group in config.get("resources", {}):
+        if group in RENAMED_GROUPS:
+            raise ConfigError(f"resources.{group}: this group is now called {RENAMED_GROUPS[group]}")
         if group not in RULE_GROUPS:
             raise ConfigError(f"resources.{group}: not a rule group (one of: {', '.join(RULE_GROUPS)})")
         res = resources(config, group)
@@ -117,10 +126,10 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
             )
 
 
-def experiments(config: dict) -> list[str]:
-    """The experiments of :data:`EXPERIMENTS` the config has a block for: the scale correlation needs
-    neither, so a config without ``attribution`` or ``selection`` runs the others."""
-    return [e for e in EXPERIMENTS if e in config]
+def datamodel_experiments(config: dict) -> list[str]:
+    """The experiments of :data:`DATAMODEL_EXPERIMENTS` the config has a block for: the scale correlation
+    needs neither, so a config without ``attribution`` or ``selection`` runs the others."""
+    return [e for e in DATAMODEL_EXPERIMENTS if e in config]
 
 
 def lookup(config: dict, key: str):
@@ -168,6 +177,22 @@ def resources(config: dict, group: str) -> dict:
     return {**_DEFAULT_RESOURCES, **config.get("resources", {}).get(group, {})}
 
 
+def rule_resources(config: dict, group: str, training: bool = False) -> dict:
+    """A rule's ``resources:`` from its group's (mem_mb, runtime in minutes, gpu), and for a rule that
+    trains (``training``) the data-parallel process count its job starts under torchrun."""
+    res = resources(config, group)
+    return {k: res[k] for k in ("mem_mb", "runtime", "gpu", *(("processes",) if training else ()))}
+
+
+def rule_threads(config: dict, group: str) -> int:
+    return resources(config, group)["threads"]
+
+
+def conda_env(group: str) -> str:
+    """A rule's ``conda:`` environment file, relative to the rule files (for ``--sdm conda``)."""
+    return f"../envs/{ENVIRONMENTS[group]}.yaml"
+
+
 def attribution_setting(config: dict) -> dict:
     """The active attribution setting's block (``attribution.vision`` or ``attribution.lm``)."""
     att = config["attribution"]
@@ -192,7 +217,7 @@ def datamodel_settings(config: dict, experiment: str) -> dict:
         att = block = config["selection"]
         pool_key = "selection.pool.size"
     else:
-        raise ConfigError(f"'{experiment}' is not an experiment (one of: {', '.join(EXPERIMENTS)})")
+        raise ConfigError(f"'{experiment}' is not an experiment (one of: {', '.join(DATAMODEL_EXPERIMENTS)})")
     vision = experiment == "attribution" and att["setting"] == "vision"
     return {
         "sizes": block["sizes"],
@@ -210,6 +235,17 @@ def selection_methods(config: dict) -> list[str]:
     """Names of the selections each target gets (:func:`proxyscale.selection.registry.selection_names`)."""
     sel = config["selection"]
     return selection_names(sel["methods"], list(sel["sizes"]), sel["reference"])
+
+
+def dataset_sources(config: dict, experiment: str) -> list[str]:
+    """The sources whose token shards a datamodel experiment's dataset cuts its training windows from, in
+    name order: the selection pool's distributions' sources, or the language attribution setting's
+    distribution's (none for images)."""
+    if experiment == "selection":
+        return sorted({s for d in config["selection"]["pool"]["distributions"] for s in config["distributions"][d]})
+    if config["attribution"]["setting"] == "vision":
+        return []
+    return sorted(config["distributions"][attribution_setting(config)["distribution"]])
 
 
 def selection_distributions(config: dict) -> dict[str, tuple[str, str]]:

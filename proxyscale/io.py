@@ -71,16 +71,10 @@ def save_parquet(df: pd.DataFrame, path: str | Path) -> None:
         df.to_parquet(tmp, index=False)
 
 
-def save_npy(array: np.ndarray, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
-
-
 _NPY_HEADER_BYTES = 128  # magic, version, length and a padded header dict: room for any 1-d or 2-d shape
 
 
-def npy_header(dtype, shape: tuple[int, ...]) -> bytes:
+def _npy_header_bytes(dtype, shape: tuple[int, ...]) -> bytes:
     """A version 1.0 ``.npy`` header for a C-ordered array of ``shape``, padded to :data:`_NPY_HEADER_BYTES`
     (so a header written before the length is known can be rewritten in place)."""
     text = f"{{'descr': '{np.dtype(dtype).str}', 'fortran_order': False, 'shape': {tuple(int(n) for n in shape)}, }}"
@@ -96,7 +90,7 @@ def npy_writer(path: str | Path, dtype, row_shape: tuple[int, ...] = ()) -> Iter
     dtype = np.dtype(dtype)
     length = 0
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write(npy_header(dtype, (0, *row_shape)))
+        f.write(_npy_header_bytes(dtype, (0, *row_shape)))
 
         def append(rows: np.ndarray) -> None:
             nonlocal length
@@ -108,7 +102,32 @@ def npy_writer(path: str | Path, dtype, row_shape: tuple[int, ...] = ()) -> Iter
 
         yield append
         f.seek(0)
-        f.write(npy_header(dtype, (length, *row_shape)))
+        f.write(_npy_header_bytes(dtype, (length, *row_shape)))
+
+
+class RowFile:
+    """A ``.npy`` of a fixed shape, written a block of rows at a time in place (``pwrite``): the file is
+    made at its full size (sparse on disk until written), so a job that resumes writes where it stopped.
+    Unlike the writers above it is not atomic: it is for work files that a finished job publishes whole."""
+
+    def __init__(self, path: str | Path, shape: tuple[int, ...], dtype):
+        self.path, self.shape, self.dtype = Path(path), shape, np.dtype(dtype)
+        header = _npy_header_bytes(self.dtype, shape)
+        self.offset = len(header)
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        if not self.path.exists():
+            with open(_writable(self.path), "wb") as f:
+                f.write(header)
+                f.truncate(self.offset + shape[0] * self.row_bytes)
+
+    def write(self, start: int, rows: np.ndarray) -> None:
+        """Rows ``start``, ``start + 1``, ... of the file become ``rows``."""
+        data = np.ascontiguousarray(rows, dtype=self.dtype).tobytes()
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, self.offset + start * self.row_bytes)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager

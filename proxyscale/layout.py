@@ -21,9 +21,9 @@ ARTIFACTS = {
     "losses": ("losses/{dist}/{size}/{test}.parquet", "evaluate"),
     "imported": ("imported/{dist}/{size}.json", "evaluate_imported"),
     "dataset": ("{exp}/dataset", "{exp}_data"),
-    "model": ("{exp}/models/{size}/{ckpt}.pt", "attribution_train"),
-    "trak_store": ("{exp}/trak/{size}/{ckpt}", "trak"),
-    "trak_scores": ("{exp}/scores/{size}/{ckpt}.npy", "trak"),
+    "model": ("{exp}/models/{size}/{model_id}.pt", "datamodel_train"),
+    "trak_store": ("{exp}/trak/{size}/{model_id}", "trak"),
+    "trak_scores": ("{exp}/scores/{size}/{model_id}.npy", "trak"),
     "datamodel": ("{exp}/datamodels/{size}.npy", "datamodel"),
     "lds_subset": ("attribution/lds_subsets/{subset}.npz", "lds_subset"),
     "split": ("selection/splits/{target}.parquet", "selection_split"),
@@ -47,6 +47,11 @@ REPORTS = {
     "selection": artifact_path("dsdm_report", file="report.md"),
 }
 """Each experiment's markdown report (the workflow's named targets build these)."""
+
+
+def one_of(names) -> str:
+    """A wildcard constraint matching exactly these names (none: a pattern that matches nothing)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
 def _pattern(template: str) -> re.Pattern:

@@ -149,7 +149,7 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
         p = count_parameters(cfg)
         k = min(trak["proj_dim"], p)
         rows.append(
-            Row(f"{experiment}: attribution_train", name, jobs=M, params=p,
+            Row(f"{experiment}: datamodel_train", name, jobs=M, params=p,
                 flops_per_job=training_flops(p, budget_windows(task, size, tpp) * T),
                 memory=_training_memory(cfg, size), host_bytes=8.0 * n,  # a checkpoint's seeded permutation of the pool
                 disk_bytes=M * _checkpoint_bytes(p))

@@ -9,14 +9,14 @@ rule attribution_data:
     input:
         attribution_data_inputs,
     output:
-        directory(dataset_path("attribution")),
+        directory(artifact_path("dataset", exp="attribution")),
     log:
         f"{LOGS}/attribution/attribution_data.log",
     conda:
         conda_env("data")
-    threads: rule_threads("data")
+    threads: rule_threads(config, "data")
     resources:
-        **rule_resources("data"),
+        **rule_resources(config, "data"),
     params:
         spec=attribution_data_params(),
     script:
@@ -25,17 +25,17 @@ rule attribution_data:
 
 rule lds_subset:
     input:
-        data=dataset_path("attribution"),
-        shards=dataset_shards("attribution"),
+        data=artifact_path("dataset", exp="attribution"),
+        shards=DATASET_SHARDS["attribution"],
     output:
-        lds_subset_path("{subset}"),
+        artifact_path("lds_subset", subset="{subset}"),
     log:
         f"{LOGS}/lds_subset/{{subset}}.log",
     conda:
-        conda_env("attribution")
-    threads: rule_threads("attribution")
+        conda_env("datamodels")
+    threads: rule_threads(config, "datamodels")
     resources:
-        **training_resources("attribution"),
+        **rule_resources(config, "datamodels", training=True),
     params:
         size=ATTRIBUTION_SETTING["sizes"][ATTRIBUTION_REFERENCE],
         budget=DATAMODELS["attribution"]["budget"],
@@ -51,13 +51,13 @@ rule lds_subset:
 
 rule lds:
     input:
-        data=dataset_path("attribution"),
-        shards=dataset_shards("attribution"),
-        datamodels=[datamodel_path("attribution", s) for s in ATTRIBUTION_SIZES],
-        scores=checkpoint_artifacts("attribution", ATTRIBUTION_SIZES, trak_scores_path),
-        models=checkpoint_artifacts("attribution", ATTRIBUTION_SIZES, model_path),
-        stores=checkpoint_artifacts("attribution", ATTRIBUTION_SIZES, trak_store_path),
-        subsets=[lds_subset_path(i) for i in LDS_SUBSETS],
+        data=artifact_path("dataset", exp="attribution"),
+        shards=DATASET_SHARDS["attribution"],
+        datamodels=[artifact_path("datamodel", exp="attribution", size=s) for s in ATTRIBUTION_SIZES],
+        scores=model_artifacts("attribution", ATTRIBUTION_SIZES, "trak_scores"),
+        models=model_artifacts("attribution", ATTRIBUTION_SIZES, "model"),
+        stores=model_artifacts("attribution", ATTRIBUTION_SIZES, "trak_store"),
+        subsets=[artifact_path("lds_subset", subset=i) for i in LDS_SUBSETS],
     output:
         report=LDS_REPORT,
         lds=f"{ATTRIBUTION_DIR}/report/lds.parquet",
@@ -74,13 +74,13 @@ rule lds:
         f"{LOGS}/lds.log",
     conda:
         conda_env("report")
-    threads: rule_threads("report")
+    threads: rule_threads(config, "report")
     resources:
-        **rule_resources("report"),
+        **rule_resources(config, "report"),
     params:
         sizes=ATTRIBUTION_SIZES,
         reference=ATTRIBUTION_REFERENCE,
-        checkpoints=len(CHECKPOINTS["attribution"]),
+        checkpoints=len(MODEL_IDS["attribution"]),
         q_term=ATTRIBUTION["trak"]["q_term"],
         lambda_reg=ATTRIBUTION["trak"]["lambda_reg"],
         report=ATTRIBUTION["report"],

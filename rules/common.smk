@@ -1,25 +1,28 @@
-# Paths, config lookups, rule resources, and the input and params functions of every stage (rule
-# files hold rules only). Each params function returns only the config slice its rule depends on,
-# which is what keeps reruns exact.
-import re
+# The names every stage's rules share (sizes, distributions, runs, ...) and the input and params functions
+# of every stage (rule files hold rules only; paths come from proxyscale/layout.py, rule resources and
+# environments from proxyscale/config.py). Each params function returns only the config slice its rule
+# depends on, which is what keeps reruns exact.
 from pathlib import Path
 
 from proxyscale.config import (
     attribution_setting,
     check_config,
+    conda_env,
     correlation_distributions,
     correlation_sizes,
+    datamodel_experiments,
     datamodel_settings,
-    experiments,
+    dataset_sources,
     imported_checkpoint,
     proxies,
-    resources,
+    rule_resources,
+    rule_threads,
     selection_distributions,
     selection_methods,
     tokenizer_spec,
 )
 from proxyscale.errors import ConfigError
-from proxyscale.layout import REPORTS, RESULTS, artifact_path
+from proxyscale.layout import REPORTS, RESULTS, artifact_path, one_of
 from proxyscale.selection.registry import method_params, parse_method
 
 try:
@@ -49,20 +52,33 @@ IMPORTED_RUNS = [(d, s) for d, s in RUNS if s in IMPORTED_SIZES]
 BPE_PATH = artifact_path("bpe")  # where train_tokenizer writes the BPE of tokenizer.kind bpe
 TOKENIZER = tokenizer_spec(config, BPE_PATH)  # a trained BPE's entry names its file
 TOKENIZER_FILES = [TOKENIZER["path"]] if "path" in TOKENIZER else []  # what tokenised artifacts depend on
+TESTSET_FILES = [artifact_path("testset", test=t) for t in TESTS]
 LOSS_KEYS = [(d, s, t) for d, s in RUNS for t in TESTS]
 SELECTION_TARGETS = list(config.get("selection", {}).get("targets", []))
 RESERVED_TESTS = [t for t in SELECTION_TARGETS if t in TESTS]  # their DsDm target parts stay out
 CORRELATION_REPORT = REPORTS["correlation"]
+# {shard name: token stream path} of each training distribution: its sources' shards, or its selection's
+TRAINING_SHARDS = {
+    **{
+        d: {s: artifact_path("shard", source=s) for s in sorted(config["distributions"][d])}
+        for d in config["distributions"]
+    },
+    **{d: {d: artifact_path("selected_shard", target=t, method=m)} for d, (t, m) in SELECTION_DISTRIBUTIONS.items()},
+}
 
 # The experiments that build TRAK datamodels share their rules through the {exp} wildcard; a config
-# without an experiment's block has none of its rules (the scale correlation needs neither).
-EXPERIMENTS = experiments(config)
-DATAMODELS = {e: datamodel_settings(config, e) for e in EXPERIMENTS}
-CHECKPOINTS = {e: list(range(DATAMODELS[e]["checkpoints"])) for e in EXPERIMENTS}
+# without an experiment's block has none of its rules (the scale correlation needs neither). Each
+# size of an experiment trains M models, {model_id} 0 to M - 1.
+DATAMODELS = {e: datamodel_settings(config, e) for e in datamodel_experiments(config)}
+MODEL_IDS = {e: list(range(DATAMODELS[e]["checkpoints"])) for e in DATAMODELS}
+# the token shards a language dataset's training windows are read from (none for images): an input of
+# every rule that reads the dataset's training examples, so a rebuilt shard reruns them
+DATASET_SOURCES = {e: dataset_sources(config, e) for e in DATAMODELS}
+DATASET_SHARDS = {e: [artifact_path("shard", source=s) for s in DATASET_SOURCES[e]] for e in DATAMODELS}
 REPORT_TARGETS = [CORRELATION_REPORT]
 
 # Data attribution across scale (LDS).
-if "attribution" in EXPERIMENTS:
+if "attribution" in DATAMODELS:
     ATTRIBUTION = config["attribution"]
     ATTRIBUTION_SETTING = attribution_setting(config)
     ATTRIBUTION_SIZES = list(ATTRIBUTION_SETTING["sizes"])
@@ -72,7 +88,7 @@ if "attribution" in EXPERIMENTS:
     REPORT_TARGETS.append(LDS_REPORT)
 
 # Dataset selection across scale (DsDm).
-if "selection" in EXPERIMENTS:
+if "selection" in DATAMODELS:
     SELECTION = config["selection"]
     SELECTION_SIZES = list(SELECTION["sizes"])
     SELECTION_METHODS = selection_methods(config)
@@ -86,114 +102,16 @@ wildcard_constraints:
     dist="[A-Za-z0-9_-]+",
     size="[A-Za-z0-9_-]+",
     test="[A-Za-z0-9_-]+",
-    ckpt="[0-9]+",
+    model_id="[0-9]+",
     subset="[0-9]+",
-    exp="|".join(EXPERIMENTS),
+    exp="|".join(DATAMODELS),
     target="[A-Za-z0-9_-]+",
     method="[A-Za-z0-9_-]+",
 
 
-# Artifact paths (the layout, and which rule makes each, is proxyscale/layout.py).
-
-
-def shard_path(name):
-    return artifact_path("shard", source=name)
-
-
-def holdout_path(source):
-    return artifact_path("holdout", source=source)
-
-
-def testset_path(test):
-    return artifact_path("testset", test=test)
-
-
-def checkpoint_path(dist, size):
-    return artifact_path("checkpoint", dist=dist, size=size)
-
-
-def imported_path(dist, size):
-    return artifact_path("imported", dist=dist, size=size)
-
-
-def curve_path(dist, size):
-    return artifact_path("curve", dist=dist, size=size)
-
-
-def losses_path(dist, size, test):
-    return artifact_path("losses", dist=dist, size=size, test=test)
-
-
-def dataset_path(exp):
-    return artifact_path("dataset", exp=exp)
-
-
-def model_path(exp, size, ckpt):
-    return artifact_path("model", exp=exp, size=size, ckpt=ckpt)
-
-
-def trak_store_path(exp, size, ckpt):
-    return artifact_path("trak_store", exp=exp, size=size, ckpt=ckpt)
-
-
-def trak_scores_path(exp, size, ckpt):
-    return artifact_path("trak_scores", exp=exp, size=size, ckpt=ckpt)
-
-
-def datamodel_path(exp, size):
-    return artifact_path("datamodel", exp=exp, size=size)
-
-
-def lds_subset_path(subset):
-    return artifact_path("lds_subset", subset=subset)
-
-
-def split_path(target):
-    return artifact_path("split", target=target)
-
-
-def subset_path(target, method):
-    return artifact_path("subset", target=target, method=method)
-
-
-def retrain_path(target, method):
-    return artifact_path("retrain", target=target, method=method)
-
-
-def selected_shard_path(target, method):
-    return artifact_path("selected_shard", target=target, method=method)
-
-
-def checkpoint_artifacts(exp, sizes, path):
-    """``path(exp, size, ckpt)`` of every checkpoint of every size, size-major."""
-    return [path(exp, s, c) for s in sizes for c in CHECKPOINTS[exp]]
-
-
-# Rule resources and environments.
-
-
-def rule_resources(group):
-    """resources: of a rule group, from config (mem_mb, runtime in minutes, gpu)."""
-    res = resources(config, group)
-    return {k: res[k] for k in ("mem_mb", "runtime", "gpu")}
-
-
-def training_resources(group):
-    """resources: of the rules that train, their group's plus the data-parallel process count (torchrun)."""
-    return {**rule_resources(group), "processes": resources(config, group)["processes"]}
-
-
-# One conda environment per rule group (envs/*.yaml), for --software-deployment-method conda.
-ENV_FILES = {"data": "data", "train": "train", "evaluate": "train", "imported": "imported", "attribution": "attribution",
-             "report": "report"}  # fmt: skip
-
-
-def conda_env(group):
-    return f"../envs/{ENV_FILES[group]}.yaml"
-
-
-def rule_threads(group):
-    return resources(config, group)["threads"]
+def model_artifacts(exp, sizes, kind):
+    """The artifact ``kind`` (model, trak_store, trak_scores) of every model of every size, size-major."""
+    return [artifact_path(kind, exp=exp, size=s, model_id=i) for s in sizes for i in MODEL_IDS[exp]]
 
 
 # Data preparation.
@@ -227,25 +145,18 @@ def pile_sources(wildcards):
 
 
 def pile_holdouts(wildcards):
-    return [holdout_path(s) for s in pile_sources(wildcards)]
+    return [artifact_path("holdout", source=s) for s in pile_sources(wildcards)]
 
 
 # Scale correlation.
 
 
-def shards_of(dist):
-    """{shard name: token stream path} of a training distribution (sources, or one selection)."""
-    if dist in SELECTION_DISTRIBUTIONS:
-        return {dist: selected_shard_path(*SELECTION_DISTRIBUTIONS[dist])}
-    return {s: shard_path(s) for s in sorted(config["distributions"][dist])}
-
-
 def distribution_shards(wildcards):
-    return list(shards_of(wildcards.dist).values())
+    return list(TRAINING_SHARDS[wildcards.dist].values())
 
 
 def distribution_shard_names(wildcards):
-    return list(shards_of(wildcards.dist))
+    return list(TRAINING_SHARDS[wildcards.dist])
 
 
 def distribution_weights(wildcards):
@@ -255,11 +166,6 @@ def distribution_weights(wildcards):
 
 def size_spec(wildcards):
     return config["sizes"][wildcards.size]
-
-
-def one_of(names):
-    """A wildcard constraint matching exactly these names (none: a pattern that matches nothing)."""
-    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
 def imported_model(wildcards):
@@ -278,6 +184,10 @@ def imported_files(wildcards):
 # TRAK datamodels (both experiments, through {exp}).
 
 
+def dataset_shards(wildcards):
+    return DATASET_SHARDS[wildcards.exp]
+
+
 def datamodel_size(wildcards):
     return DATAMODELS[wildcards.exp]["sizes"][wildcards.size]
 
@@ -286,8 +196,8 @@ def datamodel_budget(wildcards):
     return DATAMODELS[wildcards.exp]["budget"]
 
 
-def checkpoint_subset(wildcards):
-    """What a checkpoint's training subset depends on: the experiment's seed and pool key."""
+def model_subset(wildcards):
+    """What a model's training subset depends on: the experiment's seed and pool key."""
     return {k: DATAMODELS[wildcards.exp][k] for k in ("seed", "pool_key")}
 
 
@@ -301,25 +211,15 @@ def featurize_settings(wildcards):
 
 
 def trak_work_dir(wildcards):
-    return f"{RESULTS}/{wildcards.exp}/trak_work/{wildcards.size}/{wildcards.ckpt}"
+    return f"{RESULTS}/{wildcards.exp}/trak_work/{wildcards.size}/{wildcards.model_id}"
 
 
-def checkpoint_scores(wildcards):
-    return [trak_scores_path(wildcards.exp, wildcards.size, c) for c in CHECKPOINTS[wildcards.exp]]
+def size_scores(wildcards):
+    return model_artifacts(wildcards.exp, [wildcards.size], "trak_scores")
 
 
-def dataset_shards(exp):
-    """The token shards a language dataset's training windows are read from (none for images): an input
-    of every rule that reads the dataset's training examples, so a rebuilt shard reruns them."""
-    if exp == "selection":
-        return [shard_path(s) for s in pool_sources()]
-    if ATTRIBUTION["setting"] == "vision":
-        return []
-    return [shard_path(s) for s in sorted(config["distributions"][ATTRIBUTION_SETTING["distribution"]])]
-
-
-def checkpoint_stores(wildcards):
-    return [trak_store_path(wildcards.exp, wildcards.size, c) for c in CHECKPOINTS[wildcards.exp]]
+def size_stores(wildcards):
+    return model_artifacts(wildcards.exp, [wildcards.size], "trak_store")
 
 
 def q_term(wildcards):
@@ -333,8 +233,7 @@ def attribution_data_inputs(wildcards):
     if ATTRIBUTION["setting"] == "vision":
         dataset = ATTRIBUTION_SETTING["dataset"]
         return [dataset[k] for k in ("images", "labels") if k in dataset]
-    dist = config["distributions"][ATTRIBUTION_SETTING["distribution"]]
-    return [shard_path(s) for s in sorted(dist)] + [testset_path(ATTRIBUTION_SETTING["targets"])]
+    return DATASET_SHARDS["attribution"] + [artifact_path("testset", test=ATTRIBUTION_SETTING["targets"])]
 
 
 def attribution_data_params():
@@ -345,7 +244,7 @@ def attribution_data_params():
         return {"setting": "vision", **{k: ATTRIBUTION_SETTING[k] for k in keep}, **common}
     return {
         "setting": "lm",
-        "shards": sorted(config["distributions"][ATTRIBUTION_SETTING["distribution"]]),
+        "shards": DATASET_SOURCES["attribution"],
         "context_length": ATTRIBUTION_SETTING["context_length"],
         "tokenizer": TOKENIZER,
         **common,
@@ -355,13 +254,9 @@ def attribution_data_params():
 # Dataset selection across scale.
 
 
-def pool_sources():
-    return sorted({s for d in SELECTION["pool"]["distributions"] for s in config["distributions"][d]})
-
-
 def selection_data_params():
     return {
-        "sources": pool_sources(),
+        "sources": DATASET_SOURCES["selection"],
         "pool": {"size": SELECTION["pool"]["size"]},
         "targets": SELECTION_TARGETS,
         **{k: SELECTION[k] for k in ("context_length", "seed")},
@@ -371,9 +266,9 @@ def selection_data_params():
 
 def select_inputs(wildcards):
     _, size = parse_method(wildcards.method)
-    inputs = {"data": dataset_path("selection"), "shards": dataset_shards("selection")}
+    inputs = {"data": artifact_path("dataset", exp="selection"), "shards": DATASET_SHARDS["selection"]}
     if size is not None:
-        inputs["datamodel"] = datamodel_path("selection", size)
+        inputs["datamodel"] = artifact_path("datamodel", exp="selection", size=size)
     return inputs
 
 

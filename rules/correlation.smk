@@ -12,17 +12,17 @@ rule train:
         shards=distribution_shards,
         tokenizer=TOKENIZER_FILES,
     output:
-        ckpt=checkpoint_path("{dist}", "{size}"),
-        curve=curve_path("{dist}", "{size}"),
+        ckpt=artifact_path("checkpoint", dist="{dist}", size="{size}"),
+        curve=artifact_path("curve", dist="{dist}", size="{size}"),
     log:
         f"{LOGS}/train/{{dist}}/{{size}}.log",
     wildcard_constraints:
         size=one_of(TRAINED_SIZES),
     conda:
         conda_env("train")
-    threads: rule_threads("train")
+    threads: rule_threads(config, "train")
     resources:
-        **training_resources("train"),
+        **rule_resources(config, "train", training=True),
     params:
         shards=distribution_shard_names,
         weights=distribution_weights,
@@ -38,20 +38,20 @@ rule train:
 
 rule evaluate:
     input:
-        ckpt=checkpoint_path("{dist}", "{size}"),
-        tests=[testset_path(t) for t in TESTS],
+        ckpt=artifact_path("checkpoint", dist="{dist}", size="{size}"),
+        tests=TESTSET_FILES,
         tokenizer=TOKENIZER_FILES,
     output:
-        [losses_path("{dist}", "{size}", t) for t in TESTS],
+        [artifact_path("losses", dist="{dist}", size="{size}", test=t) for t in TESTS],
     log:
         f"{LOGS}/evaluate/{{dist}}/{{size}}.log",
     wildcard_constraints:
         size=one_of(TRAINED_SIZES),
     conda:
         conda_env("evaluate")
-    threads: rule_threads("evaluate")
+    threads: rule_threads(config, "evaluate")
     resources:
-        **rule_resources("evaluate"),
+        **rule_resources(config, "evaluate"),
     params:
         tests=TESTS,
         batch_size=config["evaluation"]["batch_size"],
@@ -64,19 +64,19 @@ rule evaluate:
 rule evaluate_imported:
     input:
         model=imported_files,
-        tests=[testset_path(t) for t in TESTS],
+        tests=TESTSET_FILES,
     output:
-        losses=[losses_path("{dist}", "{size}", t) for t in TESTS],
-        record=imported_path("{dist}", "{size}"),
+        losses=[artifact_path("losses", dist="{dist}", size="{size}", test=t) for t in TESTS],
+        record=artifact_path("imported", dist="{dist}", size="{size}"),
     log:
         f"{LOGS}/evaluate/{{dist}}/{{size}}.log",
     wildcard_constraints:
         size=one_of(IMPORTED_SIZES),
     conda:
         conda_env("imported")
-    threads: rule_threads("evaluate")
+    threads: rule_threads(config, "evaluate")
     resources:
-        **rule_resources("evaluate"),
+        **rule_resources(config, "evaluate"),
     params:
         model=imported_model,
         tests=TESTS,
@@ -88,12 +88,12 @@ rule evaluate_imported:
 
 rule correlation:
     input:
-        losses=[losses_path(d, s, t) for d, s, t in LOSS_KEYS],
-        ckpts=[checkpoint_path(d, s) for d, s in TRAINED_RUNS],
-        imported=[imported_path(d, s) for d, s in IMPORTED_RUNS],
-        curves=[curve_path(d, s) for d, s in TRAINED_RUNS],
-        testsets=[testset_path(t) for t in TESTS],
-        reserved=[split_path(t) for t in RESERVED_TESTS],
+        losses=[artifact_path("losses", dist=d, size=s, test=t) for d, s, t in LOSS_KEYS],
+        ckpts=[artifact_path("checkpoint", dist=d, size=s) for d, s in TRAINED_RUNS],
+        imported=[artifact_path("imported", dist=d, size=s) for d, s in IMPORTED_RUNS],
+        curves=[artifact_path("curve", dist=d, size=s) for d, s in TRAINED_RUNS],
+        testsets=TESTSET_FILES,
+        reserved=[artifact_path("split", target=t) for t in RESERVED_TESTS],
     output:
         report=CORRELATION_REPORT,
         means=f"{CORRELATION_DIR}/mean_losses.parquet",
@@ -114,9 +114,9 @@ rule correlation:
         f"{LOGS}/correlation.log",
     conda:
         conda_env("report")
-    threads: rule_threads("report")
+    threads: rule_threads(config, "report")
     resources:
-        **rule_resources("report"),
+        **rule_resources(config, "report"),
     params:
         loss_keys=LOSS_KEYS,
         run_keys=TRAINED_RUNS,

@@ -12,9 +12,9 @@ rule train_tokenizer:
         f"{LOGS}/train_tokenizer.log",
     conda:
         conda_env("data")
-    threads: rule_threads("data")
+    threads: rule_threads(config, "data")
     resources:
-        **rule_resources("data"),
+        **rule_resources(config, "data"),
     params:
         sources=config["sources"],
         holdout_fraction=config["holdout_fraction"],
@@ -28,15 +28,15 @@ rule prepare_source:
         files=source_files,
         tokenizer=TOKENIZER_FILES,
     output:
-        shard=shard_path("{source}"),
-        holdout=holdout_path("{source}"),
+        shard=artifact_path("shard", source="{source}"),
+        holdout=artifact_path("holdout", source="{source}"),
     log:
         f"{LOGS}/prepare_source/{{source}}.log",
     conda:
         conda_env("data")
-    threads: rule_threads("data")
+    threads: rule_threads(config, "data")
     resources:
-        **rule_resources("data"),
+        **rule_resources(config, "data"),
     params:
         files=source_entries,
         holdout_fraction=config["holdout_fraction"],
@@ -51,14 +51,14 @@ rule build_testset:
         holdouts=pile_holdouts,
         tokenizer=TOKENIZER_FILES,
     output:
-        testset_path("{test}"),
+        artifact_path("testset", test="{test}"),
     log:
         f"{LOGS}/build_testset/{{test}}.log",
     conda:
         conda_env("data")
-    threads: rule_threads("data")
+    threads: rule_threads(config, "data")
     resources:
-        **rule_resources("data"),
+        **rule_resources(config, "data"),
     params:
         spec=testset_spec,
         holdout_sources=pile_sources,

@@ -6,45 +6,45 @@
 # Each rule's params hold only the config it depends on, so editing one size re-runs that size.
 
 
-rule attribution_train:
+rule datamodel_train:
     input:
-        data=dataset_path("{exp}"),
-        shards=lambda w: dataset_shards(w.exp),
+        data=artifact_path("dataset", exp="{exp}"),
+        shards=dataset_shards,
     output:
-        model_path("{exp}", "{size}", "{ckpt}"),
+        artifact_path("model", exp="{exp}", size="{size}", model_id="{model_id}"),
     log:
-        f"{LOGS}/{{exp}}/attribution_train/{{size}}/{{ckpt}}.log",
+        f"{LOGS}/{{exp}}/datamodel_train/{{size}}/{{model_id}}.log",
     conda:
-        conda_env("attribution")
-    threads: rule_threads("attribution")
+        conda_env("datamodels")
+    threads: rule_threads(config, "datamodels")
     resources:
-        **training_resources("attribution"),
+        **rule_resources(config, "datamodels", training=True),
     params:
         size=datamodel_size,
         budget=datamodel_budget,
-        subset=checkpoint_subset,
+        subset=model_subset,
         max_repetition=config["model"]["max_repetition"],
         training=datamodel_training,
         device=config["device"],
     script:
-        "../workflow_scripts/attribution_train.py"
+        "../workflow_scripts/datamodel_train.py"
 
 
 rule trak:
     input:
-        model=model_path("{exp}", "{size}", "{ckpt}"),
-        data=dataset_path("{exp}"),
-        shards=lambda w: dataset_shards(w.exp),
+        model=artifact_path("model", exp="{exp}", size="{size}", model_id="{model_id}"),
+        data=artifact_path("dataset", exp="{exp}"),
+        shards=dataset_shards,
     output:
-        store=directory(trak_store_path("{exp}", "{size}", "{ckpt}")),
-        scores=trak_scores_path("{exp}", "{size}", "{ckpt}"),
+        store=directory(artifact_path("trak_store", exp="{exp}", size="{size}", model_id="{model_id}")),
+        scores=artifact_path("trak_scores", exp="{exp}", size="{size}", model_id="{model_id}"),
     log:
-        f"{LOGS}/{{exp}}/trak/{{size}}/{{ckpt}}.log",
+        f"{LOGS}/{{exp}}/trak/{{size}}/{{model_id}}.log",
     conda:
-        conda_env("attribution")
-    threads: rule_threads("attribution")
+        conda_env("datamodels")
+    threads: rule_threads(config, "datamodels")
     resources:
-        **rule_resources("attribution"),
+        **rule_resources(config, "datamodels"),
     params:
         trak=featurize_settings,
         work_dir=trak_work_dir,
@@ -56,17 +56,17 @@ rule trak:
 
 rule datamodel:
     input:
-        scores=checkpoint_scores,
-        stores=checkpoint_stores,
+        scores=size_scores,
+        stores=size_stores,
     output:
-        datamodel_path("{exp}", "{size}"),
+        artifact_path("datamodel", exp="{exp}", size="{size}"),
     log:
         f"{LOGS}/{{exp}}/datamodel/{{size}}.log",
     conda:
         conda_env("report")
     threads: 1
     resources:
-        **rule_resources("report"),
+        **rule_resources(config, "report"),
     params:
         q_term=q_term,
     script:

@@ -13,7 +13,7 @@ rule plan:
         conda_env("report")
     threads: 1
     resources:
-        **rule_resources("report"),
+        **rule_resources(config, "report"),
     params:
         config=config,
         compute=f"{CORRELATION_DIR}/compute.parquet",

@@ -8,16 +8,16 @@
 
 rule selection_split:
     input:
-        testset_path("{target}"),
+        artifact_path("testset", test="{target}"),
     output:
-        split_path("{target}"),
+        artifact_path("split", target="{target}"),
     log:
         f"{LOGS}/selection/split/{{target}}.log",
     conda:
         conda_env("data")
     threads: 1
     resources:
-        **rule_resources("data"),
+        **rule_resources(config, "data"),
     params:
         n_targets=SELECTION["n_targets"],
         n_holdout=SELECTION["n_holdout"],
@@ -29,18 +29,18 @@ rule selection_split:
 
 rule selection_data:
     input:
-        shards=[shard_path(s) for s in pool_sources()],
-        targets=[testset_path(t) for t in SELECTION_TARGETS],
-        splits=[split_path(t) for t in SELECTION_TARGETS],
+        shards=DATASET_SHARDS["selection"],
+        targets=[artifact_path("testset", test=t) for t in SELECTION_TARGETS],
+        splits=[artifact_path("split", target=t) for t in SELECTION_TARGETS],
     output:
-        directory(dataset_path("selection")),
+        directory(artifact_path("dataset", exp="selection")),
     log:
         f"{LOGS}/selection/selection_data.log",
     conda:
         conda_env("data")
-    threads: rule_threads("data")
+    threads: rule_threads(config, "data")
     resources:
-        **rule_resources("data"),
+        **rule_resources(config, "data"),
     params:
         spec=selection_data_params(),
     script:
@@ -51,14 +51,14 @@ rule select:
     input:
         unpack(select_inputs),
     output:
-        subset_path("{target}", "{method}"),
+        artifact_path("subset", target="{target}", method="{method}"),
     log:
         f"{LOGS}/selection/select/{{target}}/{{method}}.log",
     conda:
         conda_env("report")
     threads: 1
     resources:
-        **rule_resources("report"),
+        **rule_resources(config, "report"),
     params:
         spec=select_params,
     script:
@@ -67,18 +67,18 @@ rule select:
 
 rule selection_retrain:
     input:
-        data=dataset_path("selection"),
-        shards=dataset_shards("selection"),
-        subset=subset_path("{target}", "{method}"),
+        data=artifact_path("dataset", exp="selection"),
+        shards=DATASET_SHARDS["selection"],
+        subset=artifact_path("subset", target="{target}", method="{method}"),
     output:
-        retrain_path("{target}", "{method}"),
+        artifact_path("retrain", target="{target}", method="{method}"),
     log:
         f"{LOGS}/selection/retrain/{{target}}/{{method}}.log",
     conda:
-        conda_env("attribution")
-    threads: rule_threads("attribution")
+        conda_env("datamodels")
+    threads: rule_threads(config, "datamodels")
     resources:
-        **training_resources("attribution"),
+        **rule_resources(config, "datamodels", training=True),
     params:
         size=SELECTION["sizes"][SELECTION["reference"]],
         budget=DATAMODELS["selection"]["budget"],
@@ -94,29 +94,29 @@ rule selection_retrain:
 
 rule selection_shard:
     input:
-        data=dataset_path("selection"),
-        shards=dataset_shards("selection"),
-        subset=subset_path("{target}", "{method}"),
+        data=artifact_path("dataset", exp="selection"),
+        shards=DATASET_SHARDS["selection"],
+        subset=artifact_path("subset", target="{target}", method="{method}"),
     output:
-        selected_shard_path("{target}", "{method}"),
+        artifact_path("selected_shard", target="{target}", method="{method}"),
     log:
         f"{LOGS}/selection/shard/{{target}}/{{method}}.log",
     conda:
         conda_env("data")
     threads: 1
     resources:
-        **rule_resources("data"),
+        **rule_resources(config, "data"),
     script:
         "../workflow_scripts/selection_shard.py"
 
 
 rule dsdm:
     input:
-        data=dataset_path("selection"),
-        retrains=[retrain_path(t, m) for t, m in SELECTION_RUNS],
-        subsets=[subset_path(t, m) for t, m in SELECTION_RUNS],
-        models=checkpoint_artifacts("selection", SELECTION_SIZES, model_path),
-        stores=checkpoint_artifacts("selection", SELECTION_SIZES, trak_store_path),
+        data=artifact_path("dataset", exp="selection"),
+        retrains=[artifact_path("retrain", target=t, method=m) for t, m in SELECTION_RUNS],
+        subsets=[artifact_path("subset", target=t, method=m) for t, m in SELECTION_RUNS],
+        models=model_artifacts("selection", SELECTION_SIZES, "model"),
+        stores=model_artifacts("selection", SELECTION_SIZES, "trak_store"),
     output:
         report=DSDM_REPORT,
         results=f"{SELECTION_DIR}/report/results.parquet",
@@ -128,13 +128,13 @@ rule dsdm:
         f"{LOGS}/dsdm.log",
     conda:
         conda_env("report")
-    threads: rule_threads("report")
+    threads: rule_threads(config, "report")
     resources:
-        **rule_resources("report"),
+        **rule_resources(config, "report"),
     params:
         runs=SELECTION_RUNS,
         sizes=SELECTION_SIZES,
-        checkpoints=len(CHECKPOINTS["selection"]),
+        checkpoints=len(MODEL_IDS["selection"]),
         reference=SELECTION["reference"],
         q_term=SELECTION["trak"]["q_term"],
         lambda_reg=SELECTION["trak"]["lambda_reg"],

@@ -24,7 +24,7 @@ from conftest import REPO, needs_datasets, run_snakemake, tiny_config, write_con
 from proxyscale import artifacts
 from proxyscale.data import files, hf, images, readers, testsets
 from proxyscale.errors import DataError
-from proxyscale.io import save_npy, save_npz, save_parquet
+from proxyscale.io import save_npz, save_parquet
 from proxyscale.layout import maker_of
 from proxyscale.training.checkpoints import read_checkpoint, save_checkpoint
 
@@ -233,7 +233,8 @@ def test_hugging_face_record_damage_is_one_line_naming_the_file(damage, tmp_path
 def _artifacts(results: Path) -> dict[str, tuple[Path, Callable[[Path], object], str]]:
     """One artifact of each file type at its place in the layout: path, how the jobs read it, its maker."""
     save_parquet(pd.DataFrame({"text": ["a", "b"]}), results / "holdout/web.parquet")
-    save_npy(np.arange(1000, dtype=np.uint16), results / "shards/web.npy")
+    (results / "shards").mkdir(parents=True)
+    np.save(results / "shards/web.npy", np.arange(1000, dtype=np.uint16))
     save_npz(results / "attribution/lds_subsets/0.npz", mask=np.ones(40, dtype=bool), outputs=np.ones(5))
     save_checkpoint(results / "attribution/models/w8/0.pt", torch.nn.Linear(30, 20), {"params": 620})
     store = results / "attribution/trak/w8/0/proxyscale.json"
@@ -243,7 +244,7 @@ def _artifacts(results: Path) -> dict[str, tuple[Path, Callable[[Path], object],
         "parquet": (results / "holdout/web.parquet", artifacts.load_parquet, "prepare_source"),
         "npy": (results / "shards/web.npy", lambda p: artifacts.load_npy(p, mmap=True), "prepare_source"),
         "npz": (results / "attribution/lds_subsets/0.npz", artifacts.load_npz, "lds_subset"),
-        "pt": (results / "attribution/models/w8/0.pt", read_checkpoint, "attribution_train"),
+        "pt": (results / "attribution/models/w8/0.pt", read_checkpoint, "datamodel_train"),
         "json": (store, artifacts.load_json, "trak"),
     }
 

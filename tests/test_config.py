@@ -38,7 +38,11 @@ def _broken(edit):
         (lambda c: c.update(resources={"training": {"mem_mb": 1}}), "resources.training: not a rule group"),
         (
             lambda c: c.update(resources={"data": {"processes": 2}}),
-            "resources.data.processes: only train and attribution rules train data-parallel",
+            "resources.data.processes: only train and datamodels rules train data-parallel",
+        ),
+        (
+            lambda c: c.update(resources={"attribution": {"gpu": 1}}),
+            "resources.attribution: this group is now called datamodels",
         ),
         (
             lambda c: c.update(resources={"train": {"processes": 4, "gpu": 2}}),
@@ -123,16 +127,16 @@ def test_selection_lookups():
 
 
 def test_the_attribution_and_selection_blocks_are_optional():
-    from proxyscale.config import experiments
+    from proxyscale.config import datamodel_experiments
 
     config = validated(tiny_config())
-    assert experiments(config) == ["attribution", "selection"]
+    assert datamodel_experiments(config) == ["attribution", "selection"]
     del config["selection"]
     check_config(config)
-    assert experiments(config) == ["attribution"] and selection_distributions(config) == {}
+    assert datamodel_experiments(config) == ["attribution"] and selection_distributions(config) == {}
     del config["attribution"]
     check_config(config)
-    assert experiments(config) == []
+    assert datamodel_experiments(config) == []
 
 
 def test_drop_removes_what_an_overlay_names():

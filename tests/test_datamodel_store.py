@@ -143,17 +143,17 @@ def test_work_dir_of_another_checkpoint_is_discarded(trained, tmp_path):
 def test_fingerprint_reads_metadata_not_contents(tmp_path):
     path = tmp_path / "f.npy"
     path.write_bytes(b"x" * 10)
-    a = store.fingerprint([path], {"k": 1})
-    assert store.fingerprint([path], {"k": 2}) != a
+    a = store.inputs_fingerprint([path], {"k": 1})
+    assert store.inputs_fingerprint([path], {"k": 2}) != a
     path.write_bytes(b"y" * 11)
-    assert store.fingerprint([path], {"k": 1}) != a
-    assert store.fingerprint([path], {"k": 1, "j": 2}) == store.fingerprint([path], {"j": 2, "k": 1})
+    assert store.inputs_fingerprint([path], {"k": 1}) != a
+    assert store.inputs_fingerprint([path], {"k": 1, "j": 2}) == store.inputs_fingerprint([path], {"j": 2, "k": 1})
     dataset = tmp_path / "dataset"  # a directory input: every file in it counts
     (dataset / "sub").mkdir(parents=True)
     (dataset / "sub" / "tokens.npy").write_bytes(b"x" * 10)
-    before = store.fingerprint([dataset], {"k": 1})
+    before = store.inputs_fingerprint([dataset], {"k": 1})
     (dataset / "sub" / "tokens.npy").write_bytes(b"x" * 12)
-    assert store.fingerprint([dataset], {"k": 1}) != before
+    assert store.inputs_fingerprint([dataset], {"k": 1}) != before
 
 
 def test_publish_makes_the_work_directory_the_store_under_new_parents(tmp_path):

@@ -31,12 +31,9 @@ def _available_memory() -> int:
 
 def _sparse_shard(path: Path, tokens: int) -> None:
     """A ``.npy`` of ``tokens`` uint16 tokens, made at its full size without writing them (zeros)."""
-    from proxyscale.io import npy_header
+    from proxyscale.io import RowFile
 
-    header = npy_header(np.dtype(np.uint16), (tokens,))
-    with open(path, "wb") as f:
-        f.write(header)
-        f.truncate(len(header) + 2 * tokens)
+    RowFile(path, (tokens,), np.uint16)
 
 
 def _write_tokens(path: Path, start: int, tokens: np.ndarray) -> None:

@@ -61,7 +61,7 @@ def test_training_flops_and_gpu_hours_are_six_n_d_by_hand(paper_plan):
     assert table[table["rule"] == "train"]["gpu_hours"].sum() == pytest.approx(hand_hours)
     # the checkpoints of the datamodels: each a Chinchilla budget in windows of 2,048 scored tokens
     p = _params(1536, 24, vocab)
-    row = by_rule.loc[("attribution: attribution_train", "760m")]
+    row = by_rule.loc[("attribution: datamodel_train", "760m")]
     assert row["jobs"] == 5 and row["flops_per_job"] == pytest.approx(6 * p * math.ceil(20 * p / 2048) * 2048)
     lds = by_rule.loc[("attribution: lds_subset", "760m")]
     assert lds["jobs"] == 100 and lds["flops_per_job"] == row["flops_per_job"]

@@ -62,7 +62,7 @@ def test_paper_preset_plans_the_full_graph(tmp_path, name):
     assert counts["train"] == counts["evaluate"] == runs
     att = config["attribution"][config["attribution"]["setting"]]
     assert (
-        counts["attribution_train"]
+        counts["datamodel_train"]
         == len(att["sizes"]) * config["attribution"]["checkpoints"]
         + len(config["selection"]["sizes"]) * config["selection"]["checkpoints"]
     )

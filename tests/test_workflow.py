@@ -65,7 +65,7 @@ def test_default_graph_plans_every_experiment(tmp_path):
         evaluate=runs,
         selection_split=len(sel["targets"]),  # their DsDm target parts stay out of evaluation
         selection_data=1,
-        attribution_train=len(dsdm_sizes) * sel["checkpoints"],  # the datamodels the DsDm selections need
+        datamodel_train=len(dsdm_sizes) * sel["checkpoints"],  # the datamodels the DsDm selections need
         trak=len(dsdm_sizes) * sel["checkpoints"],
         datamodel=len(dsdm_sizes),
         select=len(induced),
@@ -229,7 +229,7 @@ def test_default_graph_plans_the_attribution_experiment(tmp_path):
     per_ckpt = sizes * M
     assert job_counts(result.stdout) == Counter(
         attribution_data=1,
-        attribution_train=per_ckpt,
+        datamodel_train=per_ckpt,
         trak=per_ckpt,
         datamodel=sizes,
         lds_subset=m,
@@ -245,7 +245,7 @@ def test_language_attribution_setting_plans_from_the_text_shards(tmp_path):
     result = run_snakemake(tmp_path, "-n", "lds_report")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["attribution_train"] == 4 and counts["lds_subset"] == 4
+    assert counts["datamodel_train"] == 4 and counts["lds_subset"] == 4
     assert counts["prepare_source"] == 3 and counts["build_testset"] >= 1  # the mixture's shards and c4
 
 
@@ -344,7 +344,7 @@ def test_toggling_the_q_term_recomputes_datamodels_only(tiny_run, tmp_path):
 
 def test_editing_one_attribution_size_reruns_only_its_checkpoints(tiny_run, tmp_path):
     out = _dry_run_with(tiny_run, tmp_path, lambda c: c["attribution"]["vision"]["sizes"]["w2"].update(lr=0.02))
-    assert job_counts(out) == Counter(attribution_train=2, trak=2, datamodel=1, lds=1, all=1)
+    assert job_counts(out) == Counter(datamodel_train=2, trak=2, datamodel=1, lds=1, all=1)
     assert all(w.startswith("exp=attribution, size=w2") for w in planned_wildcards(out, "trak"))
 
 
@@ -374,7 +374,7 @@ def test_the_million_parameter_attribution_config_plans_sjlt_at_k_2048(tmp_path)
     assert result.returncode == 0, result.stderr
     sizes, m = len(overlay["vision"]["sizes"]), overlay["checkpoints"]
     assert job_counts(result.stdout) == Counter(
-        attribution_data=1, attribution_train=sizes * m, trak=sizes * m, datamodel=sizes, lds_subset=24, lds=1,
+        attribution_data=1, datamodel_train=sizes * m, trak=sizes * m, datamodel=sizes, lds_subset=24, lds=1,
         lds_report=1,
     )  # fmt: skip
     reference = overlay["vision"]["sizes"][overlay["vision"]["reference"]]
@@ -398,7 +398,7 @@ def test_default_graph_plans_the_selection_experiment(tmp_path):
         build_testset=targets,
         selection_split=targets,
         selection_data=1,
-        attribution_train=sizes * M,
+        datamodel_train=sizes * M,
         trak=sizes * M,
         datamodel=sizes,
         select=targets * per_target,

@@ -19,7 +19,7 @@ def main():
     device = resolve_device(p.device)
     model, task, _ = load_model(smk.input.model, device)
     data = load_dataset(smk.input.data)
-    seed = checkpoint_seed(trak["projector_seed"], int(smk.wildcards.ckpt))  # a new projection per checkpoint
+    seed = checkpoint_seed(trak["projector_seed"], int(smk.wildcards.model_id))  # a new projection per model
     micro = trak_micro_batch(model, trak, device)
     settings = {**trak, "seed": seed}
     summary = store.featurize(
@@ -33,7 +33,7 @@ def main():
         seed=seed,
         lambda_reg=trak["lambda_reg"],
         projector=trak["projector"],
-        fingerprint=store.fingerprint([smk.input.model, smk.input.data], settings),
+        fingerprint=store.inputs_fingerprint([smk.input.model, smk.input.data], settings),
         micro_batch_size=micro,
         store_dtype=trak["store_dtype"],
     )

@@ -56,11 +56,11 @@ def passes(task, size: dict, n_examples: int, budget: dict, max_repetition: floa
 
 
 def checkpoint_examples(
-    task, size: dict, n_train: int, budget: dict, seed: int, ckpt: int, pool_key: str
+    task, size: dict, n_train: int, budget: dict, seed: int, model_id: int, pool_key: str
 ) -> np.ndarray:
-    """Sorted indices of the training examples checkpoint ``ckpt`` of ``size`` trains on: all of them
+    """Sorted indices of the training examples model ``model_id`` of ``size`` trains on: all of them
     (vision), or a random subset of the size's budget in windows (language), drawn by a permutation
-    seeded by (``seed``, ``ckpt``). A budget larger than the pool is a config error naming ``pool_key``."""
+    seeded by (``seed``, ``model_id``). A budget larger than the pool is a config error naming ``pool_key``."""
     if "epochs" in budget:
         return np.arange(n_train)
     needed = budget_windows(task, size, budget["tokens_per_param"])
@@ -70,4 +70,4 @@ def checkpoint_examples(
             f"{describe_budget(task, size, budget['tokens_per_param'])} a checkpoint of this size trains on; "
             "raise it or use a smaller size"
         )
-    return np.sort(np.random.default_rng([seed, ckpt]).permutation(n_train)[:needed])
+    return np.sort(np.random.default_rng([seed, model_id]).permutation(n_train)[:needed])

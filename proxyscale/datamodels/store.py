@@ -32,7 +32,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -46,7 +45,7 @@ from proxyscale.artifacts import NpyRows, load_json, load_npy
 from proxyscale.datamodels.conditioning import MAX_FRACTION
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
 from proxyscale.errors import ConfigError, DataError
-from proxyscale.io import atomic_path, npy_header, npy_writer
+from proxyscale.io import RowFile, atomic_path, npy_writer, save_json
 from proxyscale.models import built_parameters
 
 MODEL_ID = 0
@@ -57,7 +56,7 @@ ROW_BLOCK_BYTES = 256 * 2**20  # rows of Phi read at once when finalizing and sc
 log = logging.getLogger(__name__)
 
 
-def fingerprint(paths, settings: dict) -> str:
+def inputs_fingerprint(paths, settings: dict) -> str:
     """What a resumable work directory must match: the files' names, sizes and modification times, and
     the settings (a changed checkpoint or dataset is a new file; nothing is read, whatever its size)."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
@@ -66,29 +65,6 @@ def fingerprint(paths, settings: dict) -> str:
             stat = file.stat()
             digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()
-
-
-class RowFile:
-    """A ``.npy`` of a fixed shape, written a block of rows at a time in place (``pwrite``): the file is
-    made at its full size (sparse on disk until written), so a resumed job writes where it stopped."""
-
-    def __init__(self, path: Path, shape: tuple[int, ...], dtype):
-        self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
-        header = npy_header(self.dtype, shape)
-        self.offset = len(header)
-        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
-        if not path.exists():
-            with open(path, "wb") as f:
-                f.write(header)
-                f.truncate(self.offset + shape[0] * self.row_bytes)
-
-    def write(self, start: int, rows: np.ndarray) -> None:
-        data = np.ascontiguousarray(rows, dtype=self.dtype).tobytes()
-        fd = os.open(self.path, os.O_WRONLY)
-        try:
-            os.pwrite(fd, data, self.offset + start * self.row_bytes)
-        finally:
-            os.close(fd)
 
 
 def _gradient_computer(model, modelout, device):
@@ -165,8 +141,7 @@ def featurize(
         g, q = project(task.to_batch(*examples.take(rows), device))
         grads.write(first, g)
         qs.write(first, q)
-        with atomic_path(work_dir / PROGRESS) as tmp:
-            tmp.write_text(json.dumps({"rows": int(rows[-1]) + 1}))
+        save_json({"rows": int(rows[-1]) + 1}, work_dir / PROGRESS)
         computed += 1
         if on_batch is not None:
             on_batch(computed)
@@ -186,8 +161,7 @@ def featurize(
         "seed": seed,
         "wall_seconds": time.perf_counter() - start,
     }
-    with atomic_path(work_dir / SUMMARY) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    save_json(summary, work_dir / SUMMARY)
     return summary
 
 
@@ -289,9 +263,7 @@ def score(
 def publish(work_dir: str | Path, store_dir: str | Path, scoring: dict) -> None:
     """Make the finished work directory the store (its summary gains the scoring time)."""
     work_dir, store_dir = Path(work_dir), Path(store_dir)
-    summary = {**load_json(work_dir / SUMMARY), **scoring}
-    with atomic_path(work_dir / SUMMARY) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    save_json({**load_json(work_dir / SUMMARY), **scoring}, work_dir / SUMMARY)
     if store_dir.exists():
         shutil.rmtree(store_dir)
     store_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
-"""Snakemake entry: train checkpoint {ckpt} (its seed) of size {size}: on its own random subset of the
-pool for its Chinchilla budget (language models), or for some epochs on the whole training set (vision)."""
+"""Snakemake entry: train model {model_id} (its seed), one of the M of size {size} of a datamodel: on its
+own random subset of the pool for its Chinchilla budget (language models), or for some epochs on the
+whole training set (vision)."""
 
 import logging
 
@@ -20,7 +21,7 @@ def main():
     data = load_dataset(smk.input.data)
     task = make_task(data.task)
     size = dict(p.size)
-    seed = int(smk.wildcards.ckpt)
+    seed = int(smk.wildcards.model_id)
     train = data.train
     group, device = join(resolve_device(p.device))
     where = f"{smk.wildcards.exp}.sizes.{smk.wildcards.size}"
