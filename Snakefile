@@ -8,9 +8,11 @@ from snakemake.utils import min_version, validate
 sys.path.insert(0, workflow.basedir)  # the proxyscale package beside this Snakefile, installed or not
 from proxyscale.config import drop_keys
 from proxyscale.errors import ConfigError
+from proxyscale.runner import outlive_stop_warnings
 from proxyscale.summary import failure_summary, run_summary
 
 RUN_STARTED = time.time()  # reports written after this were made by this run
+outlive_stop_warnings()  # a cluster's SIGUSR1 ahead of a job's time limit is for the job's training processes
 
 min_version("9.0")
 

@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -45,7 +46,15 @@ def run_job(smk, main: Callable[[], None]) -> None:
         )
         if processes > 1 and not under_torchrun:
             sys.stdout.flush()
-            status = distributed.relaunch(processes, sys.argv[0], sys.stdout, sys.stderr)
+            status, signals = distributed.relaunch(processes, sys.argv[0], sys.stdout, sys.stderr)
+            if status and signals:
+                _fail(
+                    f"error in rule {smk.rule}: stopped by {', '.join(dict.fromkeys(signals))}, passed on to its "
+                    f"{processes} training processes, which save their state to resume from (the log says where): "
+                    "run the job again to resume",
+                    log_path,
+                    console,
+                )
             if status:
                 _fail(
                     f"error in rule {smk.rule}: {processes} training processes ended with status {status}",
@@ -74,6 +83,16 @@ def run_job(smk, main: Callable[[], None]) -> None:
             _fail(f"error in rule {smk.rule}: unexpected {type(exc).__name__}: {exc}", log_path, console)
         finally:
             distributed.leave()
+
+
+def outlive_stop_warnings() -> None:
+    """Let this process (the workflow's, which SLURM runs as ``srun ... snakemake`` for each job) outlive
+    SIGUSR1, the warning ``--signal=USR1@...`` sends every process of a job ahead of its time limit: by
+    default it would end the job-level Snakemake, and SLURM would then kill the job's training processes
+    while they save. The handler does nothing; the job's own processes act on the signal. Outside the
+    main thread (no signal handlers there) it does nothing either."""
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGUSR1, lambda signum, frame: None)
 
 
 def limit_threads(threads: int) -> None:

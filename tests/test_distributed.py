@@ -3,12 +3,19 @@ the workflow with one and with two torchrun processes (gloo on CPU) giving the s
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from conftest import run_snakemake, tiny_config, write_config
+from conftest import REPO, run_snakemake, tiny_config, write_config
 from proxyscale.io import save_text
 from proxyscale.training.distributed import Group
 
@@ -58,3 +65,77 @@ def test_two_processes_train_the_same_model_as_one(tmp_path):
     print(f"max difference of the final weights: {drift:.2e}")
     assert drift < 5e-3  # Adam's normalised steps amplify rounding in near-zero gradients, but no further
     assert not list((tmp_path / "two/results").rglob("*.tmp*"))
+
+
+def _signal_config() -> dict:
+    """Two gloo processes; no loss read and no timed save before the end (log_every and the save interval
+    beyond the run), so only a stop signal read after every step can save mid-run."""
+    config = tiny_config()
+    config["model"] = {"context_length": 32, "tokens_per_param": 60, "max_repetition": 1000}
+    config["training"] = {"log_every": 10**6}
+    config["resume_every_minutes"] = 10**4
+    config["resources"] = {"train": {"threads": 2, "processes": 2}}
+    return config
+
+
+def _outermost_job_process(workdir: Path) -> int | None:
+    """The job's own process (the runner that started torchrun): of the processes running the train
+    job's script in ``workdir`` (runner, torchrun, ranks), the one whose parent is none of them."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        if cwd == str(workdir) and any(part.endswith(b".train.py") for part in cmd):
+            found[int(pid)] = ppid
+    outer = [pid for pid, ppid in found.items() if ppid not in found]
+    return outer[0] if len(found) == 4 and len(outer) == 1 else None  # runner, torchrun, 2 ranks
+
+
+@pytest.mark.workflow
+def test_a_two_process_job_signalled_at_its_outermost_process_saves_within_a_step_and_resumes_bit_identical(
+    tmp_path,
+):
+    """SIGUSR1 (SLURM's --signal ahead of the time limit) sent to the job's runner alone reaches both
+    ranks through torchrun; they save at the end of the step they are in and the job stops with one line;
+    run again, it resumes and ends with the weights and losses of a run never stopped."""
+    target = "results/checkpoints/mixture/ref.pt"
+    stopped, clean = tmp_path / "stopped", tmp_path / "clean"
+    for workdir in (stopped, clean):
+        workdir.mkdir()
+        write_config(_signal_config(), workdir)
+    shards = [f"results/shards/{s}.npy" for s in tiny_config()["distributions"]["mixture"]]
+    assert run_snakemake(stopped, "--cores", "2", *shards).returncode == 0  # so the signal falls on training
+    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(stopped), "--cores", "2"]
+    job = subprocess.Popen([*cmd, target, "--configfile", str(stopped / "config.yaml")], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    log = stopped / "results/logs/train/mixture/ref.log"
+    deadline, runner = time.time() + 180, None
+    while time.time() < deadline and job.poll() is None:  # until rank 0's progress bar shows it is training
+        runner = _outermost_job_process(stopped)
+        if runner and log.is_file() and re.search(r"\| *\d+/\d+ \[", log.read_text()):
+            break
+        time.sleep(0.1)
+    assert runner and job.poll() is None, "the job did not start training before the deadline"
+    os.kill(runner, signal.SIGUSR1)
+    out, _ = job.communicate(timeout=300)
+    text = log.read_text()
+    assert job.returncode != 0 and not (stopped / target).exists(), out[-3000:]
+    assert "error in rule train: stopped by SIGUSR1, passed on to its 2 training processes" in out, out[-3000:]
+    assert "stopped by SIGUSR1 at step" in text, text[-3000:]
+    (state,) = (stopped / "results/resume/train").glob("*.pt")
+    saved = torch.load(state, weights_only=True)["step"]
+    total = int(re.search(r"\d+/(\d+) \[", text).group(1))
+    assert 0 < saved < total
+
+    assert run_snakemake(stopped, "--cores", "2", target).returncode == 0
+    assert f"resuming from {state.relative_to(stopped)} (step {saved})" in log.read_text()
+    assert run_snakemake(clean, "--cores", "2", target).returncode == 0
+    a, b = (torch.load(w / target, weights_only=True) for w in (stopped, clean))
+    assert a["meta"]["resumed_from_step"] == saved and b["meta"]["resumed_from_step"] is None
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in b["state_dict"])
+    curves = [pd.read_parquet(w / "results/train_logs/mixture/ref.parquet") for w in (stopped, clean)]
+    assert curves[0]["loss"].tolist() == curves[1]["loss"].tolist()

@@ -4,8 +4,10 @@ workflow resumes and matches an uninterrupted job; a changed config after the ki
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import weakref
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ from proxyscale.models.architecture import GPTConfig
 from proxyscale.training import resume as resume_module
 from proxyscale.training.fit import fit
 from proxyscale.training.lm import train_lm
+from proxyscale.training.loop import Steps
 from proxyscale.training.recipe import Recipe
 from proxyscale.training.resume import Preempted, Resume, job_key
 
@@ -34,7 +37,7 @@ class Killed(Exception):
 
 
 class DiesAfterSaves(Resume):
-    """Saves at every logging point and dies (as if killed) right after its ``saves``-th save."""
+    """Saves after every step and dies (as if killed) right after its ``saves``-th save."""
 
     def __init__(self, path, saves: int):
         super().__init__(path, every_seconds=0.0)
@@ -60,10 +63,10 @@ def test_a_language_model_resumed_from_its_saved_state_ends_bit_identical(tmp_pa
     model, curve, meta = _lm(Resume(None))
     path = tmp_path / "state.pt"
     with pytest.raises(Killed):
-        _lm(DiesAfterSaves(path, saves=3))
-    assert torch.load(path, weights_only=True)["step"] == 21
+        _lm(DiesAfterSaves(path, saves=17))  # between logging points (every 7 steps): mid-window
+    assert torch.load(path, weights_only=True)["step"] == 17
     resumed, resumed_curve, resumed_meta = _lm(Resume(path, every_seconds=1e9))
-    assert resumed_meta["resumed_from_step"] == 21 and meta["resumed_from_step"] is None
+    assert resumed_meta["resumed_from_step"] == 17 and meta["resumed_from_step"] is None
     assert _same_weights(model, resumed)
     assert resumed_curve["loss"].tolist() == curve["loss"].tolist()
 
@@ -81,10 +84,58 @@ def test_a_fit_resumed_from_its_saved_state_ends_bit_identical(tmp_path):
     model, meta = run(Resume(None))
     path = tmp_path / "state.pt"
     with pytest.raises(Killed):
-        run(DiesAfterSaves(path, saves=2))
+        run(DiesAfterSaves(path, saves=7))  # between logging points (every 3 steps)
     resumed, resumed_meta = run(Resume(path, every_seconds=1e9))
-    assert resumed_meta["resumed_from_step"] == 6
+    assert resumed_meta["resumed_from_step"] == 7
     assert _same_weights(model, resumed) and resumed_meta["final_loss"] == meta["final_loss"]
+
+
+def _live_tensor_bytes() -> int:
+    """Bytes of every distinct tensor storage the process still references."""
+    storages = {}
+    for obj in gc.get_objects():
+        if issubclass(type(obj), torch.Tensor) and not obj.is_meta:
+            storage = obj.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values())
+
+
+def test_a_resumed_run_keeps_nothing_of_its_saved_state_and_holds_what_a_fresh_run_holds(tmp_path, monkeypatch):
+    """The state is read to the CPU whatever the run's device, copied into the live tensors and dropped: at
+    the first step after the restore none of its tensors is alive, and the process holds the same tensor
+    bytes as a run never stopped holds at that step (on a GPU the saved state would otherwise sit beside
+    the model for the whole run, uncounted by the memory model)."""
+    path = tmp_path / "state.pt"
+    with pytest.raises(Killed):
+        _lm(DiesAfterSaves(path, saves=14))  # saved at step 14
+    held, loaded, calls = {}, [], []
+    read = resume_module.load_torch
+
+    def spy_read(where, device):
+        assert device == "cpu"
+        state = read(where, device)
+        loaded.extend(weakref.ref(t) for t in state["model"].values())
+        loaded.extend(weakref.ref(t) for group in state["steps"]["opt"]["state"] for s in group for t in s)
+        return state
+
+    step = Steps.step
+
+    def spy_step(self, micro_losses, lr):
+        calls.append(len(calls))
+        if calls[-1] in (0, 14):
+            held[calls[-1]] = (_live_tensor_bytes(), [ref() is not None for ref in loaded])
+        return step(self, micro_losses, lr)
+
+    monkeypatch.setattr(resume_module, "load_torch", spy_read)
+    monkeypatch.setattr(Steps, "step", spy_step)
+    gc.collect()
+    _lm(Resume(path, every_seconds=1e9))
+    resumed_bytes, alive = held[0]  # the first step after the restore (step 14)
+    assert len(loaded) > 10 and not any(alive)
+    held.clear()
+    calls.clear()
+    _lm(Resume(None))
+    assert held[14][0] == resumed_bytes
 
 
 def test_a_stop_signal_saves_the_state_and_stops_with_one_line(tmp_path, monkeypatch):
@@ -93,12 +144,13 @@ def test_a_stop_signal_saves_the_state_and_stops_with_one_line(tmp_path, monkeyp
     resume = Resume(path, every_seconds=1e9)
     try:
         os.kill(os.getpid(), signal.SIGUSR1)  # SLURM's --signal ahead of the time limit
-        with pytest.raises(Preempted, match=rf"^stopped by SIGUSR1 at step 7; its state is saved in {path}"):
+        # read after every step, not only at logging points (every 7 steps): saved after the first step
+        with pytest.raises(Preempted, match=rf"^stopped by SIGUSR1 at step 1; its state is saved in {path}"):
             _lm(resume)
     finally:
         for signum in resume_module.STOP_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
-    assert torch.load(path, weights_only=True)["step"] == 7
+    assert torch.load(path, weights_only=True)["step"] == 1
 
 
 def test_the_key_changes_with_params_inputs_and_wildcards(tmp_path):

@@ -21,7 +21,9 @@ train (data preparation, reports) should not pay for loading torch.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ class Group:
     rank: int = 0
     world: int = 1
     device: str = "cpu"  # where the backend's collectives take their tensors (cuda:LOCAL_RANK for NCCL)
+    host: object = None  # a gloo process group for host-side agreement (None: the default group, gloo on CPU)
 
     @property
     def is_main(self) -> bool:
@@ -67,6 +70,29 @@ class Group:
         reduced = values.detach().to(device=self.device, dtype=torch.float64)
         torch.distributed.all_reduce(reduced)
         return reduced.to(values.device)
+
+    def gather(self, value: torch.Tensor) -> torch.Tensor:
+        """Every rank's ``value`` stacked in rank order, (world, ...) on the tensor's own device: what a
+        saved state keeps of a per-rank accumulator, so each rank restores its own."""
+        import torch
+
+        if self.world == 1:
+            return value.detach().clone()[None]
+        local = value.detach().to(self.device)
+        parts = [torch.empty_like(local) for _ in range(self.world)]
+        torch.distributed.all_gather(parts, local)
+        return torch.stack(parts).to(value.device)
+
+    def agree(self, flags: list[bool]) -> list[bool]:
+        """Each flag true when it is true on any rank, agreed through the host-side (gloo) group: no
+        device sync, so the training loops can ask every step."""
+        if self.world == 1:
+            return list(flags)
+        import torch
+
+        votes = torch.tensor([float(f) for f in flags], dtype=torch.float64)
+        torch.distributed.all_reduce(votes, group=self.host)
+        return [bool(v > 0) for v in votes.tolist()]
 
     def mean(self, value: float | torch.Tensor) -> float:
         """Average of a per-rank scalar over the group (the value itself for one process)."""
@@ -116,7 +142,9 @@ def join(device: torch.device) -> tuple[Group, torch.device]:
         torch.cuda.set_device(device)
     if not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Group(rank, world, str(device) if device.type == "cuda" else "cpu"), device
+    cuda = device.type == "cuda"
+    host = torch.distributed.new_group(backend="gloo") if cuda else None  # NCCL reduces only CUDA tensors
+    return Group(rank, world, str(device) if cuda else "cpu", host), device
 
 
 def leave() -> None:
@@ -126,14 +154,43 @@ def leave() -> None:
         torch.distributed.destroy_process_group()
 
 
-def relaunch(processes: int, script: str, stdout, stderr) -> int:
-    """Run ``script`` again in ``processes`` processes under torchrun (one node); its exit status."""
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={processes}",
-        script,
-    ]
-    return subprocess.run(command, stdout=stdout, stderr=stderr, check=False).returncode
+FORWARDED_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1")
+"""What a data-parallel job passes on to its ranks: torchrun's own four and SIGUSR1, SLURM's ``--signal``
+ahead of the time limit (torchrun 2.13 forwards only the four unless told)."""
+SHUTDOWN_SECONDS = 300
+"""How long torchrun lets the ranks save their state after a forwarded signal before it kills them
+(its default, 30 s, is shorter than writing a 760m run's state to a shared filesystem may take)."""
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to send this process SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
+def relaunch(processes: int, script: str, stdout, stderr) -> tuple[int, list[str]]:
+    """Run ``script`` again in ``processes`` processes under torchrun (one node); its exit status and the
+    stop signals this process passed on to it.
+
+    torchrun runs in a session of its own, so a signal sent to the job's whole process group (SLURM's)
+    reaches it once, through here, as does one sent to this process alone: this process forwards
+    :data:`FORWARDED_SIGNALS` to it, and torchrun to every rank, which saves its state at the end of
+    the step and stops (:mod:`proxyscale.training.resume`). torchrun gets SIGTERM if this process dies."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+               f"--signals-to-handle={','.join(FORWARDED_SIGNALS)}", f"--shutdown-timeout={SHUTDOWN_SECONDS}",
+               script]  # fmt: skip
+    child = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True, preexec_fn=_die_with_parent)
+    received: list[str] = []
+
+    def forward(signum, frame) -> None:
+        received.append(signal.Signals(signum).name)
+        child.send_signal(signum)
+
+    previous = {}
+    for name in FORWARDED_SIGNALS:
+        previous[name] = signal.signal(getattr(signal, name), forward)
+    try:
+        return child.wait(), received
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)

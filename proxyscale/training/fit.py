@@ -74,15 +74,17 @@ def fit(
     runner = Steps(trained, make_optimizer(model, recipe), recipe, group, device, desc)
     tail = torch.zeros((), dtype=torch.float64, device=device)
     first, elapsed = 0, 0.0
-    if (saved := resume.load(device)) is not None:
+    if (saved := resume.load()) is not None:
         model.load_state_dict(saved["model"])
         runner.restore(saved["steps"])
-        tail.copy_(saved["tail"])
+        tail.copy_(saved["tails"][group.rank])
         first, elapsed = saved["step"], saved["seconds"]
+        del saved  # copied into the live tensors: nothing of it stays for the run
 
     def state(step: int) -> dict:
         seconds = elapsed + time.perf_counter() - start
-        return {"model": model.state_dict(), "steps": runner.state(), "tail": tail, "step": step, "seconds": seconds}
+        return {"model": model.state_dict(), "steps": runner.state(), "tails": group.gather(tail), "step": step,
+                "seconds": seconds}  # fmt: skip
 
     def micro_loss(rows: np.ndarray, divisor: float, joins_only: bool):
         def loss() -> torch.Tensor:
@@ -111,8 +113,8 @@ def fit(
             tail += loss
         if (step + 1) % recipe.log_every == 0 or step + 1 == total:
             runner.read(step, lr)
-            if step + 1 < total:
-                resume.poll(step + 1, state)
+        if step + 1 < total:
+            resume.poll(step + 1, state)
     wall = elapsed + time.perf_counter() - start
     flops_forward = task.flops_per_example(model)
     flops = 3.0 * flops_forward * seen  # forward + backward (2x forward)

@@ -130,11 +130,12 @@ def train_lm(
     divisor = group.loss_divisor(tokens_per_step)
     runner = Steps(trained, make_optimizer(model, recipe), recipe, group, device, desc)
     curve, first, elapsed = [], 0, 0.0
-    if (saved := resume.load(device)) is not None:
+    if (saved := resume.load()) is not None:
         model.load_state_dict(saved["model"])
         runner.restore(saved["steps"])
         sampler.restore(saved["sampler"])
         curve, first, elapsed = saved["curve"], saved["step"], saved["seconds"]
+        del saved  # copied into the live tensors: nothing of it stays for the run
 
     def state(step: int) -> dict:
         seconds = elapsed + time.perf_counter() - start
@@ -165,8 +166,8 @@ def train_lm(
                     "seconds": elapsed + time.perf_counter() - start,
                 }
             )
-            if step + 1 < steps:
-                resume.poll(step + 1, state)
+        if step + 1 < steps:
+            resume.poll(step + 1, state)
     wall = elapsed + time.perf_counter() - start
     meta = {
         "params": n_params,

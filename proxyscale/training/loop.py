@@ -73,9 +73,11 @@ class Steps:
         return value
 
     def state(self) -> dict:
-        return {"window": self.window, "window_steps": self.window_steps, "opt": self.opt.state_dict()}
+        """What resuming needs (every rank's loss window: each rank sums its own rows' losses)."""
+        return {"windows": self.group.gather(self.window), "window_steps": self.window_steps,
+                "opt": self.opt.state_dict()}  # fmt: skip
 
     def restore(self, state: dict) -> None:
-        self.window.copy_(state["window"])
+        self.window.copy_(state["windows"][self.group.rank])
         self.window_steps = state["window_steps"]
         self.opt.load_state_dict(state["opt"])

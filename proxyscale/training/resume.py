@@ -8,13 +8,16 @@ the source of this package. Run again unchanged, the job finds its file and cont
 changed config, input or code, it finds none under its new key, removes the stale one and starts
 fresh. The files go when the job succeeds (:func:`clear_jobs`).
 
-The training loops call :meth:`Resume.poll` at every logging point (every ``log_every`` steps, where
-they read the loss anyway). It saves the state once ``every_seconds`` have passed since the last save
-(config ``resume_every_minutes``, read from the config rather than params: it changes no result, so
-changing it re-runs nothing), and at once after SIGTERM or SIGUSR1 (SLURM's signal at the time limit,
-or ``--signal`` ahead of it), after which the job stops with one line saying it will resume. In a
-group of processes the decision is taken together (any rank's signal, rank 0's clock), rank 0 writes
-and the others wait for it. Saving is atomic, so a kill during a save leaves the previous state.
+The training loops call :meth:`Resume.poll` after every step. It reads host-side flags only (the
+clock, and whether a stop signal arrived), so it never waits for the device. It saves the state once
+``every_seconds`` have passed since the last save (config ``resume_every_minutes``, read from the config
+rather than params: it changes no result, so changing it re-runs nothing), and at once after SIGTERM or
+SIGUSR1 (SLURM's signal at the time limit, or ``--signal`` ahead of it): at the end of the step during
+which the signal arrived, after which the job stops with one line saying it will resume. In a group of
+processes the decision is taken together through a host-side group (any rank's signal or clock), rank
+0 writes and the others wait for it. Saving is atomic, so a kill during a save leaves the previous state.
+A job of several processes gets the signal through its runner and torchrun
+(:func:`proxyscale.training.distributed.relaunch`).
 
 Everything a run's remaining steps depend on is in the state (weights, optimiser moments and step
 counts, the step, the data sampler's generator state, the loss accumulators and the loss curve), so
@@ -121,21 +124,23 @@ class Resume:
         every = float(smk.config.get("resume_every_minutes", 30)) * 60
         return cls(stem.parent / f"{stem.name}.{key}.{tag or 'run'}.pt", every, group)
 
-    def load(self, device) -> dict | None:
-        """The saved state (tensors on ``device``), or None when there is none: a fresh start."""
+    def load(self) -> dict | None:
+        """The saved state, or None when there is none: a fresh start. Its tensors are on the CPU, whatever
+        the run's device: the training loops copy them into the live model, optimiser and accumulators and
+        drop the state, so a resumed run holds on the GPU exactly what a fresh run holds (the state of a
+        760m run is about 8.5 GiB more than its memory model counts)."""
         if self.path is None or not self.path.is_file():
             return None
-        state = load_torch(self.path, device)
+        state = load_torch(self.path, "cpu")
         log.info("resuming from %s (step %s)", self.path, state.get("step"))
         return state
 
     def poll(self, step: int, state: Callable[[int], dict]) -> None:
-        """At a logging point, after ``step`` steps: save ``state(step)`` when due or asked to stop; after a
-        stop signal, raise :class:`Preempted` once the state is saved."""
+        """After ``step`` steps: save ``state(step)`` when due or asked to stop; after a stop signal, raise
+        :class:`Preempted` once the state is saved."""
         if self.path is None:
             return
-        flags = torch.tensor([float(time.monotonic() - self.last >= self.every), float(bool(_received))])
-        due, stop = (self.group.sum(flags) > 0).tolist()
+        due, stop = self.group.agree([time.monotonic() - self.last >= self.every, bool(_received)])
         if due or stop:
             self.save(state(step))
         if stop:
