@@ -17,6 +17,7 @@ import torch
 
 from conftest import REPO, run_snakemake, tiny_config, write_config
 from proxyscale.io import save_text
+from proxyscale.models.architecture import GPTConfig
 from proxyscale.training.distributed import Group
 
 
@@ -139,3 +140,50 @@ def test_a_two_process_job_signalled_at_its_outermost_process_saves_within_a_ste
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in b["state_dict"])
     curves = [pd.read_parquet(w / "results/train_logs/mixture/ref.parquet") for w in (stopped, clean)]
     assert curves[0]["loss"].tolist() == curves[1]["loss"].tolist()
+
+
+def _bucket_views_worker(rank: int, world: int, init: str, out: str) -> None:
+    """One rank of a gloo group: 3 steps of 2 micro-batches of a tiny GPT; after each micro-batch that did
+    not sync, how many distinct storages its gradients have."""
+    import torch.distributed as dist
+
+    from proxyscale.models.gpt import GPT
+    from proxyscale.training.loop import Steps
+    from proxyscale.training.recipe import Recipe, make_optimizer
+
+    dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(50, 16, 16, 2, 4))
+    group = Group(rank, world)
+    trained = group.wrap(model, torch.device("cpu"))
+    recipe = Recipe(batch_size=8, lr=0.01)
+    steps = Steps(trained, make_optimizer(model, recipe), recipe, group, torch.device("cpu"), "t")
+    tokens = torch.randint(0, 50, (4, 17), generator=torch.Generator().manual_seed(rank))
+    storages = []
+
+    def micro(part: slice):
+        def loss():
+            if part.start:  # the previous micro-batch ran under no_sync
+                storages.append(len({p.grad.untyped_storage().data_ptr() for p in model.parameters()}))
+            return trained(tokens[part, :-1], targets=tokens[part, 1:]).sum()
+
+        return loss
+
+    for _ in range(3):
+        steps.step([micro(slice(0, 2)), micro(slice(2, 4))], 0.01)
+    if rank == 0:
+        torch.save({"storages": storages, "syncs_buffers": trained.forward_sync_buffers}, out)
+    dist.destroy_process_group()
+
+
+def test_ddp_keeps_one_copy_of_the_gradients_through_accumulation_and_broadcasts_no_buffers(tmp_path):
+    """Under gloo, after every micro-batch that did not synchronise, the gradients are views of DDP's one
+    communication bucket (this tiny model's parameters fit one), not tensors of their own beside it, so a
+    process holds the 4 bytes per parameter the memory model counts, not 8; and DDP does not re-send the
+    buffers (ALiBi's bias) at every synced step."""
+    import torch.multiprocessing as mp
+
+    out = tmp_path / "result.pt"
+    mp.spawn(_bucket_views_worker, args=(2, str(tmp_path / "init"), str(out)), nprocs=2)
+    result = torch.load(out, weights_only=True)
+    assert result["storages"] == [1, 1, 1] and result["syncs_buffers"] is False

@@ -103,13 +103,25 @@ class Group:
         return float(self.sum(torch.as_tensor(value, dtype=torch.float64)).item()) / self.world
 
     def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-        """The model DDP-wrapped for a group of several processes, else as it is."""
+        """The model DDP-wrapped for a group of several processes, else as it is.
+
+        Gradients are views of DDP's communication buckets (``gradient_as_bucket_view``), so a process
+        holds one copy of them; the training loop zeroes them in place rather than dropping them, since a
+        gradient set to None comes back from a ``no_sync`` backward as a tensor of its own, beside the
+        buckets. Buffers are not broadcast: every rank builds the same ones (ALiBi's bias), and the models
+        here have no running statistics."""
         if self.world == 1:
             return model
+        import inspect
+
         from torch.nn.parallel import DistributedDataParallel
 
+        newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters  # deprecates the other
         return DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            gradient_as_bucket_view=True,
+            **({"forward_sync_buffers": False} if newer else {"broadcast_buffers": False}),
         )
 
     def no_sync(self, trained: torch.nn.Module, sync: bool):

@@ -3,12 +3,14 @@
 A step's rows (this process's share of the global batch, :mod:`proxyscale.training.distributed`) go
 through the model ``recipe.micro_batch_size`` at a time; each micro-batch's summed loss is divided by
 the global batch's count of loss terms (and multiplied by the process count, which DDP's gradient
-average divides out), so the accumulated gradient is the global batch's mean-loss gradient whatever
-the micro-batch size. DDP all-reduces the gradients only after the last micro-batch (``no_sync``).
+average divides out), so the accumulated gradient is the global batch's mean-loss gradient whatever the
+micro-batch size. DDP all-reduces the gradients only after the last micro-batch (``no_sync``); its
+gradients stay views of its communication buckets (one copy, as the memory model counts): a first synced
+backward of a zero loss makes them so before the first step, and they are zeroed in place between steps.
 
 Nothing in a step reads a value back to the host: the losses accumulate on the device, and
-:meth:`Steps.read` (called every ``log_every`` steps) reads their mean, averages it over the
-processes and checks it is finite, so a GPU is never stalled by the bookkeeping.
+:meth:`Steps.read` (called every ``log_every`` steps) reads their mean, averages it over the processes
+and checks it is finite, so a GPU is never stalled by the bookkeeping.
 """
 
 from __future__ import annotations
@@ -47,10 +49,14 @@ class Steps:
         self.trained, self.opt, self.recipe, self.group, self.where = trained, opt, recipe, group, where
         self.window = torch.zeros((), dtype=torch.float64, device=device)
         self.window_steps = 0
+        self.primed = group.world == 1
 
     def step(self, micro_losses: Sequence[Callable[[], torch.Tensor]], lr: float) -> torch.Tensor:
         """Backward through every micro-batch's loss (each a callable giving the scaled summed loss), then
         one update at ``lr``; returns this rank's loss of the step, on the device."""
+        if not self.primed:  # DDP: gradients become views of its buckets only in a synced backward
+            (micro_losses[0]() * 0.0).backward()
+            self.primed = True
         total = None
         last = len(micro_losses) - 1
         for i, loss_of in enumerate(micro_losses):
@@ -58,7 +64,7 @@ class Steps:
                 loss = loss_of()
                 loss.backward()
             total = loss.detach() if total is None else total + loss.detach()
-        update(self.trained, self.opt, lr, self.recipe.grad_clip)
+        update(self.trained, self.opt, lr, self.recipe.grad_clip, set_to_none=self.group.world == 1)
         self.window += total
         self.window_steps += 1
         return total

@@ -84,11 +84,15 @@ class AdamW:
                 for tensor, value in zip(mine, theirs):
                     tensor.copy_(value)
 
-    def zero_grad(self) -> None:
-        """Drop the gradients (set them to None, as torch's optimizers do by default)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop the gradients (set them to None, as torch's optimizers do by default), or zero them in place
+        (``set_to_none`` false: DDP's gradients are views of its communication buckets, and must stay so)."""
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad.zero_()
 
     @torch.no_grad()
     def step(self) -> None:
@@ -126,14 +130,14 @@ def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> AdamW:
     )
 
 
-def update(model: torch.nn.Module, opt: AdamW, lr: float, grad_clip: float) -> None:
-    """One update at learning rate ``lr`` from the gradients accumulated so far, clipped; then clear them.
-    Nothing here reads a value back to the host, so a GPU never waits on it."""
+def update(model: torch.nn.Module, opt: AdamW, lr: float, grad_clip: float, set_to_none: bool = True) -> None:
+    """One update at learning rate ``lr`` from the gradients accumulated so far, clipped; then clear them
+    (:meth:`AdamW.zero_grad`). Nothing here reads a value back to the host, so a GPU never waits on it."""
     for group in opt.param_groups:
         group["lr"] = lr
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     opt.step()
-    opt.zero_grad()
+    opt.zero_grad(set_to_none)
 
 
 def check_finite(loss: float, lr: float, where: str) -> None:
