@@ -20,11 +20,15 @@ sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
 
 
 def save(fig, png_path: str | Path) -> None:
-    """Write ``fig`` as PNG at ``png_path`` and as SVG beside it, atomically, then close it."""
+    """Write ``fig`` as PNG at ``png_path`` and as SVG beside it, atomically, then close it. The SVG is the
+    same bytes for the same figure (no date, element ids from a fixed salt rather than random ones), so a
+    rerun that changes nothing changes no file."""
     png_path = Path(png_path)
     for path in (png_path, png_path.with_suffix(".svg")):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=path.suffix[1:])
+        svg = path.suffix == ".svg"
+        fixed = {"metadata": {"Date": None}} if svg else {}
+        with atomic_path(path) as tmp, plt.rc_context({"svg.hashsalt": "proxyscale"} if svg else {}):
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=path.suffix[1:], **fixed)
     plt.close(fig)
 
 

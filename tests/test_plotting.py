@@ -26,3 +26,19 @@ def test_selection_induced_distributions_are_triangles_and_the_sources_circles()
 
 def test_ratio_labels():
     assert ratio_label(300.6) == "301x" and ratio_label(6.42) == "6.4x"
+
+
+def test_a_figure_saved_twice_is_the_same_bytes(tmp_path):
+    """No date and no random element ids in the SVG, so a rerun that changes nothing changes no file."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from proxyscale.plotting import save
+
+    for name in ("a", "b"):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3], [3, 1, 2], "o-", clip_on=True)
+        ax.imshow(np.arange(16.0).reshape(4, 4), extent=(1, 2, 1, 2))
+        save(fig, tmp_path / f"{name}.png")
+    for suffix in (".png", ".svg"):
+        assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
