@@ -39,7 +39,12 @@ from proxyscale.training.memory import GIB, choose
 
 ASSUMED_MFU = 0.35
 DEFAULT_PEAK_TFLOPS = 989.0  # H100 SXM dense bf16, when the config names no peak_tflops
-CARDS_GB = (40, 80, 141)
+CARD_BYTES = {40: 42_298_834_944, 80: 85_520_809_984, 141: 150_754_820_096}
+"""The memory CUDA reports (``torch.cuda.get_device_properties(...).total_memory``, what a job's memory
+model fills) of the cards the plan sizes jobs for, by their nominal GB: an A100-SXM4-40GB (40,339 MiB,
+CUDA 12.2's deviceQuery), an H100 80GB HBM3 (81,559 MiB) and an H200 (143,771 MiB), the last two as
+nvidia-smi reads them on the machines this project was measured on. Not the nominal 40e9, 80e9, 141e9."""
+CARDS_GB = tuple(CARD_BYTES)
 BYTE_VOCAB = 257
 
 
@@ -77,7 +82,7 @@ def _training_memory(cfg: GPTConfig, size: dict, world: int = 1) -> dict:
     out = {}
     for gb in CARDS_GB:
         try:
-            c = choose(cfg, rows, gb * 1e9, True, True, size.get("micro_batch_size", "auto"),
+            c = choose(cfg, rows, CARD_BYTES[gb], True, True, size.get("micro_batch_size", "auto"),
                        size.get("activation_checkpointing", "auto"))  # fmt: skip
             out[gb] = (c.micro_batch_size, c.estimate.total, c.activation_checkpointing)
         except ConfigError:
@@ -89,7 +94,7 @@ def _featurize_memory(cfg: GPTConfig, trak: dict) -> dict:
     out = {}
     for gb in CARDS_GB:
         try:
-            micro = choose_micro_batch(cfg, trak["batch_size"], trak["proj_dim"], gb * 1e9, True)
+            micro = choose_micro_batch(cfg, trak["batch_size"], trak["proj_dim"], CARD_BYTES[gb], True)
             if trak.get("micro_batch_size", "auto") != "auto":
                 micro = min(int(trak["micro_batch_size"]), trak["batch_size"])
             out[gb] = (micro, featurize_memory(cfg, micro, trak["proj_dim"], True)["total"], False)

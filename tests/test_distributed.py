@@ -148,7 +148,7 @@ def _bucket_views_worker(rank: int, world: int, init: str, out: str) -> None:
     import torch.distributed as dist
 
     from proxyscale.models.gpt import GPT
-    from proxyscale.training.loop import Steps
+    from proxyscale.training.loop import Steps, prepare
     from proxyscale.training.recipe import Recipe, make_optimizer
 
     dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
@@ -171,12 +171,15 @@ def _bucket_views_worker(rank: int, world: int, init: str, out: str) -> None:
 
     for _ in range(3):
         steps.step([micro(slice(0, 2)), micro(slice(2, 4))], 0.01)
+    compiled = prepare(GPT(model.cfg), Recipe(batch_size=8, lr=0.01, compile=True), torch.device("cpu"), group)
+    order = [type(compiled).__name__, compiled._compiled_call_impl is not None,
+             compiled.module._compiled_call_impl is not None]  # fmt: skip
     if rank == 0:
-        torch.save({"storages": storages, "syncs_buffers": trained.forward_sync_buffers}, out)
+        torch.save({"storages": storages, "syncs_buffers": trained.forward_sync_buffers, "order": order}, out)
     dist.destroy_process_group()
 
 
-def test_ddp_keeps_one_copy_of_the_gradients_through_accumulation_and_broadcasts_no_buffers(tmp_path):
+def test_ddp_keeps_one_copy_of_the_gradients_broadcasts_no_buffers_and_is_compiled_whole(tmp_path):
     """Under gloo, after every micro-batch that did not synchronise, the gradients are views of DDP's one
     communication bucket (this tiny model's parameters fit one), not tensors of their own beside it, so a
     process holds the 4 bytes per parameter the memory model counts, not 8; and DDP does not re-send the
@@ -187,3 +190,6 @@ def test_ddp_keeps_one_copy_of_the_gradients_through_accumulation_and_broadcasts
     mp.spawn(_bucket_views_worker, args=(2, str(tmp_path / "init"), str(out)), nprocs=2)
     result = torch.load(out, weights_only=True)
     assert result["storages"] == [1, 1, 1] and result["syncs_buffers"] is False
+    # torch.compile wraps DDP, not the model inside it, so DDP can all-reduce a bucket as soon as its
+    # gradients are ready during the backward pass
+    assert result["order"] == ["DistributedDataParallel", True, False]

@@ -188,9 +188,11 @@ def test_joining_a_gpu_group_puts_its_collectives_on_the_local_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
     monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
     monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend: backends.append(backend))
+    monkeypatch.setattr(torch.distributed, "new_group", lambda backend: f"{backend} group")
     group, device = distributed.join(torch.device("cuda"))
     assert backends == ["nccl"] and device == torch.device("cuda", 1)
-    assert group == Group(rank=1, world=2, device="cuda:1")
+    # NCCL reduces only CUDA tensors: the host-side agreement (stop signals, save times) has its gloo group
+    assert group == Group(rank=1, world=2, device="cuda:1", host="gloo group")
     assert os.environ["LOCAL_RANK"] == "1"
 
 
@@ -301,12 +303,19 @@ def test_a_restored_step_runner_continues_as_the_uninterrupted_one():
     assert resumed.read(4, 0.1) == steps.read(4, 0.1)
 
 
-def test_micro_slices_cover_every_row_once_in_order():
+def test_micro_slices_cover_every_row_once_in_order_in_at_most_two_sizes():
     from proxyscale.training.loop import micro_slices
 
     assert micro_slices(5, 2) == [slice(0, 2), slice(2, 4), slice(4, 5)]
     assert micro_slices(1, 1) == [slice(0, 1)] and micro_slices(3, None) == [slice(0, 3)]
     assert micro_slices(4, 0) == [slice(i, i + 1) for i in range(4)]  # a micro-batch holds at least one row
+    assert micro_slices(100, 30) == [slice(0, 25), slice(25, 50), slice(50, 75), slice(75, 100)]  # not 30+30+30+10
+    assert [s.stop - s.start for s in micro_slices(7, 3)] == [3, 2, 2]
+    for rows in range(1, 70):
+        for micro in range(1, rows + 1):
+            sizes = [s.stop - s.start for s in micro_slices(rows, micro)]
+            assert sum(sizes) == rows and max(sizes) <= micro and max(sizes) - min(sizes) <= 1
+            assert len(sizes) == -(-rows // micro)  # as few as the micro-batch allows
 
 
 def test_flex_attention_is_prepared_on_a_gpu_device():
@@ -350,3 +359,55 @@ def test_the_step_runner_reads_the_mean_loss_per_step_since_its_last_read():
     steps.step([constant(float("nan"))], lr=0.0)
     with pytest.raises(TrainingError, match=r"^s/m step 4: loss became nan at learning rate 0.5; lower"):
         steps.read(4, 0.5)
+
+
+def _preset_micro_batch_shapes() -> dict[str, set[int]]:
+    """Rows per micro-batch of every language-model size of the paper preset, trained on one 80 GB card
+    (its auto micro-batch, as a job there picks it)."""
+    import yaml
+
+    from conftest import REPO, validated
+    from proxyscale.plan import CARD_BYTES
+    from proxyscale.training.loop import micro_slices
+    from proxyscale.training.memory import choose
+
+    config = validated(yaml.safe_load((REPO / "configs/paper_lm.yaml").read_text()))
+    vocab = config["tokenizer"]["vocab_size"]
+    blocks = {"sizes": (config["sizes"], config["model"]["context_length"]),
+              "attribution": (config["attribution"]["lm"]["sizes"], config["attribution"]["lm"]["context_length"]),
+              "selection": (config["selection"]["sizes"], config["selection"]["context_length"])}  # fmt: skip
+    shapes = {}
+    for block, (sizes, context) in blocks.items():
+        for name, size in sizes.items():
+            cfg = GPTConfig.from_size(size, vocab, context)
+            micro = choose(cfg, size["batch_size"], CARD_BYTES[80], True, True).micro_batch_size
+            shapes[f"{block}.{name}"] = {s.stop - s.start for s in micro_slices(size["batch_size"], micro)}
+    return shapes
+
+
+def test_compiled_flex_attention_is_alibi_and_compiles_once_over_every_preset_micro_batch_shape():
+    """The paper preset's sizes train in micro-batches of at most two shapes each; a model's own compiled
+    FlexAttention (dynamic over the batch) runs all of them, every size's, with at most two compilations
+    (dynamo's counters; torch recompiles a function at most 8 times before falling back to eager flex,
+    which builds the whole B x H x T x T scores), and equals the explicit ALiBi attention."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from proxyscale.models.gpt import GPT
+
+    shapes = _preset_micro_batch_shapes()
+    assert all(len(s) <= 2 for s in shapes.values()), shapes
+    rows = sorted(set().union(*shapes.values()))
+    assert len(rows) > 2  # the sizes together give more shapes than two: a graph per shape would be more
+    torch._dynamo.reset()
+    counters.clear()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(40, 16, 24, 1, 12)).eval()  # 12 heads: slopes of a head count not a power of two
+    compiled = GPT(model.cfg).eval()
+    compiled.load_state_dict(model.state_dict())
+    compiled.attention, compiled.compile_flex = "flex", True
+    with torch.no_grad():
+        for b in rows:
+            tokens = torch.randint(0, 40, (b, 16), generator=torch.Generator().manual_seed(b))
+            torch.testing.assert_close(compiled(tokens), model(tokens), rtol=1e-5, atol=1e-5)
+    assert 1 <= counters["stats"]["unique_graphs"] <= 2, dict(counters["stats"])

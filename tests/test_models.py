@@ -62,3 +62,16 @@ def test_too_long_sequence_is_a_clear_error():
     model = GPT(GPTConfig(257, 8, 8, 1, 2))
     with pytest.raises(ValueError, match="exceeds context_length=8"):
         model(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_alibi_slopes_follow_the_alibi_papers_rule_for_any_head_count():
+    """Powers of two: 2^(-8 h / n); otherwise the closest smaller power of two's slopes, then every other
+    slope of twice that count (Press et al.'s get_slopes, which MPT computes as interleaved halves)."""
+    from proxyscale.models.gpt import alibi_slopes
+
+    assert alibi_slopes(4).tolist() == [2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8]
+    assert alibi_slopes(8).log2().tolist() == [-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0]
+    twelve = [-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -0.5, -1.5, -2.5, -3.5]
+    assert alibi_slopes(12).log2().tolist() == twelve
+    assert alibi_slopes(5).log2().tolist() == [-2.0, -4.0, -6.0, -8.0, -1.0]
+    assert alibi_bias(12, 3)[:, 2, 0].tolist() == pytest.approx([-2 * 2.0**e for e in twelve])  # the bias uses them

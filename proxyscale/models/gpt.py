@@ -18,6 +18,8 @@ which never materialises the bias and is compiled on a GPU (``bench/gpu_training
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -30,8 +32,9 @@ from proxyscale.models.architecture import GPTConfig
 def alibi_bias(n_heads: int, length: int) -> torch.Tensor:
     """ALiBi's causal attention bias (Press et al. 2022), shape (heads, length, length).
 
-    Head h penalises attending k tokens back by k * 2^(-8(h+1)/heads); future positions get -inf.
-    The built-in recency preference lets tiny models use the previous tokens from the first steps.
+    Head h penalises attending k tokens back by k times its slope (:func:`alibi_slopes`); future
+    positions get -inf. The built-in recency preference lets tiny models use the previous tokens from
+    the first steps.
     """
     slopes = alibi_slopes(n_heads)
     pos = torch.arange(length)
@@ -41,26 +44,34 @@ def alibi_bias(n_heads: int, length: int) -> torch.Tensor:
 
 
 ATTENTION = ("sdpa", "flex")
-_compiled_flex = None
 
 
 def alibi_slopes(n_heads: int) -> torch.Tensor:
-    return torch.tensor([2.0 ** (-8.0 * (h + 1) / n_heads) for h in range(n_heads)])
+    """ALiBi's head slopes (Press et al. 2022, as MPT computes them): for a power of two n, 2^(-8 h / n) for
+    heads h = 1..n; for other head counts, those of the next power of two, the odd ones first, then the
+    even ones, the first ``n_heads`` kept (the paper's rule for head counts that are not a power of two)."""
+    padded = 2 ** math.ceil(math.log2(n_heads))
+    slopes = 2.0 ** (-8.0 * torch.arange(1, padded + 1, dtype=torch.float64) / padded)
+    if padded != n_heads:
+        slopes = torch.cat([slopes[1::2], slopes[::2]])[:n_heads]
+    return slopes.float()
 
 
-def flex_alibi_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: torch.Tensor, mask):
+def flex_alibi_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: torch.Tensor, mask, flex=None):
     """ALiBi attention through FlexAttention: ``score - slope_h x (query - key position)`` on the causal
-    ``mask`` (a block mask from :func:`causal_block_mask`); compiled on a GPU, eager elsewhere (for tests)."""
+    ``mask`` (a block mask from :func:`causal_block_mask`, which skips the blocks above the diagonal).
+    ``flex`` is a compiled ``flex_attention`` (the model's own, :meth:`GPT.flex`), eager when None. The
+    batch dimension is marked dynamic, so micro-batches of any number of rows share one compiled graph."""
     from torch.nn.attention.flex_attention import flex_attention
-
-    global _compiled_flex
-    if q.is_cuda and _compiled_flex is None:
-        _compiled_flex = torch.compile(flex_attention, dynamic=False)
 
     def alibi(score, b, h, q_idx, kv_idx):
         return score - slopes[h] * (q_idx - kv_idx)
 
-    return (_compiled_flex if q.is_cuda else flex_attention)(q, k, v, score_mod=alibi, block_mask=mask)
+    if flex is None:
+        return flex_attention(q, k, v, score_mod=alibi, block_mask=mask)
+    for t in (q, k, v):
+        torch._dynamo.maybe_mark_dynamic(t, 0)
+    return flex(q, k, v, score_mod=alibi, block_mask=mask)
 
 
 def causal_block_mask(t: int, device):
@@ -123,6 +134,8 @@ class GPT(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.checkpoint_blocks = False  # activation checkpointing (training loops set it per size)
         self.attention = "sdpa"  # or "flex" (module docstring)
+        self.compile_flex = None  # compile FlexAttention: None, on CUDA only (eager flex is a slow reference)
+        self._flex = None  # this model's compiled flex_attention, made on first use
         self._bias_cache: tuple | None = None
         self._mask_cache: tuple | None = None
         self.apply(self._init)
@@ -182,9 +195,21 @@ class GPT(nn.Module):
                     alibi_slopes(self.cfg.n_heads).to(device),
                 )
             _, mask, slopes = self._mask_cache
-            return lambda q, k, v: flex_alibi_attention(q, k, v, slopes, mask)
+            flex = self.flex(device)
+            return lambda q, k, v: flex_alibi_attention(q, k, v, slopes, mask, flex)
         bias = self.attention_bias(t)
         return lambda q, k, v: biased_attention(q, k, v, bias)
+
+    def flex(self, device):
+        """This model's compiled ``flex_attention`` (compiled once, on first use, dynamic over the batch);
+        None where it runs eager (:attr:`compile_flex`)."""
+        if not (device.type == "cuda" if self.compile_flex is None else self.compile_flex):
+            return None
+        if self._flex is None:
+            from torch.nn.attention.flex_attention import flex_attention
+
+            self._flex = torch.compile(flex_attention)
+        return self._flex
 
     @property
     def context_length(self) -> int:

@@ -66,8 +66,7 @@ def fit(
     (:mod:`proxyscale.training.distributed`) each trains on its share of every batch's examples."""
     torch.manual_seed(seed)
     model = task.make_model(spec).to(device)
-    prepare(model, recipe, device)
-    trained = group.wrap(model, device)
+    trained = prepare(model, recipe, device, group)
     batches = schedule(indices, passes, recipe.batch_size, seed)
     total, seen = len(batches), sum(len(b) for b in batches)
     last_pass = min(total, math.ceil(len(indices) / recipe.batch_size))  # the steps final_loss averages

@@ -20,26 +20,38 @@ from collections.abc import Callable, Sequence
 import torch
 
 from proxyscale.errors import ConfigError
-from proxyscale.training.distributed import Group
+from proxyscale.training.distributed import SINGLE, Group
 from proxyscale.training.recipe import AdamW, Recipe, check_finite, update
 
 
-def prepare(model: torch.nn.Module, recipe: Recipe, device: torch.device) -> None:
-    """Apply a recipe's choices of how to compute to a fresh model: activation checkpointing and the
-    attention implementation (GPTs), then ``torch.compile`` (in place: its state_dict keeps its names)."""
+def prepare(model: torch.nn.Module, recipe: Recipe, device: torch.device, group: Group = SINGLE) -> torch.nn.Module:
+    """The module a run trains: a fresh model with a recipe's choices of how to compute (activation
+    checkpointing and the attention implementation of GPTs), DDP-wrapped in a group of processes
+    (:meth:`Group.wrap`), then ``torch.compile``-d, wrapper and all (in place: the model's state_dict
+    keeps its names), so that compiled DDP overlaps each bucket's all-reduce with the rest of the
+    backward pass (a model compiled before the wrap hides its gradients' readiness from DDP until the
+    whole backward has run)."""
     if recipe.attention == "flex" and device.type != "cuda":
         raise ConfigError("training.attention: flex trains on GPUs only (FlexAttention has no CPU backward); use sdpa")
     if hasattr(model, "checkpoint_blocks"):
         model.checkpoint_blocks = recipe.activation_checkpointing
         model.attention = recipe.attention
+    trained = group.wrap(model, device)
     if recipe.compile:
-        model.compile()
+        trained.compile()
+    return trained
 
 
 def micro_slices(rows: int, micro: int | None) -> list[slice]:
-    """``rows`` cut into consecutive slices of at most ``micro`` (one slice when ``micro`` is None)."""
+    """``rows`` cut into consecutive slices of at most ``micro`` rows (one slice when ``micro`` is None), as
+    even as they can be: as few slices as ``micro`` allows, of two sizes at most (q and q + 1 rows), so a
+    compiled model sees at most two micro-batch shapes (the largest that fits plus a remainder could
+    leave one row in the last slice)."""
     size = rows if micro is None else max(1, micro)
-    return [slice(start, min(rows, start + size)) for start in range(0, max(rows, 1), size)]
+    count = max(1, -(-rows // size))
+    q, r = divmod(rows, count)
+    bounds = [i * q + min(i, r) for i in range(count + 1)]  # the r slices of q + 1 rows first
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
 class Steps:
