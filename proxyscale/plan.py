@@ -24,6 +24,7 @@ from proxyscale.config import (
     correlation_distributions,
     datamodel_settings,
     lookup,
+    resources,
     selection_methods,
 )
 from proxyscale.datamodels.budget import budget_windows
@@ -35,6 +36,7 @@ from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
 from proxyscale.models.architecture import GPTConfig, count_parameters, token_budget, training_flops
 from proxyscale.selection.memory import report_host_bytes, retrain_host_bytes, select_host_bytes
+from proxyscale.training.distributed import Group
 from proxyscale.training.memory import GIB, choose
 
 ASSUMED_MFU = 0.35
@@ -78,12 +80,12 @@ def vocab_size(config: dict) -> int:
 def _training_memory(cfg: GPTConfig, size: dict, world: int = 1) -> dict:
     """Per card: the micro-batch and peak bytes :func:`proxyscale.training.memory.choose` picks (bf16, a
     fused attention kernel), or None where not even one sequence fits."""
-    rows = max(1, size["batch_size"] // world)
+    share = Group(0, world).share(size["batch_size"])  # rank 0's rows, as a job's first process takes them
     out = {}
     for gb in CARDS_GB:
         try:
-            c = choose(cfg, rows, CARD_BYTES[gb], True, True, size.get("micro_batch_size", "auto"),
-                       size.get("activation_checkpointing", "auto"))  # fmt: skip
+            c = choose(cfg, share.stop - share.start, CARD_BYTES[gb], True, True, size.get("micro_batch_size", "auto"),
+                       size.get("activation_checkpointing", "auto"), world=world)  # fmt: skip
             out[gb] = (c.micro_batch_size, c.estimate.total, c.activation_checkpointing)
         except ConfigError:
             out[gb] = None
@@ -94,10 +96,11 @@ def _featurize_memory(cfg: GPTConfig, trak: dict) -> dict:
     out = {}
     for gb in CARDS_GB:
         try:
-            micro = choose_micro_batch(cfg, trak["batch_size"], trak["proj_dim"], CARD_BYTES[gb], True)
+            projector = trak.get("projector", "sjlt")
+            micro = choose_micro_batch(cfg, trak["batch_size"], trak["proj_dim"], CARD_BYTES[gb], True, projector)
             if trak.get("micro_batch_size", "auto") != "auto":
                 micro = min(int(trak["micro_batch_size"]), trak["batch_size"])
-            out[gb] = (micro, featurize_memory(cfg, micro, trak["proj_dim"], True)["total"], False)
+            out[gb] = (micro, featurize_memory(cfg, micro, trak["proj_dim"], True, projector)["total"], False)
         except ConfigError:
             out[gb] = None
     return out
@@ -126,7 +129,8 @@ def _correlation_rows(config: dict, vocab: int) -> list[Row]:
         p = count_parameters(cfg)
         rows.append(
             Row("train", name, jobs=dists, params=p, flops_per_job=training_flops(p, token_budget(cfg, tpp)),
-                memory=_training_memory(cfg, size), disk_bytes=dists * _checkpoint_bytes(p))
+                memory=_training_memory(cfg, size, resources(config, "train")["processes"]),
+                disk_bytes=dists * _checkpoint_bytes(p))
         )  # fmt: skip
         rows.append(
             Row("evaluate", name, jobs=dists, params=p, flops_per_job=2.0 * p * (examples * T),
@@ -148,6 +152,7 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
     trak, M = dm["trak"], dm["checkpoints"]
     store_item = 2 if trak.get("store_dtype", "float32") == "float16" else 4
     tpp = dm["budget"]["tokens_per_param"]
+    world = resources(config, "datamodels")["processes"]
     rows = []
     for name, size in dm["sizes"].items():
         cfg = task.config(size)
@@ -156,7 +161,8 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
         rows.append(
             Row(f"{experiment}: datamodel_train", name, jobs=M, params=p,
                 flops_per_job=training_flops(p, budget_windows(task, size, tpp) * T),
-                memory=_training_memory(cfg, size), host_bytes=8.0 * n,  # a checkpoint's seeded permutation of the pool
+                memory=_training_memory(cfg, size, world),
+                host_bytes=8.0 * n,  # a model's seeded permutation of the pool
                 disk_bytes=M * _checkpoint_bytes(p))
         )  # fmt: skip
         store = n * k * store_item + k * k * 4 + n * 4  # projected gradients, (Phi^T Phi)^-1, Q
@@ -175,7 +181,7 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
     cfg = task.config(ref)
     p = count_parameters(cfg)
     reference = {"params": p, "flops_per_job": training_flops(p, budget_windows(task, ref, tpp) * T),
-                 "memory": _training_memory(cfg, ref)}  # fmt: skip
+                 "memory": _training_memory(cfg, ref, world)}  # fmt: skip
     if experiment == "attribution":
         m = config["attribution"]["lds"]["subsets"]
         rows.append(

@@ -26,8 +26,14 @@ from pathlib import Path
 from proxyscale.errors import ProxyscaleError
 from proxyscale.training import distributed
 
+CUDA_ALLOCATOR = "expandable_segments:True"
+"""PyTorch's CUDA allocator setting for every job (unless the environment sets its own): segments that
+grow in place rather than new blocks of each size, so memory a step freed can serve the next step's
+other shapes instead of fragmenting the card."""
+
 
 def run_job(smk, main: Callable[[], None]) -> None:
+    os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", CUDA_ALLOCATOR)  # read when CUDA first allocates
     console = sys.stderr
     log_path = smk.log[0] if len(smk.log) else None
     processes = int(getattr(smk.resources, "processes", 1))

@@ -107,3 +107,21 @@ def test_a_cpu_run_takes_its_whole_share_at_once_when_memory_allows():
     vision_size = {"width": 2, "batch_size": 8, "lr": 0.1, "micro_batch_size": 2}
     vision, none = recipe_for(vision_size, {}, None, None, Group(), "x")
     assert vision.micro_batch_size == 2 and none is None
+
+
+def test_the_head_weight_gradient_and_nccls_buffers_are_counted():
+    """Known answers: the backward of the output head holds its weight gradient (V x d in the compute
+    dtype, its fp32 cast and the fp32 sum over chunks) beside a logits chunk; a process of a group on
+    GPUs holds NCCL's buffers; neither a single process nor a CPU group does."""
+    from proxyscale.training.memory import CUDA_RESERVE, NCCL_RESERVE
+
+    cfg = GPTConfig(5000, 64, 32, 1, 4)
+    tokens = 2 * 64
+    one = training_memory(cfg, 2, mixed=False, fused_attention=False)  # fits one logits chunk
+    head = tokens * 5000 * (4 + 4) + (4 + 4 + 4) * 5000 * 32  # the logits' gradient and its copy, the weight's
+    assert one.transient == head + 2 * 4 * 4 * 32 * tokens and one.communication == 0
+    gpu = training_memory(cfg, 2, mixed=True, fused_attention=True, world=2)
+    assert gpu.communication == NCCL_RESERVE and gpu.transient - CUDA_RESERVE == (
+        tokens * 5000 * (4 + 2) + (2 + 4 + 4) * 5000 * 32 + 2 * 4 * 4 * 32 * tokens
+    )
+    assert training_memory(cfg, 2, mixed=False, fused_attention=False, world=2).communication == 0  # gloo

@@ -7,10 +7,12 @@ import subprocess
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from conftest import REPO, validated
 from proxyscale.errors import ConfigError
+from proxyscale.models.architecture import GPTConfig
 from proxyscale.plan import ASSUMED_MFU, DEFAULT_PEAK_TFLOPS, plan
 
 
@@ -124,3 +126,37 @@ def test_an_unset_max_examples_is_the_schemas_default_in_the_plan_too():
     row = plan(config).set_index(["rule", "size"]).loc[("evaluate", "37m")]
     T = config["model"]["context_length"]
     assert row["flops_per_job"] == 2.0 * row["params"] * len(config["test_sets"]) * 500 * T
+
+
+def test_the_plans_micro_batch_on_each_card_is_the_one_a_job_there_picks(monkeypatch):
+    """For every language-model size of the preset and every card, the micro-batch the plan shows is the
+    one a training job (recipe_for) and a TRAK job (trak_micro_batch) choose on a CUDA device reporting
+    that card's memory: one memory model, one card size, in both places."""
+    from proxyscale.datamodels import featurize_memory
+    from proxyscale.datamodels.tasks import LMTask
+    from proxyscale.models.gpt import GPT
+    from proxyscale.plan import CARD_BYTES
+    from proxyscale.training import memory
+    from proxyscale.training.distributed import Group
+
+    config = _paper()
+    table = plan(config).set_index(["rule", "size"])
+    cuda = torch.device("cuda")
+    checked = 0
+    for gb, capacity in CARD_BYTES.items():
+        monkeypatch.setattr(memory, "device_memory", lambda device, c=capacity: c)
+        monkeypatch.setattr(featurize_memory, "device_memory", lambda device, c=capacity: c)
+        for name, size in config["sizes"].items():
+            cfg = GPTConfig.from_size(size, config["tokenizer"]["vocab_size"], config["model"]["context_length"])
+            recipe, _ = memory.recipe_for(size, config["training"], cfg, cuda, Group(), f"sizes.{name}")
+            assert table.loc[("train", name), f"micro_batch_{gb}gb"] == recipe.micro_batch_size
+            checked += 1
+        dm = config["selection"]
+        task = LMTask(config["tokenizer"]["vocab_size"], dm["context_length"])
+        for name, size in dm["sizes"].items():
+            with torch.device("meta"):
+                model = GPT(task.config(size))  # its shape alone: the TRAK job sizes from model.cfg
+            micro = featurize_memory.trak_micro_batch(model, dm["trak"], cuda)
+            assert table.loc[("selection: trak", name), f"micro_batch_{gb}gb"] == micro
+            checked += 1
+    assert checked == len(CARD_BYTES) * (len(config["sizes"]) + len(config["selection"]["sizes"]))

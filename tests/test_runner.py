@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -49,6 +50,17 @@ def test_an_unexpected_error_leaves_its_traceback_in_the_log(tmp_path, capsys):
 def test_success_is_logged(tmp_path, capsys):
     run_job(_job(tmp_path), lambda: print("work"))
     assert "rule train done in" in (tmp_path / "job.log").read_text() and capsys.readouterr().err == ""
+
+
+def test_a_job_runs_with_cudas_expandable_segments_unless_told_otherwise(tmp_path, monkeypatch, capsys):
+    """Set before the job's code first allocates on a GPU (PyTorch reads it then), inherited by torchrun's
+    processes; a setting of the user's own stays."""
+    seen = []
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
+    run_job(_job(tmp_path), lambda: seen.append(os.environ["PYTORCH_CUDA_ALLOC_CONF"]))
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")
+    run_job(_job(tmp_path), lambda: seen.append(os.environ["PYTORCH_CUDA_ALLOC_CONF"]))
+    assert seen == ["expandable_segments:True", "max_split_size_mb:128"]
 
 
 ALLOCATION_CYCLES = """

@@ -102,3 +102,19 @@ def test_the_sketch_of_a_seed_and_model_is_pinned(p, model_id, pinned):
     rows, cols = s.nonzero(as_tuple=True)
     assert rows.tolist() == list(range(p))
     assert ((cols + 1) * torch.sign(s[rows, cols]).long()).tolist() == pinned
+
+
+def test_the_featurize_memory_model_counts_the_sketchs_index_arrays():
+    """A real SJLT projector of a GPT holds 12 bytes per parameter (an int64 index and an fp32 signed
+    scale), which the TRAK memory model counts beside the per-example gradients."""
+    from proxyscale.datamodels.featurize_memory import featurize_memory
+    from proxyscale.models.architecture import GPTConfig, count_parameters
+    from proxyscale.models.gpt import GPT
+
+    cfg = GPTConfig(50, 16, 24, 2, 4)
+    model = GPT(cfg)
+    projector = SJLTProjector(count_parameters(cfg), 64, 0, block_sizes=[p.numel() for p in model.parameters()])
+    held = sum(t.numel() * t.element_size() for block in projector.blocks for t in block)
+    assert held == 12 * count_parameters(cfg)
+    with_sketch = featurize_memory(cfg, 3, 64, cuda=False, projector="sjlt")["projector"]
+    assert with_sketch - featurize_memory(cfg, 3, 64, cuda=True, projector="dense")["projector"] == held

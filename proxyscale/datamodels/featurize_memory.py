@@ -10,6 +10,8 @@ parameters, ``L`` layers, width ``d``, ``h`` heads and vocabulary ``V``:
   plain attention, ``64 d + 4 h T + 16`` per token and layer, times ``T L``), the logits with their
   log-softmax and gradient (``3 x 4 T V``), its gradient (``4 P``) and the flattened copy the projector
   reads (``4 P``);
+- the projector's own state: SJLT's gather index and signed scale per parameter (``12 P``, int64 and
+  fp32), traker's CPU projector's cached p x k matrix (``4 P k``), nothing for fast_jl's CUDA projector;
 - the projection's output and the CUDA reserve of :mod:`proxyscale.training.memory`.
 
 :func:`trak_micro_batch` resolves ``trak.micro_batch_size: auto`` to the largest micro-batch (at most
@@ -30,7 +32,17 @@ from proxyscale.training.memory import CUDA_RESERVE, GIB, MARGIN, activation_byt
 log = logging.getLogger(__name__)
 
 
-def featurize_memory(cfg: GPTConfig, micro_batch: int, proj_dim: int, cuda: bool) -> dict[str, float]:
+def projector_bytes(p: int, proj_dim: int, projector: str, cuda: bool) -> float:
+    """What the configured projector (``trak.projector``) holds for a model of ``p`` parameters (module
+    docstring); ``dense`` on a GPU is taken to be fast_jl's (the ``gpu`` extra)."""
+    if projector == "sjlt":
+        return 12.0 * p
+    return 0.0 if cuda else 4.0 * p * proj_dim
+
+
+def featurize_memory(
+    cfg: GPTConfig, micro_batch: int, proj_dim: int, cuda: bool, projector: str = "sjlt"
+) -> dict[str, float]:
     """The peak memory of featurizing ``micro_batch`` windows at once, by part (module docstring)."""
     p, t = count_parameters(cfg), cfg.context_length
     activations = activation_bytes_per_token_layer(cfg, mixed=False, fused=False) * t * cfg.n_layers
@@ -39,18 +51,20 @@ def featurize_memory(cfg: GPTConfig, micro_batch: int, proj_dim: int, cuda: bool
         "activations": micro_batch * float(activations),
         "logits": micro_batch * 3.0 * 4 * t * cfg.vocab_size,
         "gradients": micro_batch * 4.0 * p,
-        "projector": micro_batch * (4.0 * p + 4 * proj_dim),
+        "projector": micro_batch * (4.0 * p + 4 * proj_dim) + projector_bytes(p, proj_dim, projector, cuda),
         "reserve": CUDA_RESERVE if cuda else 0.0,
     }
     return {**parts, "total": sum(parts.values())}
 
 
-def choose_micro_batch(cfg: GPTConfig, batch: int, proj_dim: int, capacity: float, cuda: bool) -> int:
+def choose_micro_batch(
+    cfg: GPTConfig, batch: int, proj_dim: int, capacity: float, cuda: bool, projector: str = "sjlt"
+) -> int:
     """The largest micro-batch of at most ``batch`` whose estimate fits ``capacity`` less the margin."""
     usable = capacity * (1 - MARGIN)
-    fits = [b for b in range(1, batch + 1) if featurize_memory(cfg, b, proj_dim, cuda)["total"] <= usable]
+    fits = [b for b in range(1, batch + 1) if featurize_memory(cfg, b, proj_dim, cuda, projector)["total"] <= usable]
     if not fits:
-        need = featurize_memory(cfg, 1, proj_dim, cuda)["total"]
+        need = featurize_memory(cfg, 1, proj_dim, cuda, projector)["total"]
         raise ConfigError(
             f"trak.micro_batch_size: one window's per-example gradient needs about {need / GIB:.1f} GiB, more "
             f"than the {capacity / GIB:.1f} GiB of this device less the {MARGIN:.0%} margin; use a larger device"
@@ -66,8 +80,9 @@ def trak_micro_batch(model: torch.nn.Module, trak: dict, device: torch.device) -
     cfg = getattr(model, "cfg", None)
     if not isinstance(cfg, GPTConfig):
         return batch
-    micro = choose_micro_batch(cfg, batch, trak["proj_dim"], device_memory(device), device.type == "cuda")
-    estimate = featurize_memory(cfg, micro, trak["proj_dim"], device.type == "cuda")["total"]
+    projector, cuda = trak.get("projector", "sjlt"), device.type == "cuda"
+    micro = choose_micro_batch(cfg, batch, trak["proj_dim"], device_memory(device), cuda, projector)
+    estimate = featurize_memory(cfg, micro, trak["proj_dim"], cuda, projector)["total"]
     log.info(
         "TRAK micro-batch %d of %d: about %.2f GiB of %.1f GiB",
         micro,

@@ -2,9 +2,10 @@
 
 The model counts what one training process holds at its peak, in bytes:
 
-- **weights, gradients, optimiser state**: fp32 weights (4 P), gradients (4 P; DDP's buckets are views
-  of them), AdamW's two moments (8 P); with bf16 autocast, the bf16 copies of the weights that the
-  forward pass casts and keeps for the backward (2 P).
+- **weights, gradients, optimiser state**: fp32 weights (4 P), gradients (4 P; with several processes
+  DDP's communication buckets, whose views the gradients are, :mod:`proxyscale.training.loop`), AdamW's
+  two moments (8 P); with bf16 autocast, the bf16 copies of the weights that the forward pass casts and
+  keeps for the backward (2 P).
 - **activations**: what autograd saves for the backward pass, per token and layer, counted for this
   implementation (:mod:`proxyscale.models.gpt`) with ``e`` bytes per activation element (2 under bf16
   autocast, 4 in fp32) and 4 for the fp32 residual stream and LayerNorm inputs::
@@ -20,9 +21,12 @@ The model counts what one training process holds at its peak, in bytes:
 - **logits**: the loss computes a chunk of tokens x vocabulary at a time
   (:func:`proxyscale.losses.per_token_head`) and recomputes it in the backward; a batch that
   fits one chunk keeps its fp32 log-probabilities instead (4 V per token).
-- **transient**: the largest buffers that live only during the backward pass (a logits chunk and its
-  gradient, a rebuilt checkpointed layer), and on a GPU a fixed reserve for the CUDA context and the
-  allocator's fragmentation.
+- **transient**: the largest buffers that live only during the backward pass: a logits chunk and its
+  gradient with the output head's weight gradient for the chunk (V d in the compute dtype, its fp32
+  cast, and the fp32 sum over chunks), or a rebuilt checkpointed layer; and on a GPU a fixed reserve for
+  the CUDA context and the allocator's fragmentation (GPU jobs run with PyTorch's expandable segments,
+  :func:`proxyscale.runner.run_job`, which keeps fragmentation small).
+- **communication**: with several processes on GPUs, NCCL's own buffers, a fixed reserve.
 
 ``tests/test_memory.py`` checks the activation count against the bytes autograd really saves
 (``torch.autograd.graph.saved_tensors_hooks``) on CPU configurations; ``bench/gpu_training.py`` sets
@@ -51,6 +55,9 @@ log = logging.getLogger(__name__)
 GIB = 2**30
 MARGIN = 0.10  # share of the device's memory the choice leaves free
 CUDA_RESERVE = 1.5 * GIB  # CUDA context, cuBLAS workspaces, allocator fragmentation
+NCCL_RESERVE = 1.0 * GIB
+"""NCCL's buffers in a process of a group on GPUs: NCCL_BUFFSIZE (4 MiB by default) per channel, peer
+and protocol, with up to 32 channels between NVLink peers; an estimate, not measured here."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class Estimate:
     activations: float
     logits: float
     transient: float
+    communication: float = 0.0
 
     @property
     def total(self) -> float:
@@ -85,10 +93,12 @@ def training_memory(
     checkpointing: bool = False,
     cuda: bool | None = None,
     chunk_entries: int = LOGIT_CHUNK_ENTRIES,
+    world: int = 1,
 ) -> Estimate:
     """The peak memory of training ``cfg`` with ``micro_batch`` sequences of ``context_length`` tokens per
-    forward and backward pass (module docstring). ``mixed``: bf16 autocast; ``fused_attention``: a fused
-    attention kernel (any GPU; on a CPU only without ALiBi); ``cuda`` (default: ``mixed``) adds the reserve."""
+    forward and backward pass (module docstring), in a process of a group of ``world``. ``mixed``: bf16
+    autocast; ``fused_attention``: a fused attention kernel (any GPU; on a CPU only without ALiBi); ``cuda``
+    (default: ``mixed``) adds the reserves."""
     p = count_parameters(cfg)
     d, v, t = cfg.d_model, cfg.vocab_size, cfg.context_length
     tokens = micro_batch * t
@@ -104,7 +114,9 @@ def training_memory(
     else:  # kept log-probabilities, and the gradient of the logits in the backward
         logits = (d * e + 4 * v) * tokens
         head_transient = tokens * v * (4 + e)
+    head_transient += (e + 4 + 4) * v * d  # the head's weight gradient: the chunk's, its fp32 cast, their sum
     transient = max(head_transient, layer if checkpointing else 0) + 2 * 4 * 4 * d * tokens
+    cuda = mixed if cuda is None else cuda
     return Estimate(
         weights=4 * p,
         gradients=4 * p,
@@ -112,7 +124,8 @@ def training_memory(
         weight_copies=2 * p if mixed else 0,
         activations=cfg.n_layers * kept_per_layer + bias + final,
         logits=logits,
-        transient=transient + (CUDA_RESERVE if (mixed if cuda is None else cuda) else 0),
+        transient=transient + (CUDA_RESERVE if cuda else 0),
+        communication=NCCL_RESERVE if cuda and world > 1 else 0.0,
     )
 
 
@@ -144,6 +157,7 @@ def choose(
     micro_batch_size: int | str = "auto",
     activation_checkpointing: bool | str = "auto",
     where: str = "sizes",
+    world: int = 1,
 ) -> Choice:
     """The micro-batch (at most ``rows``, this process's share of the global batch) and checkpointing for
     a size's settings (an int or ``auto``; true, false or ``auto``) on a device of ``capacity`` bytes.
@@ -154,7 +168,7 @@ def choose(
     options = [False, True] if activation_checkpointing == "auto" else [bool(activation_checkpointing)]
 
     def estimate(micro: int, ckpt: bool) -> Estimate:
-        return training_memory(cfg, micro, mixed, fused_attention, ckpt)
+        return training_memory(cfg, micro, mixed, fused_attention, ckpt, world=world)
 
     if micro_batch_size != "auto":
         micro = min(int(micro_batch_size), rows)
@@ -189,9 +203,8 @@ def recipe_for(
         return Recipe.from_size(size, training, **memory), None
     share = group.share(size["batch_size"])
     cuda = device.type == "cuda"
-    choice = choose(
-        cfg, share.stop - share.start, device_memory(device), cuda, cuda or cfg.position != "alibi", micro, ckpt, where
-    )
+    choice = choose(cfg, share.stop - share.start, device_memory(device), cuda, cuda or cfg.position != "alibi",
+                    micro, ckpt, where, group.world)  # fmt: skip
     memory = {"micro_batch_size": choice.micro_batch_size, "activation_checkpointing": choice.activation_checkpointing}
     log.info(
         "%s: micro-batch %d of the %d rows per process, activation checkpointing %s: about %.2f GiB of %.1f GiB",
