@@ -18,9 +18,11 @@ from proxyscale.errors import ConfigError
 # More specific names come first: the first match wins.
 PEAK_BF16_TFLOPS = (
     ("GH200", 989.0),
+    ("H200 NVL", 835.0),
     ("H200", 989.0),
     ("H100 PCIe", 756.0),
-    ("H100", 989.0),  # SXM and NVL
+    ("H100 NVL", 835.0),
+    ("H100", 989.0),  # SXM
     ("H800", 989.0),
     ("B200", 2250.0),
     ("A100", 312.0),

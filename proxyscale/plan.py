@@ -3,8 +3,8 @@
 :func:`plan` reads only the config (no data, no network) and gives one row per rule and model size of
 the language-model rules: the jobs, the FLOPs per job and in all (training: 6 x params x tokens, the
 Chinchilla budget ``tokens_per_param x params`` per model; TRAK: :func:`proxyscale.datamodels.cost.trak_flops`;
-evaluation: 2 x params x the scored tokens), GPU-hours at an MFU (assumed :data:`ASSUMED_MFU`, the
-llm-foundry 760m figure rounded, unless a finished run of the same config measured it), the micro-batch
+evaluation: 2 x params x the scored tokens), GPU-hours at an MFU (assumed per precision,
+:data:`ASSUMED_MFU`, unless a finished run of the same config measured it), the micro-batch
 and peak memory per GPU that the memory models choose on cards of :data:`CARDS_GB` (and whether the
 size fits at all), the host memory of the jobs that stream large arrays, and the disk each rule's
 outputs take. A vision attribution setting is listed without estimates (its models are CPU-sized).
@@ -39,8 +39,19 @@ from proxyscale.selection.memory import report_host_bytes, retrain_host_bytes, s
 from proxyscale.training.distributed import Group
 from proxyscale.training.memory import GIB, choose
 
-ASSUMED_MFU = 0.35
 DEFAULT_PEAK_TFLOPS = 989.0  # H100 SXM dense bf16, when the config names no peak_tflops
+H100_FP32_TFLOPS = 67.0  # H100 SXM dense fp32 without tensor cores (NVIDIA's data sheet)
+LLM_FOUNDRY_760M = 6 * 760_470_528 * 63_147 / (DEFAULT_PEAK_TFLOPS * 1e12)
+"""llm-foundry's MPT-760m on 8 H100 80GB in bf16 at 2,048 tokens: 63,147 tokens/s per GPU for 760,470,528
+parameters (github.com/mosaicml/llm-foundry, scripts/train/benchmarking/README.md); by this project's
+6 x params x tokens count, 29.1% of the bf16 peak (its table's 34.9% also counts attention's FLOPs)."""
+ASSUMED_MFU = {"bf16": LLM_FOUNDRY_760M, "fp32": LLM_FOUNDRY_760M * H100_FP32_TFLOPS / DEFAULT_PEAK_TFLOPS}
+"""Model FLOPs utilisation assumed for a GPU rule until a finished run measures it, by the precision it
+computes in, in the one definition used everywhere: the rule's model FLOPs (6ND for training, 2ND for
+evaluation, the paper's TRAK cost model) over wall time over the devices' dense bf16 peak. bf16 (training,
+retraining, evaluation): llm-foundry's MPT-760m (:data:`LLM_FOUNDRY_760M`). fp32 (TRAK's per-example
+gradients, which run without tensor cores): the same share of the fp32 peak, 2.0% of the bf16 one; no
+published measurement of per-example gradients was found, so this is the plan's least certain figure."""
 CARD_BYTES = {40: 42_298_834_944, 80: 85_520_809_984, 141: 150_754_820_096}
 """The memory CUDA reports (``torch.cuda.get_device_properties(...).total_memory``, what a job's memory
 model fills) of the cards the plan sizes jobs for, by their nominal GB: an A100-SXM4-40GB (40,339 MiB,
@@ -60,6 +71,7 @@ class Row:
     params: int = 0
     flops_per_job: float = 0.0
     gpu: bool = True
+    precision: str = "bf16"  # what its GPU work computes in (ASSUMED_MFU)
     memory: dict = field(default_factory=dict)  # card GB -> (micro-batch, peak bytes, checkpointing) or None
     host_bytes: float = 0.0
     disk_bytes: float = 0.0
@@ -168,7 +180,7 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
         store = n * k * store_item + k * k * 4 + n * 4  # projected gradients, (Phi^T Phi)^-1, Q
         rows.append(
             Row(f"{experiment}: trak", name, jobs=M, params=p,
-                flops_per_job=trak_flops(2.0 * p * T, p, k, n, n_targets),
+                flops_per_job=trak_flops(2.0 * p * T, p, k, n, n_targets), precision="fp32",
                 memory=_featurize_memory(cfg, trak),
                 host_bytes=2 * ROW_BLOCK_BYTES + trak["batch_size"] * (T + 1) * 8 + 4.0 * p,
                 disk_bytes=M * (store + 4.0 * n * columns))
@@ -239,7 +251,7 @@ def _data_rows(config: dict, vocab: int) -> list[Row]:
 
 def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataFrame:
     """The plan of a validated config, one row per rule and size (module docstring). ``measured_mfu``
-    (size -> MFU of finished training runs) replaces the assumed MFU of those sizes' GPU rules."""
+    (size -> MFU of finished training runs) replaces the assumed MFU of those sizes' bf16 GPU rules."""
     vocab = vocab_size(config)
     peak = float(config.get("peak_tflops") or DEFAULT_PEAK_TFLOPS) * 1e12
     rows = _data_rows(config, vocab) + _correlation_rows(config, vocab)
@@ -252,7 +264,8 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
     measured = measured_mfu or {}
     records = []
     for r in rows:
-        mfu = measured.get(r.size, ASSUMED_MFU)
+        known = r.precision == "bf16" and r.size in measured
+        mfu = measured[r.size] if known else ASSUMED_MFU[r.precision]
         total = r.jobs * r.flops_per_job
         record = {
             "rule": r.rule,
@@ -262,7 +275,7 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
             "flops_per_job": r.flops_per_job,
             "flops": total,
             "mfu": mfu if r.gpu else float("nan"),
-            "mfu_source": ("measured" if r.size in measured else "assumed") if r.gpu else "",
+            "mfu_source": ("measured" if known else f"assumed {r.precision}") if r.gpu else "",
             "gpu_hours": total / (mfu * peak) / 3600 if r.gpu else 0.0,
             "host_gib": r.host_bytes / GIB,
             "disk_gb": r.disk_bytes / 1e9,
@@ -295,10 +308,15 @@ def plan_markdown(table: pd.DataFrame, config: dict) -> str:
     lines = [
         "# Plan",
         "",
-        f"Estimated from the config alone (no data read). GPU-hours at MFU {ASSUMED_MFU:.0%} (assumed; "
-        "measured where a finished run of this config reported it, column mfu_source) of a "
-        f"{peak:g} TFLOP/s bf16 peak per GPU (config peak_tflops; default: H100 SXM). Training FLOPs are "
-        "6 x params x tokens with the Chinchilla budget; TRAK FLOPs the paper's cost model (appendix A.3.2). "
+        "Estimated from the config alone (no data read). MFU is model FLOPs over wall time over the GPUs' "
+        f"dense bf16 peak, {peak:g} TFLOP/s per GPU (config peak_tflops; default: H100 SXM); model FLOPs are "
+        "6 x params x tokens for training with the Chinchilla budget, 2 x params x tokens for evaluation, and "
+        "the paper's cost model for TRAK (appendix A.3.2). GPU-hours at an MFU measured by a finished run of "
+        f"this config where one reported it, else assumed: bf16 rules {ASSUMED_MFU['bf16']:.1%}, llm-foundry's "
+        "MPT-760m on H100s (63,147 tokens/s per GPU, scripts/train/benchmarking/README.md of "
+        "mosaicml/llm-foundry, counted as 6ND); fp32 rules (TRAK's per-example gradients) "
+        f"{ASSUMED_MFU['fp32']:.1%}, the same share of the fp32 peak (67 TFLOP/s on an H100 SXM), not a "
+        "measurement. "
         "Micro-batch and peak memory per GPU: the memory models' choice for each card (bf16, fused attention; "
         "TRAK: fp32 per-example gradients), with activation checkpointing where marked (*).",
         "",
@@ -308,7 +326,7 @@ def plan_markdown(table: pd.DataFrame, config: dict) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.itertuples(index=False):
         cells = [r.rule, r.size, f"{r.jobs:,}", _figure(r.flops / 1e15), _figure(r.gpu_hours)]
-        cells.append("" if r.mfu_source == "" else f"{r.mfu:.0%} {r.mfu_source}")
+        cells.append("" if r.mfu_source == "" else f"{r.mfu:.1%} {r.mfu_source}")
         for gb in CARDS_GB:
             fits, micro = getattr(r, f"fits_{gb}gb"), getattr(r, f"micro_batch_{gb}gb")
             star = "*" if getattr(r, f"checkpointing_{gb}gb") else ""

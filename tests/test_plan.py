@@ -59,7 +59,7 @@ def test_training_flops_and_gpu_hours_are_six_n_d_by_hand(paper_plan):
         row = by_rule.loc[("train", name)]
         assert row["params"] == p and row["jobs"] == dists
         assert row["flops_per_job"] == pytest.approx(6 * p * math.ceil(20 * p))
-        hand_hours += dists * 6 * p * math.ceil(20 * p) / (ASSUMED_MFU * peak) / 3600
+        hand_hours += dists * 6 * p * math.ceil(20 * p) / (ASSUMED_MFU["bf16"] * peak) / 3600
     assert table[table["rule"] == "train"]["gpu_hours"].sum() == pytest.approx(hand_hours)
     # the checkpoints of the datamodels: each a Chinchilla budget in windows of 2,048 scored tokens
     p = _params(1536, 24, vocab)
@@ -67,7 +67,11 @@ def test_training_flops_and_gpu_hours_are_six_n_d_by_hand(paper_plan):
     assert row["jobs"] == 5 and row["flops_per_job"] == pytest.approx(6 * p * math.ceil(20 * p / 2048) * 2048)
     lds = by_rule.loc[("attribution: lds_subset", "760m")]
     assert lds["jobs"] == 100 and lds["flops_per_job"] == row["flops_per_job"]
-    total = table.loc[table["mfu_source"] != "", "flops"].sum() / (ASSUMED_MFU * peak) / 3600
+    gpu = table[table["mfu_source"] != ""]
+    total = sum(gpu.loc[gpu["mfu_source"] == f"assumed {k}", "flops"].sum() / (ASSUMED_MFU[k] * peak) / 3600
+                for k in ("bf16", "fp32"))  # fmt: skip
+    assert set(gpu["mfu_source"]) == {"assumed bf16", "assumed fp32"}
+    assert set(gpu.loc[gpu["rule"].str.endswith(": trak"), "mfu_source"]) == {"assumed fp32"}
     assert table["gpu_hours"].sum() == pytest.approx(total)
     assert f"{total:,.0f} GPU-hours" in md
 
@@ -87,7 +91,22 @@ def test_measured_mfu_replaces_the_assumed_one():
     base, measured = plan(config), plan(config, {"37m": 0.7})
     row = (base["rule"] == "train") & (base["size"] == "37m")
     assert measured.loc[row, "mfu_source"].item() == "measured"
-    assert measured.loc[row, "gpu_hours"].item() == pytest.approx(base.loc[row, "gpu_hours"].item() * 0.35 / 0.7)
+    ratio = ASSUMED_MFU["bf16"] / 0.7
+    assert measured.loc[row, "gpu_hours"].item() == pytest.approx(base.loc[row, "gpu_hours"].item() * ratio)
+    trak = (base["rule"] == "selection: trak") & (base["size"] == "37m")  # fp32: training's MFU is not TRAK's
+    assert measured.loc[trak, "mfu_source"].item() == "assumed fp32"
+    assert measured.loc[trak, "gpu_hours"].item() == base.loc[trak, "gpu_hours"].item()
+
+
+def test_the_assumed_mfu_is_llm_foundrys_760m_by_six_n_d_and_peaks_are_dense_bf16():
+    """63,147 tokens/s per H100 for 760,470,528 parameters is 29.1% of 989 TFLOP/s by 6ND (0.2913) (llm-foundry's
+    own 34.9% counts attention's FLOPs); an H100 NVL's dense bf16 peak is 835 TFLOP/s, an SXM's 989."""
+    from proxyscale.device import gpu_peak_flops
+
+    assert ASSUMED_MFU["bf16"] == pytest.approx(0.2913, abs=5e-5)
+    assert ASSUMED_MFU["fp32"] == pytest.approx(0.2913 * 67 / 989, abs=5e-5)
+    assert gpu_peak_flops("NVIDIA H100 NVL") == 835e12 and gpu_peak_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert gpu_peak_flops("NVIDIA H100 PCIe") == 756e12 and gpu_peak_flops("NVIDIA H200 NVL") == 835e12
 
 
 def test_a_hub_tokenizer_without_its_vocabulary_size_is_one_line_naming_the_key():
