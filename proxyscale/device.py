@@ -1,5 +1,6 @@
-"""Device choice (``auto`` means CUDA when present, else CPU), mixed precision, host-to-device copies,
-and how fast a run went against the device's peak.
+"""Device choice (``auto`` means CUDA when present, else CPU), mixed precision, host-to-device copies
+(from pinned memory, with the next batch read on a background thread: :class:`Prefetch`), and how fast
+a run went against the device's peak.
 
 Model FLOPs utilisation (MFU) is the run's model FLOPs (6 x params x tokens for training) over its wall
 time, over the peak dense bf16 FLOP/s of the devices it ran on: the figure llm-foundry and nanoGPT
@@ -9,6 +10,10 @@ reported only when ``peak_tflops`` is set (None otherwise).
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -59,6 +64,46 @@ def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type != "cuda":
         return batch.to(device)
     return batch.pin_memory().to(device, non_blocking=True)
+
+
+def pinned(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Host tensors in page-locked memory when they are bound for a GPU (so their copy need not block)."""
+    return tuple(t.pin_memory() for t in tensors) if device.type == "cuda" else tensors
+
+
+class Prefetch:
+    """``make(key)`` for every key in order, each made on a background thread while the consumer works on
+    the one before (``ahead``; made on demand otherwise): a training step's next batch is read from disk
+    and laid out in pinned memory while the device computes the current one. ``waited`` accumulates the
+    seconds the consumer spent waiting for an item, the time a device would sit idle for want of data."""
+
+    def __init__(self, make: Callable, keys: Iterable, ahead: bool = True):
+        self.make, self.keys, self.ahead = make, keys, ahead
+        self.waited = 0.0
+
+    def __iter__(self) -> Iterator:
+        if not self.ahead:
+            for key in self.keys:
+                start = time.perf_counter()
+                item = self.make(key)
+                self.waited += time.perf_counter() - start
+                yield item
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
+            pending = None
+            for key in self.keys:
+                following = pool.submit(self.make, key)
+                if pending is not None:
+                    yield self._result(pending)
+                pending = following
+            if pending is not None:
+                yield self._result(pending)
+
+    def _result(self, future):
+        start = time.perf_counter()
+        item = future.result()
+        self.waited += time.perf_counter() - start
+        return item
 
 
 def peak_flops(device: torch.device, peak_tflops: float | None = None) -> float | None:

@@ -197,3 +197,28 @@ def test_selection_dataset_splits_each_target_task_into_target_and_holdout_parts
         r"selection.n_holdout to 4, or raise evaluation.max_examples \(9\)$",
     ):
         target_split(frame(9, 100), 4, 6, 0, "squad", 9)
+
+
+def test_windows_are_read_in_runs_and_equal_their_tokens_wherever_they_lie(tmp_path, monkeypatch):
+    """Known answer: every window's tokens are its slice of the concatenated shards, for rows in any order,
+    repeated, overlapping, far apart or crossing a shard's end; windows side by side (or at most a window
+    apart) in one shard are one read."""
+    from proxyscale.datamodels import examples
+
+    shards = [np.arange(0, 100, dtype=np.uint16), np.arange(100, 250, dtype=np.uint16)]
+    paths = []
+    for i, shard in enumerate(shards):
+        np.save(tmp_path / f"{i}.npy", shard)
+        paths.append(tmp_path / f"{i}.npy")
+    stream = np.concatenate(shards).astype(np.int64)
+    starts = np.array([0, 10, 20, 30, 95, 97, 120, 130, 200, 60, 10])  # 95 and 97 cross into the second shard
+    windows = examples.Windows(paths, starts, 10)
+    reads = []
+    read = examples.Windows._read
+    monkeypatch.setattr(examples.Windows, "_read", lambda self, *a: reads.append(a) or read(self, *a))
+    rows = np.random.default_rng(0).permutation(len(starts))
+    got = windows.tokens(rows)
+    np.testing.assert_array_equal(got, np.stack([stream[s : s + 10] for s in starts[rows]]))
+    # runs: 0-40 (0, 10, 10, 20, 30), 60, 120-140 (120, 130), 200; and 95, 97 read piece by piece (2 each)
+    assert sorted(reads) == sorted([(0, 0, 40), (0, 60, 10), (1, 20, 20), (1, 100, 10), (0, 95, 5), (1, 0, 5),
+                                    (0, 97, 3), (1, 0, 7)])  # fmt: skip

@@ -102,7 +102,7 @@ def test_the_store_summary_records_what_was_built(trained, tmp_path):
     assert json.loads((work / store.SUMMARY).read_text()) == summary
     assert set(summary) == {
         "n_train", "proj_dim", "grad_dim", "projector", "projector_choice", "projector_batch", "store_dtype",
-        "batches", "batches_computed", "resumed", "lambda_reg", "seed", "wall_seconds",
+        "batches", "batches_computed", "resumed", "input_wait_seconds", "lambda_reg", "seed", "wall_seconds",
     }  # fmt: skip
     assert (summary["n_train"], summary["proj_dim"], summary["lambda_reg"], summary["seed"]) == (120, 32, 0.5, 0)
     assert summary["grad_dim"] == built_parameters(trained[2]) and 0 < summary["wall_seconds"] < 600

@@ -9,8 +9,11 @@ Both kinds answer ``len()``, ``take(rows)`` (the inputs and labels of those rows
   offset in the concatenation of token shards (``.npy`` files, :mod:`proxyscale.data.prepare`). The
   tokens are read from the shard files with ``pread`` when a batch asks for them: no index of every
   window's positions, no copy of the windows, and no memory mapping, so a job's memory holds its
-  batches, however large the shards. A window that runs past the end of one shard continues into the
-  next, as in the concatenated stream. Every position but the first is scored.
+  batches, however large the shards. A batch's windows are read in order of their starts, and a run of
+  windows that lie close together in one shard (at most a window apart) is one read, so a batch of
+  windows cut side by side costs one system call, not one per window. A window that runs past the end
+  of one shard continues into the next, as in the concatenated stream. Every position but the first is
+  scored.
 """
 
 from __future__ import annotations
@@ -67,18 +70,44 @@ class Windows:
             raise damaged(self.paths[shard], f"cut off: {len(raw)} bytes where {count * dtype.itemsize} were expected")
         return np.frombuffer(raw, dtype=dtype)
 
+    def _across(self, start: int) -> np.ndarray:
+        """One window read piece by piece, shard by shard (a window that crosses a shard's end)."""
+        out = np.empty(self.window, dtype=np.int64)
+        pos, filled = start, 0
+        while filled < self.window:
+            shard = int(np.searchsorted(self.ends, pos, side="right"))
+            begin = pos - (int(self.ends[shard - 1]) if shard else 0)
+            count = min(self.window - filled, int(self.ends[shard]) - pos)
+            out[filled : filled + count] = self._read(shard, begin, count)
+            pos, filled = pos + count, filled + count
+        return out
+
     def tokens(self, rows) -> np.ndarray:
-        """The windows at ``rows``, (len(rows), window) int64."""
+        """The windows at ``rows``, (len(rows), window) int64, read in runs (module docstring)."""
         rows = np.asarray(rows)
+        starts = np.asarray(self.starts[rows], dtype=np.int64)
         out = np.empty((len(rows), self.window), dtype=np.int64)
-        for i, start in enumerate(np.asarray(self.starts[rows], dtype=np.int64)):
-            pos, filled = int(start), 0
-            while filled < self.window:
-                shard = int(np.searchsorted(self.ends, pos, side="right"))
-                begin = pos - (int(self.ends[shard - 1]) if shard else 0)
-                count = min(self.window - filled, int(self.ends[shard]) - pos)
-                out[i, filled : filled + count] = self._read(shard, begin, count)
-                pos, filled = pos + count, filled + count
+        order = np.argsort(starts, kind="stable")
+        i = 0
+        while i < len(order):
+            first = int(starts[order[i]])
+            shard = int(np.searchsorted(self.ends, first, side="right"))
+            shard_end = int(self.ends[shard])
+            if first + self.window > shard_end:
+                out[order[i]] = self._across(first)
+                i += 1
+                continue
+            stop, j = first + self.window, i + 1
+            while j < len(order):
+                nxt = int(starts[order[j]])
+                if nxt > stop + self.window or nxt + self.window > shard_end:
+                    break
+                stop, j = max(stop, nxt + self.window), j + 1
+            block = self._read(shard, first - (int(self.ends[shard - 1]) if shard else 0), stop - first)
+            for k in order[i:j]:
+                offset = int(starts[k]) - first
+                out[k] = block[offset : offset + self.window]
+            i = j
         return out
 
     def labels(self, rows) -> np.ndarray:

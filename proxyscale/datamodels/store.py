@@ -44,6 +44,7 @@ from tqdm import tqdm
 from proxyscale.artifacts import NpyRows, load_json, load_npy
 from proxyscale.datamodels.conditioning import MAX_FRACTION
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
+from proxyscale.device import Prefetch, pinned
 from proxyscale.errors import ConfigError, DataError
 from proxyscale.io import RowFile, atomic_path, npy_writer, save_json
 from proxyscale.models import built_parameters
@@ -136,9 +137,15 @@ def featurize(
     done = load_json(work_dir / PROGRESS)["rows"] if (work_dir / PROGRESS).is_file() else 0
     resumed, computed = done > 0, 0
     starts = range(done, n, batch_size)
-    for first in tqdm(starts, desc=f"featurize {work_dir.name}", mininterval=5, ascii=True):
+
+    def read(first: int) -> tuple:  # a batch's rows, read and laid out on the host on the prefetch thread
+        return pinned(task.host_batch(*examples.take(np.arange(first, min(n, first + batch_size)))), device)
+
+    prefetched = Prefetch(read, starts)
+    bar = tqdm(starts, desc=f"featurize {work_dir.name}", mininterval=5, ascii=True)
+    for first, host in zip(bar, prefetched):
         rows = np.arange(first, min(n, first + batch_size))
-        g, q = project(task.to_batch(*examples.take(rows), device))
+        g, q = project(task.device_batch(host, device))
         grads.write(first, g)
         qs.write(first, q)
         save_json({"rows": int(rows[-1]) + 1}, work_dir / PROGRESS)
@@ -157,6 +164,7 @@ def featurize(
         "batches": len(range(0, n, batch_size)),
         "batches_computed": computed,
         "resumed": resumed,
+        "input_wait_seconds": prefetched.waited,
         "lambda_reg": lambda_reg,
         "seed": seed,
         "wall_seconds": time.perf_counter() - start,

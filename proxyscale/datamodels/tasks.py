@@ -48,9 +48,15 @@ class VisionTask:
     def make_model(self, spec: dict) -> nn.Module:
         return make_classifier(self.family, spec["width"], self.image_shape[0], self.num_classes, self.image_shape[1])
 
+    def host_batch(self, inputs: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(np.ascontiguousarray(inputs)), torch.from_numpy(np.asarray(labels)).long()
+
+    def device_batch(self, host: tuple, device) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = (t.to(device, non_blocking=True) for t in host)
+        return standardize(images, self.pixel_mean, self.pixel_std), labels
+
     def to_batch(self, inputs: np.ndarray, labels: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
-        images = standardize(torch.from_numpy(inputs).to(device), self.pixel_mean, self.pixel_std)
-        return images, torch.from_numpy(labels).long().to(device)
+        return self.device_batch(self.host_batch(inputs, labels), device)
 
     def loss_sum(self, model: nn.Module, batch) -> torch.Tensor:
         x, y = batch
@@ -89,8 +95,14 @@ class LMTask:
     def make_model(self, spec: dict) -> nn.Module:
         return GPT(self.config(spec))
 
+    def host_batch(self, inputs: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(np.asarray(inputs)).long(), torch.from_numpy(np.asarray(labels)).bool()
+
+    def device_batch(self, host: tuple, device) -> tuple[torch.Tensor, torch.Tensor]:
+        return tuple(t.to(device, non_blocking=True) for t in host)
+
     def to_batch(self, inputs: np.ndarray, labels: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.from_numpy(inputs).long().to(device), torch.from_numpy(labels).bool().to(device)
+        return self.device_batch(self.host_batch(inputs, labels), device)
 
     def loss_sum(self, model: nn.Module, batch) -> torch.Tensor:
         """Cross-entropy summed over the scored positions (``model`` may be DDP-wrapped: its forward with

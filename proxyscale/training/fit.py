@@ -7,12 +7,15 @@ Passes may be fractional: a language model trains on a Chinchilla budget of wind
 (:mod:`proxyscale.datamodels.budget`), which need not be a whole number of passes over its examples.
 The seed fixes initialisation and order, so a model is a function of (size, examples, passes, seed).
 
-``task`` is any object with ``make_model``, ``to_batch``, ``loss_sum`` (the summed loss of a batch),
+``task`` is any object with ``make_model``, ``host_batch`` and ``device_batch`` (a batch's tensors on
+the host, then on the device), ``loss_sum`` (the summed loss of a batch),
 ``loss_terms`` (how many terms a batch's labels sum over) and ``flops_per_example``
 (:mod:`proxyscale.datamodels.tasks`); ``examples`` any object with ``take(rows)`` (inputs and labels of
 those rows) and ``labels(rows)`` (:mod:`proxyscale.datamodels.examples`), so only the rows of a batch
-are ever read. A batch is taken in micro-batches (:mod:`proxyscale.training.loop`), and a run resumes
-from its last saved state (:mod:`proxyscale.training.resume`).
+are ever read, each step's on a background thread while the step before computes
+(:class:`proxyscale.device.Prefetch`), into pinned memory on a GPU, whence it is copied without
+blocking. A batch is taken in micro-batches (:mod:`proxyscale.training.loop`), and a run resumes from
+its last saved state (:mod:`proxyscale.training.resume`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from proxyscale.device import autocast, mfu
+from proxyscale.device import Prefetch, autocast, mfu, pinned
 from proxyscale.models import built_parameters
 from proxyscale.training.distributed import SINGLE, Group
 from proxyscale.training.loop import Steps, micro_slices, prepare
@@ -85,9 +88,20 @@ def fit(
         return {"model": model.state_dict(), "steps": runner.state(), "tails": group.gather(tail), "step": step,
                 "seconds": seconds}  # fmt: skip
 
-    def micro_loss(rows: np.ndarray, divisor: float, joins_only: bool):
+    def local_rows(step: int) -> tuple[np.ndarray, bool]:
+        """This rank's rows of a step's batch; a last batch smaller than the group: this rank still joins
+        the average, with a row whose loss counts zero times."""
+        idx = batches[step]
+        local = idx[group.share(len(idx))]
+        return (local, False) if len(local) else (idx[:1], True)
+
+    def read(step: int) -> tuple:
+        """A step's rows, read and laid out on the host (on the prefetch thread)."""
+        return pinned(task.host_batch(*examples.take(local_rows(step)[0])), device)
+
+    def micro_loss(host: tuple, part: slice, divisor: float, joins_only: bool):
         def loss() -> torch.Tensor:
-            batch = task.to_batch(*examples.take(rows), device)
+            batch = task.device_batch(tuple(t[part] for t in host), device)
             with autocast(device):
                 value = task.loss_sum(trained, batch) / divisor
             return value * 0.0 if joins_only else value
@@ -98,16 +112,13 @@ def fit(
     model.train()
     bar = tqdm(range(first, total), desc=desc, mininterval=5, ascii=True, disable=not group.is_main, initial=first,
                total=total)  # fmt: skip
-    for step in bar:
-        idx = batches[step]
-        local = idx[group.share(len(idx))]
-        divisor = group.loss_divisor(task.loss_terms(examples.labels(idx)))
-        joins_only = not len(local)  # a last batch smaller than the group: this rank still joins the average
-        if joins_only:
-            local = idx[:1]
+    prefetched = Prefetch(read, range(first, total))
+    for step, host in zip(bar, prefetched):
+        local, joins_only = local_rows(step)
+        divisor = group.loss_divisor(task.loss_terms(examples.labels(batches[step])))
         lr = lr_at(step, total, recipe)
-        parts = [local[part] for part in micro_slices(len(local), recipe.micro_batch_size)]
-        loss = runner.step([micro_loss(rows, divisor, joins_only) for rows in parts], lr)
+        parts = micro_slices(len(local), recipe.micro_batch_size)
+        loss = runner.step([micro_loss(host, part, divisor, joins_only) for part in parts], lr)
         if step >= total - last_pass:
             tail += loss
         if (step + 1) % recipe.log_every == 0 or step + 1 == total:
@@ -129,6 +140,7 @@ def fit(
         "final_loss": group.mean(tail / last_pass),
         "wall_seconds": wall,
         "examples_per_second": seen / wall / group.world,  # per device
+        "input_wait_seconds": prefetched.waited,  # the step waited for its batch: a device idle for want of data
         "mfu": mfu(flops, wall, group.world, peak_flops),
         "device": str(device),
         "processes": group.world,
