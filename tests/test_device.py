@@ -110,3 +110,20 @@ def test_training_and_featurizing_on_the_gpu(tmp_path):
     assert meta["device"].startswith("cuda") and np.isfinite(meta["final_loss"])
     summary = store.featurize(model, task, Arrays(x, m), 20, tmp_path / "store", 512, gpu)  # fast_jl: k % 512
     assert summary["n_train"] == 40
+
+
+def test_the_gpu_check_runs_its_checks_on_a_cpu_with_tiny_sizes():
+    """bench/gpu_check.py is run on a GPU when one is lent; --smoke runs the same code here, so it cannot
+    rot between loans (the GPU-only parts, FlexAttention training and the kernels' names, are skipped)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = subprocess.run([sys.executable, str(REPO / "bench/gpu_check.py"), "--smoke", "--steps", "1"],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| (")]
+    assert [r.split(" |")[0] for r in rows] == ["| (a) 760m sdpa", "| (b) 760m after a restore", "| (d) 760m TRAK",
+                                                "| (e) 37m", "| (e) 353m"]  # fmt: skip
+    assert all("tokens/s" in r for r in rows if "TRAK" not in r) and "s/example" in rows[2]
