@@ -163,6 +163,9 @@ def main() -> None:
     peak = peak_flops(device, config.get("peak_tflops"))
     training = {k: v for k, v in config.get("training", {}).items() if k not in ("attention", "compile")}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    if device.type == "cuda":  # what the memory models fill, against the plan's CARD_BYTES
+        total = torch.cuda.get_device_properties(device).total_memory
+        name += f", total_memory {total:,} bytes ({total / 2**20:,.0f} MiB), free {torch.cuda.mem_get_info()[0]:,}"
     print(f"{name}, peak {peak / 1e12 if peak else float('nan'):.0f} TFLOP/s bf16, context {context}", flush=True)
     print("| check | figures |\n|---|---|", flush=True)
 

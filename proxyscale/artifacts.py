@@ -142,12 +142,13 @@ def load_json(path: str | Path) -> dict:
     return value
 
 
-def load_torch(path: str | Path, device="cpu") -> dict:
-    """A ``torch.save`` dict of tensors and plain values (``weights_only``: no code is run)."""
+def load_torch(path: str | Path, device="cpu", mmap: bool = False) -> dict:
+    """A ``torch.save`` dict of tensors and plain values (``weights_only``: no code is run); with ``mmap``
+    its tensors are read from the file as they are used (on the CPU), not into the process's memory."""
     import torch
 
     try:
-        value = torch.load(_present(path, b"PK", "torch.save"), map_location=device, weights_only=True)
+        value = torch.load(_present(path, b"PK", "torch.save"), map_location=device, weights_only=True, mmap=mmap)
     except READ_ERRORS as exc:
         raise damaged(path, reason(exc)) from None
     if not isinstance(value, dict):

@@ -53,10 +53,11 @@ retraining, evaluation): llm-foundry's MPT-760m (:data:`LLM_FOUNDRY_760M`). fp32
 gradients, which run without tensor cores): the same share of the fp32 peak, 2.0% of the bf16 one; no
 published measurement of per-example gradients was found, so this is the plan's least certain figure."""
 CARD_BYTES = {40: 42_298_834_944, 80: 85_520_809_984, 141: 150_754_820_096}
-"""The memory CUDA reports (``torch.cuda.get_device_properties(...).total_memory``, what a job's memory
-model fills) of the cards the plan sizes jobs for, by their nominal GB: an A100-SXM4-40GB (40,339 MiB,
-CUDA 12.2's deviceQuery), an H100 80GB HBM3 (81,559 MiB) and an H200 (143,771 MiB), the last two as
-nvidia-smi reads them on the machines this project was measured on. Not the nominal 40e9, 80e9, 141e9."""
+"""The memory of the cards the plan sizes jobs for, by their nominal GB, as the cards report it rather than
+the nominal 40e9, 80e9, 141e9: an A100-SXM4-40GB's 40,339 MiB (CUDA 12.2's deviceQuery, what
+``torch.cuda.get_device_properties(...).total_memory`` reads), an H100 80GB HBM3's 81,559 MiB and an
+H200's 143,771 MiB (nvidia-smi on the machines this project has been lent; CUDA's own total can be a few
+hundred MiB lower, which the memory models' 10% margin absorbs; ``bench/gpu_check.py`` prints it)."""
 CARDS_GB = tuple(CARD_BYTES)
 BYTE_VOCAB = 257
 

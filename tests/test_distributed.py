@@ -79,9 +79,9 @@ def _signal_config() -> dict:
     return config
 
 
-def _outermost_job_process(workdir: Path) -> int | None:
-    """The job's own process (the runner that started torchrun): of the processes running the train
-    job's script in ``workdir`` (runner, torchrun, ranks), the one whose parent is none of them."""
+def _job_processes(workdir: Path) -> tuple[int | None, list[int]]:
+    """The job's own process (the runner that started torchrun) and all of them: of the processes running
+    the train job's script in ``workdir`` (runner, torchrun, ranks), the one whose parent is none of them."""
     found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -93,16 +93,17 @@ def _outermost_job_process(workdir: Path) -> int | None:
         if cwd == str(workdir) and any(part.endswith(b".train.py") for part in cmd):
             found[int(pid)] = ppid
     outer = [pid for pid, ppid in found.items() if ppid not in found]
-    return outer[0] if len(found) == 4 and len(outer) == 1 else None  # runner, torchrun, 2 ranks
+    return (outer[0] if len(found) == 4 and len(outer) == 1 else None), list(found)  # runner, torchrun, 2 ranks
 
 
 @pytest.mark.workflow
-def test_a_two_process_job_signalled_at_its_outermost_process_saves_within_a_step_and_resumes_bit_identical(
-    tmp_path,
-):
+@pytest.mark.parametrize("signalled", ["outermost", "every"])
+def test_a_two_process_job_signalled_saves_within_a_step_and_resumes_bit_identical(tmp_path, signalled):
     """SIGUSR1 (SLURM's --signal ahead of the time limit) sent to the job's runner alone reaches both
-    ranks through torchrun; they save at the end of the step they are in and the job stops with one line;
-    run again, it resumes and ends with the weights and losses of a run never stopped."""
+    ranks through torchrun; sent to every process of the job, as SLURM does, torchrun gets it twice (from
+    SLURM and from the runner) and still waits for the ranks. They save at the end of the step they are
+    in and the job stops with one line; run again, it resumes and ends with the weights and losses of a
+    run never stopped."""
     target = "results/checkpoints/mixture/ref.pt"
     stopped, clean = tmp_path / "stopped", tmp_path / "clean"
     for workdir in (stopped, clean):
@@ -116,12 +117,13 @@ def test_a_two_process_job_signalled_at_its_outermost_process_saves_within_a_ste
     log = stopped / "results/logs/train/mixture/ref.log"
     deadline, runner = time.time() + 180, None
     while time.time() < deadline and job.poll() is None:  # until rank 0's progress bar shows it is training
-        runner = _outermost_job_process(stopped)
+        runner, processes = _job_processes(stopped)
         if runner and log.is_file() and re.search(r"\| *\d+/\d+ \[", log.read_text()):
             break
         time.sleep(0.1)
     assert runner and job.poll() is None, "the job did not start training before the deadline"
-    os.kill(runner, signal.SIGUSR1)
+    for pid in [runner] if signalled == "outermost" else processes:
+        os.kill(pid, signal.SIGUSR1)
     out, _ = job.communicate(timeout=300)
     text = log.read_text()
     assert job.returncode != 0 and not (stopped / target).exists(), out[-3000:]
@@ -193,3 +195,11 @@ def test_ddp_keeps_one_copy_of_the_gradients_broadcasts_no_buffers_and_is_compil
     # torch.compile wraps DDP, not the model inside it, so DDP can all-reduce a bucket as soon as its
     # gradients are ready during the backward pass
     assert result["order"] == ["DistributedDataParallel", True, False]
+
+
+def test_an_accumulator_saved_by_a_group_of_another_size_keeps_the_groups_mean():
+    saved = torch.tensor([1.0, 2.0, 3.0])  # three ranks' loss windows
+    assert [Group(r, 3).restored(saved).item() for r in range(3)] == [1.0, 2.0, 3.0]
+    two = [Group(r, 2).restored(saved).item() for r in range(2)]
+    assert two == [4.0, 0.0] and sum(two) / 2 == saved.mean().item()  # what read() and final_loss average
+    assert Group().restored(saved).item() == 6.0 / 3  # one process: the mean itself

@@ -100,7 +100,8 @@ def _pipeline(work: str, queue) -> None:
 
 def test_a_dataset_ten_times_larger_than_memory_is_featurized_scored_and_selected_in_bounded_memory(tmp_path):
     virtual = 10 * _available_memory()
-    _sparse_shard(tmp_path / "shard.npy", virtual // 2 + 1)
+    tokens = virtual // 2 + 1
+    _sparse_shard(tmp_path / "shard.npy", tokens)
     shard_bytes = (tmp_path / "shard.npy").stat().st_size
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -109,7 +110,9 @@ def test_a_dataset_ten_times_larger_than_memory_is_featurized_scored_and_selecte
     found = queue.get(timeout=600)
     child.join(timeout=60)
     assert child.exitcode == 0
-    assert shard_bytes >= virtual and found["n_windows"] == shard_bytes // (2 * WINDOW)
+    # the windows the shard's tokens hold (its bytes less the .npy header, which could tip a file-size
+    # count past a window boundary, depending on how much memory this machine has free)
+    assert shard_bytes >= virtual and found["n_windows"] == tokens // WINDOW
     assert found["drawn"] == FULL and found["spread"]  # drawn from the whole shard, not its head
     assert found["tau_shape"] == (SLICE, 2) and found["dsdm_is_top"] and found["dsir"] == 8
     print(

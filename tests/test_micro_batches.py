@@ -411,3 +411,24 @@ def test_compiled_flex_attention_is_alibi_and_compiles_once_over_every_preset_mi
             tokens = torch.randint(0, 40, (b, 16), generator=torch.Generator().manual_seed(b))
             torch.testing.assert_close(compiled(tokens), model(tokens), rtol=1e-5, atol=1e-5)
     assert 1 <= counters["stats"]["unique_graphs"] <= 2, dict(counters["stats"])
+
+
+def test_flex_attention_runs_inside_a_compiled_model():
+    """With training.compile, dynamo traces the model into the attention: the batch-dimension marking
+    (which dynamo may not trace) is skipped there, and the compiled model's flex attention still equals
+    SDPA's over several batch shapes (the eager backend here: the trace is what is checked)."""
+    import torch._dynamo
+
+    from proxyscale.models.gpt import GPT
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    reference = GPT(GPTConfig(40, 16, 24, 1, 4)).eval()
+    model = GPT(reference.cfg).eval()
+    model.load_state_dict(reference.state_dict())
+    model.attention, model.compile_flex = "flex", True
+    model.compile(backend="eager")
+    with torch.no_grad():
+        for b in (2, 3, 5):
+            tokens = torch.randint(0, 40, (b, 16), generator=torch.Generator().manual_seed(b))
+            torch.testing.assert_close(model(tokens), reference(tokens), rtol=1e-5, atol=1e-5)

@@ -141,7 +141,7 @@ def featurize(
     def read(first: int) -> tuple:  # a batch's rows, read and laid out on the host on the prefetch thread
         return pinned(task.host_batch(*examples.take(np.arange(first, min(n, first + batch_size)))), device)
 
-    prefetched = Prefetch(read, starts)
+    prefetched = Prefetch(read, starts, ahead=device.type == "cuda")  # a CPU computes and reads alike
     bar = tqdm(starts, desc=f"featurize {work_dir.name}", mininterval=5, ascii=True)
     for first, host in zip(bar, prefetched):
         rows = np.arange(first, min(n, first + batch_size))

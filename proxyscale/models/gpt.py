@@ -69,8 +69,9 @@ def flex_alibi_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slop
 
     if flex is None:
         return flex_attention(q, k, v, score_mod=alibi, block_mask=mask)
-    for t in (q, k, v):
-        torch._dynamo.maybe_mark_dynamic(t, 0)
+    if not torch.compiler.is_compiling():  # inside a compiled model, dynamo may not trace the marking
+        for t in (q, k, v):
+            torch._dynamo.maybe_mark_dynamic(t, 0)
     return flex(q, k, v, score_mod=alibi, block_mask=mask)
 
 

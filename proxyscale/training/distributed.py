@@ -83,6 +83,22 @@ class Group:
         torch.distributed.all_gather(parts, local)
         return torch.stack(parts).to(value.device)
 
+    def barrier(self) -> None:
+        """Wait until every rank is here, through the host-side (gloo) group, whose timeout (30 minutes)
+        outlasts a slow write (NCCL's watchdog ends a collective after 10)."""
+        if self.world > 1:
+            import torch
+
+            torch.distributed.barrier(group=self.host)
+
+    def restored(self, values: torch.Tensor) -> torch.Tensor:
+        """This rank's share of a per-rank accumulator saved as :meth:`gather` gave it. Saved by a group of
+        another size, rank 0 takes the whole sum, rescaled so that the group's mean (what the loops read)
+        is the same, and the others take nothing."""
+        if len(values) == self.world:
+            return values[self.rank]
+        return values.sum(0) * (self.world / len(values)) if self.rank == 0 else values[0] * 0
+
     def agree(self, flags: list[bool]) -> list[bool]:
         """Each flag true when it is true on any rank, agreed through the host-side (gloo) group: no
         device sync, so the training loops can ask every step."""
@@ -174,10 +190,32 @@ SHUTDOWN_SECONDS = 300
 (its default, 30 s, is shorter than writing a 760m run's state to a shared filesystem may take)."""
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to send this process SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+def _parent_death_signal():
+    """A function for the child between fork and exec that asks Linux to send it SIGTERM when its parent
+    dies (prctl PR_SET_PDEATHSIG), looked up before the fork (no loading of libraries in the child); None
+    where there is no prctl."""
+    try:
+        prctl = ctypes.CDLL(None).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM)
+
+
+TORCHRUN = """
+import runpy, signal, sys
+from torch.distributed.elastic.multiprocessing import api
+names = sys.argv.pop(1).split(",")
+first = api._terminate_process_handler
+def once(signum, frame):
+    for name in names:
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    first(signum, frame)
+api._terminate_process_handler = once
+runpy.run_module("torch.distributed.run", run_name="__main__", alter_sys=True)
+"""
+"""torchrun, acting on the first stop signal only: under SLURM every process of a job gets the signal, and
+the runner passes it on too, and a second signal during torchrun's wait for the ranks would make it stop
+waiting and exit while they save (the ranks themselves get every signal and act on the first)."""
 
 
 def relaunch(processes: int, script: str, stdout, stderr) -> tuple[int, list[str]]:
@@ -185,13 +223,16 @@ def relaunch(processes: int, script: str, stdout, stderr) -> tuple[int, list[str
     stop signals this process passed on to it.
 
     torchrun runs in a session of its own, so a signal sent to the job's whole process group (SLURM's)
-    reaches it once, through here, as does one sent to this process alone: this process forwards
-    :data:`FORWARDED_SIGNALS` to it, and torchrun to every rank, which saves its state at the end of
-    the step and stops (:mod:`proxyscale.training.resume`). torchrun gets SIGTERM if this process dies."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-               f"--signals-to-handle={','.join(FORWARDED_SIGNALS)}", f"--shutdown-timeout={SHUTDOWN_SECONDS}",
-               script]  # fmt: skip
-    child = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True, preexec_fn=_die_with_parent)
+    reaches it through here, as does one sent to this process alone: this process forwards
+    :data:`FORWARDED_SIGNALS` to it, and torchrun (:data:`TORCHRUN`) to every rank, which saves its state
+    at the end of the step and stops (:mod:`proxyscale.training.resume`). torchrun gets SIGTERM if this
+    process dies."""
+    signals = ",".join(FORWARDED_SIGNALS)
+    command = [sys.executable, "-c", TORCHRUN, signals, "--standalone", f"--nproc-per-node={processes}",
+               f"--signals-to-handle={signals}", f"--shutdown-timeout={SHUTDOWN_SECONDS}", script]  # fmt: skip
+    child = subprocess.Popen(
+        command, stdout=stdout, stderr=stderr, start_new_session=True, preexec_fn=_parent_death_signal()
+    )
     received: list[str] = []
 
     def forward(signum, frame) -> None:

@@ -79,7 +79,7 @@ def fit(
     if (saved := resume.load()) is not None:
         model.load_state_dict(saved["model"])
         runner.restore(saved["steps"])
-        tail.copy_(saved["tails"][group.rank])
+        tail.copy_(group.restored(saved["tails"]))
         first, elapsed = saved["step"], saved["seconds"]
         del saved  # copied into the live tensors: nothing of it stays for the run
 
@@ -112,7 +112,7 @@ def fit(
     model.train()
     bar = tqdm(range(first, total), desc=desc, mininterval=5, ascii=True, disable=not group.is_main, initial=first,
                total=total)  # fmt: skip
-    prefetched = Prefetch(read, range(first, total))
+    prefetched = Prefetch(read, range(first, total), ahead=device.type == "cuda")  # a CPU computes and reads alike
     for step, host in zip(bar, prefetched):
         local, joins_only = local_rows(step)
         divisor = group.loss_divisor(task.loss_terms(examples.labels(batches[step])))

@@ -96,6 +96,6 @@ class Steps:
                 "opt": self.opt.state_dict()}  # fmt: skip
 
     def restore(self, state: dict) -> None:
-        self.window.copy_(state["windows"][self.group.rank])
+        self.window.copy_(self.group.restored(state["windows"]))
         self.window_steps = state["window_steps"]
         self.opt.load_state_dict(state["opt"])

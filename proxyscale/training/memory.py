@@ -57,7 +57,8 @@ MARGIN = 0.10  # share of the device's memory the choice leaves free
 CUDA_RESERVE = 1.5 * GIB  # CUDA context, cuBLAS workspaces, allocator fragmentation
 NCCL_RESERVE = 1.0 * GIB
 """NCCL's buffers in a process of a group on GPUs: NCCL_BUFFSIZE (4 MiB by default) per channel, peer
-and protocol, with up to 32 channels between NVLink peers; an estimate, not measured here."""
+and protocol, with up to 32 channels between NVLink peers; an estimate, not measured here, and low where
+NCCL's NVLink SHARP (NVLS, on NVSwitch systems) reserves more."""
 
 
 @dataclass(frozen=True)

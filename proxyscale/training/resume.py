@@ -131,7 +131,7 @@ class Resume:
         760m run is about 8.5 GiB more than its memory model counts)."""
         if self.path is None or not self.path.is_file():
             return None
-        state = load_torch(self.path, "cpu")
+        state = load_torch(self.path, "cpu", mmap=True)  # the ranks of a node share the file's pages
         log.info("resuming from %s (step %s)", self.path, state.get("step"))
         return state
 
@@ -157,7 +157,7 @@ class Resume:
             with atomic_path(self.path) as tmp:
                 torch.save(state, tmp)
             log.info("saved training state at step %s to %s", state.get("step"), self.path)
-        self.group.sum(torch.zeros(1))  # a barrier on the backend's device
+        self.group.barrier()  # the host-side group's: no NCCL timeout while rank 0 writes
         self.last = time.monotonic()
 
 
