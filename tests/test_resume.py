@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch._C._functorch import is_functorch_wrapped_tensor
 
 from conftest import REPO, run_snakemake, tiny_config, write_config
 from proxyscale.datamodels.examples import Arrays
@@ -91,11 +92,12 @@ def test_a_fit_resumed_from_its_saved_state_ends_bit_identical(tmp_path):
 
 
 def _live_tensor_bytes() -> int:
-    """Bytes of every distinct tensor storage the process still references."""
+    """Bytes of every distinct tensor storage the process still references: plain tensors and parameters,
+    not other tests' leftovers that have no storage (fake tensors, a `vmap` batch kept alive by a cycle)."""
     gc.collect()
     storages = {}
     for obj in gc.get_objects():
-        if type(obj) is torch.Tensor or type(obj) is torch.nn.Parameter:  # not other tests' fake tensors
+        if type(obj) in (torch.Tensor, torch.nn.Parameter) and not is_functorch_wrapped_tensor(obj):
             storage = obj.untyped_storage()
             storages[storage.data_ptr()] = storage.nbytes()
     return sum(storages.values())
