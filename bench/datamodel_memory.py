@@ -55,8 +55,10 @@ def stage(name: str, work: str, queue) -> None:
         task = make_task(data.task)
         torch.manual_seed(0)
         model = task.make_model({"d_model": 16, "n_layers": 1, "n_heads": 2})
-        store.featurize(model, task, data.train, 512, work / "store", 64, cpu, lambda_reg=1e-3)
-        store.score(model, task, data.part("target"), 8, work / "store", work / "scores.npy", cpu, data["target_task"])
+        store.featurize(model, task, data.train, 512, work / "store", 64, cpu)
+        store.score(
+            model, task, data.part("target"), 8, [work / "store"], work / "scores.npy", cpu, data["target_task"], 1e-3
+        )
     elif name == "datamodel":
         q = store.load_q(work / "store")
         files = CheckpointScores([work / "scores.npy"] * 3, [q] * 3)  # three checkpoints' worth of reading

@@ -7,8 +7,10 @@ For each model, on batches of the configured TRAK batch size, prints samples/s o
     per-parameter blocks;
   - ``+sjlt`` / ``+dense``: those gradients projected by SJLT straight from the blocks, and by the
     cached dense projector, which first concatenates the blocks into one (batch, p) matrix;
-  - ``featurize sjlt`` / ``featurize dense``: :func:`proxyscale.datamodels.store.featurize` end to end
-    (gradients, projection, traker's store writes, finalizing) on the training examples;
+  - ``feat. sjlt +Q`` / ``featurize sjlt`` / ``featurize dense``: :func:`proxyscale.datamodels.store.featurize`
+    end to end (gradients, projection, the store's writes, the partial Phi^T Phi) on the training
+    examples, with Q's forward pass (what every store ran before it was skipped for ``q_term: false``)
+    and without it;
 and the share of the floor each reaches. The models: the default attribution sizes (vision), the
 selection sizes (language) and configs/cpu_1m.yaml's million-parameter reference.
 
@@ -99,13 +101,13 @@ def row(name: str, task, spec: dict, batch_size: int, examples: int, proj_dim: i
         cells.append(f"{speed:8.0f} {speed / floor:5.0%}")
     n = max(examples, batch_size)
     examples_all = Arrays(*(t.numpy() for t in batch_of(task, n)))
-    for choice in ("sjlt", "dense"):
+    for choice, with_q in (("sjlt", True), ("sjlt", False), ("dense", False)):
         if choice == "dense" and 4 * p * k > 2**31:
             cells.append(f"{'-':>14}")
             continue
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            store.featurize(model, task, examples_all, batch_size, f"{tmp}/s", k, CPU, 0, 1e-2, choice)
+            store.featurize(model, task, examples_all, batch_size, f"{tmp}/s", k, CPU, 0, choice, with_q=with_q)
             speed = n / (time.perf_counter() - start)
         cells.append(f"{speed:8.0f} {speed / floor:5.0%}")
     return f"{name:>20} {p:>9,} {k:>5} | " + " | ".join(cells)
@@ -119,7 +121,8 @@ def main() -> None:
     torch.set_num_threads(1)  # as a workflow job with threads: 1
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     print("samples/s on 1 thread (share of the fwd+bwd floor); fwd+bwd also in GFLOP/s")
-    heads = ["fwd+bwd  GFLOP/s", "per-ex grads", "+sjlt", "+dense", "featurize sjlt", "featurize dense"]
+    heads = ["fwd+bwd  GFLOP/s", "per-ex grads", "+sjlt", "+dense"]
+    heads += ["feat. sjlt +Q", "featurize sjlt", "featurize dense"]
     print(f"{'model':>20} {'params':>9} {'k':>5} | " + " | ".join(f"{h:>14}" for h in heads))
     for name, task, spec, batch_size in models(config):
         print(row(name, task, spec, batch_size, args.examples, args.proj_dim), flush=True)

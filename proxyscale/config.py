@@ -179,9 +179,11 @@ def resources(config: dict, group: str) -> dict:
 
 def rule_resources(config: dict, group: str, training: bool = False) -> dict:
     """A rule's ``resources:`` from its group's (mem_mb, runtime in minutes, gpu), and for a rule that
-    trains (``training``) the data-parallel process count its job starts under torchrun."""
+    trains (``training``) the data-parallel process count its job starts under torchrun. A rule that does
+    not train runs one process on one device: it asks for one GPU at most, whatever training asks for."""
     res = resources(config, group)
-    return {k: res[k] for k in ("mem_mb", "runtime", "gpu", *(("processes",) if training else ()))}
+    out = {k: res[k] for k in ("mem_mb", "runtime", "gpu", *(("processes",) if training else ()))}
+    return out if training else {**out, "gpu": min(out["gpu"], 1)}
 
 
 def rule_threads(config: dict, group: str) -> int:
@@ -229,6 +231,25 @@ def datamodel_settings(config: dict, experiment: str) -> dict:
         "training": att["training"],
         "trak": att["trak"],
     }
+
+
+def needs_q(config: dict, experiment: str) -> bool:
+    """Whether TRAK computes the out-to-loss term Q (one more forward pass per example): when the
+    datamodel uses it (``trak.q_term``), and always for the attribution experiment, whose LDS report
+    sets the datamodel with Q beside the one without."""
+    return experiment == "attribution" or bool(datamodel_settings(config, experiment)["trak"]["q_term"])
+
+
+def trak_shards(config: dict, experiment: str) -> dict[str, int]:
+    """How many jobs featurize each size's checkpoint (``trak.shards``): the number given, or with
+    ``auto`` the plan's choice (:func:`proxyscale.plan.auto_shards`)."""
+    dm = datamodel_settings(config, experiment)
+    shards = dm["trak"].get("shards", 1)
+    if shards != "auto":
+        return dict.fromkeys(dm["sizes"], int(shards))
+    from proxyscale.plan import auto_shards  # the cost model, only when asked for
+
+    return auto_shards(config, experiment)
 
 
 def selection_methods(config: dict) -> list[str]:

@@ -22,6 +22,7 @@ ARTIFACTS = {
     "imported": ("imported/{dist}/{size}.json", "evaluate_imported"),
     "dataset": ("{exp}/dataset", "{exp}_data"),
     "model": ("{exp}/models/{size}/{model_id}.pt", "datamodel_train"),
+    "trak_shard": ("{exp}/trak_shards/{size}/{model_id}/{shard}", "trak_featurize"),
     "trak_store": ("{exp}/trak/{size}/{model_id}", "trak"),
     "trak_scores": ("{exp}/scores/{size}/{model_id}.npy", "trak"),
     "datamodel": ("{exp}/datamodels/{size}.npy", "datamodel"),

@@ -14,12 +14,14 @@ from proxyscale.config import (
     datamodel_settings,
     dataset_sources,
     imported_checkpoint,
+    needs_q,
     proxies,
     rule_resources,
     rule_threads,
     selection_distributions,
     selection_methods,
     tokenizer_spec,
+    trak_shards,
 )
 from proxyscale.errors import ConfigError
 from proxyscale.layout import REPORTS, RESULTS, artifact_path, one_of
@@ -71,6 +73,11 @@ TRAINING_SHARDS = {
 # size of an experiment trains M models, {model_id} 0 to M - 1.
 DATAMODELS = {e: datamodel_settings(config, e) for e in datamodel_experiments(config)}
 MODEL_IDS = {e: list(range(DATAMODELS[e]["checkpoints"])) for e in DATAMODELS}
+# Each checkpoint's training rows are featurized by N jobs of {shard} "i-of-N" (trak.shards); their
+# projected gradients are temporary unless the experiment keeps them (trak.keep_gradients).
+TRAK_SHARDS = {e: trak_shards(config, e) for e in DATAMODELS}
+KEPT_GRADIENTS = [e for e in DATAMODELS if DATAMODELS[e]["trak"]["keep_gradients"]]
+TEMPORARY_GRADIENTS = [e for e in DATAMODELS if e not in KEPT_GRADIENTS]
 # the token shards a language dataset's training windows are read from (none for images): an input of
 # every rule that reads the dataset's training examples, so a rebuilt shard reruns them
 DATASET_SOURCES = {e: dataset_sources(config, e) for e in DATAMODELS}
@@ -103,6 +110,7 @@ wildcard_constraints:
     size="[A-Za-z0-9_-]+",
     test="[A-Za-z0-9_-]+",
     model_id="[0-9]+",
+    shard="[0-9]+-of-[0-9]+",
     subset="[0-9]+",
     exp="|".join(DATAMODELS),
     target="[A-Za-z0-9_-]+",
@@ -205,13 +213,31 @@ def datamodel_training(wildcards):
     return DATAMODELS[wildcards.exp]["training"]
 
 
+SCORING_KEYS = ("q_term", "lambda_reg", "shards", "keep_gradients")  # what featurizing does not read
+
+
 def featurize_settings(wildcards):
-    """TRAK settings a store depends on: all but q_term (which only the datamodel reads)."""
-    return {k: v for k, v in DATAMODELS[wildcards.exp]["trak"].items() if k != "q_term"}
+    """What a shard's projected gradients depend on: the TRAK settings but those of scoring and keeping,
+    and whether Q is computed (proxyscale.config.needs_q)."""
+    trak = DATAMODELS[wildcards.exp]["trak"]
+    return {**{k: v for k, v in trak.items() if k not in SCORING_KEYS}, "q": needs_q(config, wildcards.exp)}
+
+
+def scoring_settings(wildcards):
+    trak = DATAMODELS[wildcards.exp]["trak"]
+    return {"lambda_reg": trak["lambda_reg"], "batch_size": trak["batch_size"], "grouped": wildcards.exp == "selection"}
+
+
+def featurized_shards(wildcards):
+    """The shard directories of one checkpoint, in row order."""
+    n = TRAK_SHARDS[wildcards.exp][wildcards.size]
+    fields = {k: wildcards[k] for k in ("exp", "size", "model_id")}
+    return [artifact_path("trak_shard", **fields, shard=f"{i}-of-{n}") for i in range(n)]
 
 
 def trak_work_dir(wildcards):
-    return f"{RESULTS}/{wildcards.exp}/trak_work/{wildcards.size}/{wildcards.model_id}"
+    w = wildcards
+    return f"{RESULTS}/{w.exp}/trak_work/{w.size}/{w.model_id}/{w.shard}"
 
 
 def size_scores(wildcards):

@@ -1,8 +1,9 @@
 # TRAK datamodels, shared by the attribution and selection experiments through {exp}: a dataset
-# (attribution.smk, selection.smk) -> M checkpoints per size -> one TRAK store per checkpoint
-# and its scores for the targets (featurize, finalize and score in one job: the same inputs and
-# settings, one model load; the store is published only once scored) -> one datamodel matrix per
-# size. Language datasets name the token shards their windows are read from: those are inputs too.
+# (attribution.smk, selection.smk) -> M checkpoints per size -> each checkpoint's training rows
+# featurized by trak.shards jobs (projected gradients and a partial Phi^T Phi per shard, resumable;
+# temporary unless trak.keep_gradients) -> one gather job per checkpoint (sums the partials, inverts
+# once, scores the targets; keeps a small store: summary and Q) -> one datamodel matrix per size.
+# Language datasets name the token shards their windows are read from: those are inputs too.
 # Each rule's params hold only the config it depends on, so editing one size re-runs that size.
 
 
@@ -30,11 +31,43 @@ rule datamodel_train:
         "../workflow_scripts/datamodel_train.py"
 
 
+rule trak_featurize:
+    input:
+        model=artifact_path("model", exp="{exp}", size="{size}", model_id="{model_id}"),
+        data=artifact_path("dataset", exp="{exp}"),
+        shards=dataset_shards,
+    output:
+        temp(directory(artifact_path("trak_shard", exp="{exp}", size="{size}", model_id="{model_id}", shard="{shard}"))),
+    log:
+        f"{LOGS}/{{exp}}/trak_featurize/{{size}}/{{model_id}}/{{shard}}.log",
+    wildcard_constraints:
+        exp=one_of(TEMPORARY_GRADIENTS),
+    conda:
+        conda_env("datamodels")
+    threads: rule_threads(config, "datamodels")
+    resources:
+        **rule_resources(config, "datamodels"),
+    params:
+        trak=featurize_settings,
+        work_dir=trak_work_dir,
+        device=config["device"],
+    script:
+        "../workflow_scripts/trak_featurize.py"
+
+
+use rule trak_featurize as trak_featurize_kept with:
+    output:
+        directory(artifact_path("trak_shard", exp="{exp}", size="{size}", model_id="{model_id}", shard="{shard}")),
+    wildcard_constraints:
+        exp=one_of(KEPT_GRADIENTS),
+
+
 rule trak:
     input:
         model=artifact_path("model", exp="{exp}", size="{size}", model_id="{model_id}"),
         data=artifact_path("dataset", exp="{exp}"),
         shards=dataset_shards,
+        featurized=featurized_shards,
     output:
         store=directory(artifact_path("trak_store", exp="{exp}", size="{size}", model_id="{model_id}")),
         scores=artifact_path("trak_scores", exp="{exp}", size="{size}", model_id="{model_id}"),
@@ -46,9 +79,7 @@ rule trak:
     resources:
         **rule_resources(config, "datamodels"),
     params:
-        trak=featurize_settings,
-        work_dir=trak_work_dir,
-        grouped=lambda w: w.exp == "selection",
+        scoring=scoring_settings,
         device=config["device"],
     script:
         "../workflow_scripts/trak.py"

@@ -1,5 +1,6 @@
-"""TRAK stores: one per checkpoint, streamed to disk, resumable after an interrupted job, scored
-read-only in row blocks, and kept when scoring fails."""
+"""TRAK stores: each checkpoint featurized in shards streamed to disk, resumable after an interrupted job,
+scored read-only in row blocks (the same scores however the rows are sharded), and kept when scoring
+fails; Q computed only when asked for."""
 
 from __future__ import annotations
 
@@ -51,9 +52,10 @@ def _featurize(trained, work, on_batch=None, projector="sjlt", micro=None, **kw)
     )  # fmt: skip
 
 
-def _score(trained, store_dir, out, groups=None):
+def _score(trained, shard_dirs, out, groups=None, lambda_reg=0.0):
     _, task, model = trained
-    return store.score(model, task, _targets(trained), 5, store_dir, out, CPU, groups)
+    shard_dirs = shard_dirs if isinstance(shard_dirs, list) else [shard_dirs]
+    return store.score(model, task, _targets(trained), 5, shard_dirs, out, CPU, groups, lambda_reg)
 
 
 class Interrupted(Exception):
@@ -74,7 +76,7 @@ def test_interrupted_featurize_resumes_where_it_stopped_with_the_same_rows(train
     assert resumed["resumed"] and resumed["batches"] == 6 and resumed["batches_computed"] == 4
     clean = _featurize(trained, tmp_path / "clean")
     assert not clean["resumed"] and clean["batches_computed"] == 6
-    for name in ("grads.npy", "q.npy", "xtx_inv.npy"):
+    for name in ("grads.npy", "q.npy", "xtx.npy"):
         np.testing.assert_array_equal(load_npy(tmp_path / "work" / name), load_npy(tmp_path / "clean" / name))
 
 
@@ -93,22 +95,23 @@ def test_a_store_interrupted_after_its_first_row_resumes_from_the_second(trained
 
 
 def test_the_store_summary_records_what_was_built(trained, tmp_path):
-    """Under new parents; the projection's seed defaults to 0, and the summary (also the store's JSON)
-    holds its sizes, regularisation, seed and a wall time; Q is stored as float32."""
+    """Under new parents; the projection's seed defaults to 0, and the summary (also the shard's JSON)
+    holds its sizes, rows, seed, the precision of its gradients and a wall time; Q is stored as float32."""
     from proxyscale.models import built_parameters
 
     work = tmp_path / "trak_work" / "w2" / "0"
-    summary = _featurize(trained, work, lambda_reg=0.5)
+    summary = _featurize(trained, work)
     assert json.loads((work / store.SUMMARY).read_text()) == summary
     assert set(summary) == {
-        "n_train", "proj_dim", "grad_dim", "projector", "projector_choice", "projector_batch", "store_dtype",
-        "batches", "batches_computed", "resumed", "input_wait_seconds", "lambda_reg", "seed", "wall_seconds",
+        "n_train", "rows", "proj_dim", "grad_dim", "projector", "projector_choice", "projector_batch", "store_dtype",
+        "gradient_dtype", "q", "batches", "batches_computed", "resumed", "input_wait_seconds", "seed", "wall_seconds",
     }  # fmt: skip
-    assert (summary["n_train"], summary["proj_dim"], summary["lambda_reg"], summary["seed"]) == (120, 32, 0.5, 0)
+    assert (summary["n_train"], summary["rows"], summary["proj_dim"], summary["seed"]) == (120, [0, 120], 32, 0)
+    assert summary["gradient_dtype"] == "float32" and summary["q"]
     assert summary["grad_dim"] == built_parameters(trained[2]) and 0 < summary["wall_seconds"] < 600
     assert load_npy(work / "q.npy").dtype == np.float32
     seeded = tmp_path / "seeded"
-    _featurize(trained, seeded, lambda_reg=0.5, seed=0)
+    _featurize(trained, seeded, seed=0)
     np.testing.assert_array_equal(load_npy(work / "grads.npy"), load_npy(seeded / "grads.npy"))
     _featurize(trained, tmp_path / "other", seed=1)
     assert not np.array_equal(load_npy(work / "grads.npy"), load_npy(tmp_path / "other/grads.npy"))
@@ -156,20 +159,19 @@ def test_fingerprint_reads_metadata_not_contents(tmp_path):
     assert store.inputs_fingerprint([dataset], {"k": 1}) != before
 
 
-def test_publish_makes_the_work_directory_the_store_under_new_parents(tmp_path):
+def test_publish_makes_the_work_directory_the_shard_under_new_parents(tmp_path):
     work = tmp_path / "work" / "ckpt"
     work.mkdir(parents=True)
     (work / store.SUMMARY).write_text('{"proj_dim": 8}')
     (work / "grads.npy").write_bytes(b"g")
-    target = tmp_path / "results" / "stores" / "ckpt"
-    store.publish(work, target, {"score_seconds": 1.5})
+    target = tmp_path / "results" / "shards" / "0-of-1"
+    store.publish(work, target)
     assert sorted(p.name for p in target.iterdir()) == sorted(["grads.npy", store.SUMMARY])
-    assert store.load_json(target / store.SUMMARY) == {"proj_dim": 8, "score_seconds": 1.5}
     assert not (tmp_path / "work").exists()  # the emptied parent goes too
     again = tmp_path / "work2"
     again.mkdir()
     (again / store.SUMMARY).write_text('{"proj_dim": 16}')
-    store.publish(again, target, {"score_seconds": 2.0})  # a store already there is replaced
+    store.publish(again, target)  # a shard already there is replaced
     assert sorted(p.name for p in target.iterdir()) == [store.SUMMARY]
 
 
@@ -226,8 +228,8 @@ def test_scores_are_the_papers_estimator_computed_directly(trained, tmp_path, mo
     free scale. Phi is read 7 rows at a time, as a store too large for memory is: Phi^T Phi sums them all."""
     monkeypatch.setattr(store, "ROW_BLOCK_BYTES", 7 * 32 * 4)
     _, task, model = trained
-    _featurize(trained, tmp_path / "store", projector=projector, lambda_reg=lambda_reg)
-    _score(trained, tmp_path / "store", tmp_path / "scores.npy")
+    _featurize(trained, tmp_path / "store", projector=projector)
+    _score(trained, tmp_path / "store", tmp_path / "scores.npy", lambda_reg=lambda_reg)
     scores = np.load(tmp_path / "scores.npy")
     phi = load_npy(tmp_path / "store/grads.npy").astype(np.float64)
     phi_targets = store.target_gradients(model, task, _targets(trained), 5, tmp_path / "store", CPU).astype(np.float64)
@@ -259,12 +261,14 @@ def test_a_store_of_another_projection_size_is_refused(trained, tmp_path):
         _score(trained, tmp_path / "store", tmp_path / "scores.npy")
 
 
-def test_a_failed_scoring_keeps_the_featurized_store_and_the_rerun_only_scores(trained, tmp_path, monkeypatch):
-    """What the trak job does (featurize, score, publish), with scoring failing once: the finished work
-    directory stays, no score file is left, and the rerun computes no training gradient again."""
-    work, published, out = tmp_path / "work", tmp_path / "store", tmp_path / "scores.npy"
+def test_a_failed_scoring_keeps_the_featurized_shard_and_the_rerun_only_scores(trained, tmp_path, monkeypatch):
+    """What the trak jobs do (featurize and publish a shard; score and write the store), with scoring
+    failing once: the shard stays as it was, no score file or store is left, and the rerun computes no
+    training gradient again."""
+    work, shard, published, out = tmp_path / "work", tmp_path / "shard", tmp_path / "store", tmp_path / "scores.npy"
     _featurize(trained, work)
-    built = {p.name: p.stat().st_mtime_ns for p in work.iterdir()}
+    store.publish(work, shard)
+    built = {p.name: p.stat().st_mtime_ns for p in shard.iterdir()}
     real = store.target_gradients
 
     def out_of_memory(*args, **kwargs):
@@ -272,18 +276,15 @@ def test_a_failed_scoring_keeps_the_featurized_store_and_the_rerun_only_scores(t
 
     monkeypatch.setattr(store, "target_gradients", out_of_memory)
     with pytest.raises(MemoryError):
-        _score(trained, work, out)
+        _score(trained, shard, out)
     assert not out.exists() and not published.exists()
-    assert {p.name: p.stat().st_mtime_ns for p in work.iterdir()} == built
+    assert {p.name: p.stat().st_mtime_ns for p in shard.iterdir()} == built
 
     monkeypatch.setattr(store, "target_gradients", real)
-    batches = []
-    summary = _featurize(trained, work, on_batch=batches.append)
-    assert batches == [] and summary["batches_computed"] == 6  # the first run's record: nothing recomputed
-    store.publish(work, published, _score(trained, work, out))
-    assert not work.exists() and np.load(out).shape == (120, 10)
-    assert store.store_summary(published)["score_seconds"] > 0
-    assert (published / "grads.npy").stat().st_mtime_ns == built["grads.npy"]
+    store.write_store([shard], published, _score(trained, shard, out))
+    assert np.load(out).shape == (120, 10) and store.store_summary(published)["score_seconds"] > 0
+    assert sorted(p.name for p in published.iterdir()) == ["proxyscale.json", "q.npy"]  # small: no gradients
+    assert {p.name: p.stat().st_mtime_ns for p in shard.iterdir()} == built
 
 
 def test_language_model_store_and_scores(tmp_path):
@@ -299,7 +300,7 @@ def test_language_model_store_and_scores(tmp_path):
     spec = {"d_model": 8, "n_layers": 1, "n_heads": 2}
     model, _ = fit(task, spec, examples, np.arange(40), Recipe(batch_size=8, lr=0.02), 3, 0, CPU)
     store.featurize(model, task, examples, 10, tmp_path / "s", 24, CPU, micro_batch_size=4)
-    store.score(model, task, examples, 10, tmp_path / "s", tmp_path / "scores.npy", CPU)
+    store.score(model, task, examples, 10, [tmp_path / "s"], tmp_path / "scores.npy", CPU)
     scores, q = np.load(tmp_path / "scores.npy"), store.load_q(tmp_path / "s")
     assert scores.shape == (40, 40) and ((q > 0) & (q < 1)).all()
     assert (scores.argmax(0) == np.arange(40)).mean() > 0.8
@@ -313,10 +314,99 @@ def test_a_singular_phi_t_phi_is_one_line_saying_what_to_change(trained, tmp_pat
         raise torch.linalg.LinAlgError("linalg.inv: The diagonal element 7 is zero")
 
     monkeypatch.setattr(torch.linalg, "inv", singular)
+    _featurize(trained, tmp_path / "ckpt" / "work")
     with pytest.raises(
         ConfigError,
-        match=r"trak.proj_dim: Phi\^T Phi of .*work is singular \(32 projected dimensions, 120 .* "
+        match=r"trak.proj_dim: Phi\^T Phi of .*ckpt is singular \(32 projected dimensions, 120 .* "
         r"use at most 24 \(a fifth",
     ):
-        _featurize(trained, tmp_path / "work")
-    assert not (tmp_path / "work/proxyscale.json").exists()
+        _score(trained, tmp_path / "ckpt" / "work", tmp_path / "scores.npy")
+    assert not (tmp_path / "scores.npy").exists()
+
+
+def test_shard_rows_tile_the_training_rows_in_order():
+    for n, shards in [(120, 1), (120, 3), (120, 7), (5, 5), (3, 4)]:
+        ranges = [store.shard_rows(n, i, shards) for i in range(shards)]
+        assert [r for part in ranges for r in part] == list(range(n))
+        assert max(map(len, ranges)) - min(map(len, ranges)) <= 1
+    with pytest.raises(ValueError, match="shard 3 of 3 does not exist"):
+        store.shard_rows(10, 3, 3)
+
+
+@pytest.mark.parametrize("shards", [3, 7])  # 7 does not divide the 120 rows
+def test_sharded_featurizing_gives_the_unsharded_scores_q_and_summary(trained, tmp_path, monkeypatch, shards):
+    """Each shard featurizes its own rows (in its own job, on its own device in the workflow); the gather
+    sums their partial Phi^T Phi: the scores equal one shard's within float32 rounding (the sum's order
+    differs), Q is the same vector, and the store's summary lists each shard's rows and wall time."""
+    monkeypatch.setattr(store, "ROW_BLOCK_BYTES", 32 * 4 * 7)  # several blocks per shard too
+    _featurize(trained, tmp_path / "whole")
+    whole = _score(trained, tmp_path / "whole", tmp_path / "whole.npy", lambda_reg=0.1)
+    store.write_store([tmp_path / "whole"], tmp_path / "whole_store", whole)
+    _, task, model = trained
+    dirs = [tmp_path / f"{i}-of-{shards}" for i in range(shards)]
+    for i, d in enumerate(dirs):
+        store.featurize(
+            model, task, _train(trained), 20, d, 32, CPU, fingerprint="f", rows=store.shard_rows(120, i, shards)
+        )
+    split = _score(trained, dirs, tmp_path / "split.npy", lambda_reg=0.1)
+    store.write_store(dirs, tmp_path / "split_store", split)
+    a, b = np.load(tmp_path / "whole.npy"), np.load(tmp_path / "split.npy")
+    assert split["shape"] == whole["shape"] == [120, 10]
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * np.abs(a).max())
+    np.testing.assert_array_equal(store.load_q(tmp_path / "split_store"), store.load_q(tmp_path / "whole_store"))
+    summary = store.store_summary(tmp_path / "split_store")
+    assert [s["rows"] for s in summary["shards"]] == [
+        [r.start, r.stop] for r in (store.shard_rows(120, i, shards) for i in range(shards))
+    ]
+    assert summary["wall_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in summary["shards"]))
+    assert summary["n_train"] == 120 and summary["lambda_reg"] == 0.1
+
+
+def test_shards_that_do_not_tile_the_rows_are_refused(trained, tmp_path):
+    _, task, model = trained
+    for name, rows in (("a", range(0, 50)), ("b", range(60, 120))):
+        store.featurize(model, task, _train(trained), 20, tmp_path / name, 32, CPU, rows=rows)
+    with pytest.raises(DataError, match="the shards do not cover the training rows in order$"):
+        _score(trained, [tmp_path / "a", tmp_path / "b"], tmp_path / "scores.npy")
+
+
+def test_without_q_the_forward_pass_for_it_is_skipped(trained, tmp_path, monkeypatch):
+    """Q's forward pass (traker's compute_loss_grad) runs only when Q is asked for; the store then has no
+    Q, and asking for it is one line saying why."""
+    from trak.gradient_computers import FunctionalGradientComputer
+
+    calls = []
+    real = FunctionalGradientComputer.compute_loss_grad
+    monkeypatch.setattr(
+        FunctionalGradientComputer, "compute_loss_grad", lambda self, b: calls.append(1) or real(self, b)
+    )
+    summary = _featurize(trained, tmp_path / "without", with_q=False)
+    assert calls == [] and not summary["q"] and not (tmp_path / "without/q.npy").exists()
+    store.write_store(
+        [tmp_path / "without"], tmp_path / "store", _score(trained, tmp_path / "without", tmp_path / "s.npy")
+    )
+    with pytest.raises(DataError, match="has no Q \\(featurized without it: trak.q_term false\\)$"):
+        store.load_q(tmp_path / "store")
+    _featurize(trained, tmp_path / "with")
+    assert len(calls) == 6  # one per batch
+    np.testing.assert_array_equal(load_npy(tmp_path / "with/grads.npy"), load_npy(tmp_path / "without/grads.npy"))
+
+
+def test_scoring_multiplies_by_the_inverse_once(trained, tmp_path, monkeypatch):
+    """(Phi^T Phi)^-1 G^T is formed once; each block of rows then multiplies by that k x targets matrix,
+    not by the k x k inverse (at k = 15,360 that was 2 n k^2 FLOPs more)."""
+    from torch.overrides import TorchFunctionMode
+
+    monkeypatch.setattr(store, "ROW_BLOCK_BYTES", 32 * 4 * 7)  # 18 blocks
+    _featurize(trained, tmp_path / "store")
+    shapes = []
+
+    class Matmuls(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if getattr(func, "__name__", "") == "matmul":
+                shapes.append(tuple(args[1].shape))
+            return func(*args, **(kwargs or {}))
+
+    with Matmuls():
+        _score(trained, tmp_path / "store", tmp_path / "scores.npy")
+    assert shapes == [(32, 10)] * 19  # the inverse times G^T, then 18 blocks times that

@@ -45,7 +45,8 @@ def _fake_cuda_projectors(monkeypatch):
     return made
 
 
-def test_dense_on_cuda_is_fast_jl_and_sjlt_stands_in_without_it(monkeypatch):
+def test_dense_on_cuda_is_fast_jl_and_sjlt_stands_in_without_it(monkeypatch, caplog):
+    """Without fast_jl the stand-in is said in one line naming the projector that runs."""
     made = _fake_cuda_projectors(monkeypatch)
     small = torch.nn.Linear(100, 10)
     assert projectors.make_projector(small, 512, 0, torch.device("cuda"), 32, "dense") == "cuda-projector" and made
@@ -54,7 +55,11 @@ def test_dense_on_cuda_is_fast_jl_and_sjlt_stands_in_without_it(monkeypatch):
     monkeypatch.setattr(projectors, "fast_jl_available", lambda: False)
     assert projectors.projector_kind(torch.device("cuda"), "dense") == "sjlt"
     monkeypatch.setattr(projectors, "SJLTProjector", lambda *a, **k: ("sjlt", k["device"]))
+    caplog.set_level("INFO", logger=projectors.__name__)
     assert projectors.make_projector(small, 8, 0, torch.device("cuda"), 32, "dense") == ("sjlt", torch.device("cuda"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "trak.projector dense: fast_jl is not installed (the gpu extra), so SJLTProjector projects"
+    ]
 
 
 def test_an_unknown_projector_is_one_config_error():

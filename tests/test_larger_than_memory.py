@@ -79,9 +79,12 @@ def _pipeline(work: str, queue) -> None:
     assert isinstance(lm, LMTask)
     model = lm.make_model({"d_model": 16, "n_layers": 1, "n_heads": 2})
     cpu = torch.device("cpu")
-    store.featurize(model, lm, data.train, 16, work / "store", 32, cpu, lambda_reg=1e-3, micro_batch_size=4)
-    store.score(model, lm, data.part("target"), 4, work / "store", work / "scores.npy", cpu, data["target_task"])
-    write_datamodel(CheckpointScores([work / "scores.npy"], [store.load_q(work / "store")]), False, work / "tau.npy")
+    shards = [work / f"{i}-of-3" for i in range(3)]  # featurized in three jobs, as trak.shards: 3 runs it
+    for i, shard_dir in enumerate(shards):
+        rows = store.shard_rows(len(data.train), i, len(shards))
+        store.featurize(model, lm, data.train, 16, shard_dir, 32, cpu, micro_batch_size=4, rows=rows, with_q=False)
+    store.score(model, lm, data.part("target"), 4, shards, work / "scores.npy", cpu, data["target_task"], 1e-3)
+    write_datamodel(CheckpointScores([work / "scores.npy"], []), False, work / "tau.npy")
     dsdm, _ = select("dsdm", data, 1, 8, 0, 512, work / "tau.npy")
     dsir, _ = select("dsir", data, 1, 8, 0, 512)
     tau = np.load(work / "tau.npy")

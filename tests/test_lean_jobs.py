@@ -17,6 +17,7 @@ NOT_LOADED = {
     "train": {"trak", "scipy", "seaborn", "matplotlib"},
     "lds_subset": {"trak", "scipy", "seaborn", "matplotlib"},
     "selection_retrain": {"trak", "scipy", "seaborn", "matplotlib"},
+    "trak_featurize": {"scipy", "seaborn", "matplotlib"},
     "trak": {"scipy", "seaborn", "matplotlib"},
     "prepare_source": set(HEAVY),
     "build_testset": set(HEAVY),

@@ -104,7 +104,7 @@ def test_removing_dsdm_selected_examples_hurts_the_target_more_than_removing_ran
         model, _ = fit(task, {"width": 4}, Arrays(x, y), np.arange(400), recipe, 4, seed, cpu)
         with tempfile.TemporaryDirectory() as tmp:
             store.featurize(model, task, Arrays(x, y), 100, f"{tmp}/store", 64, cpu)
-            store.score(model, task, Arrays(xt, yt), 100, f"{tmp}/store", f"{tmp}/scores.npy", cpu)
+            store.score(model, task, Arrays(xt, yt), 100, [f"{tmp}/store"], f"{tmp}/scores.npy", cpu)
             scores.append(np.load(f"{tmp}/scores.npy"))
             qs.append(store.load_q(f"{tmp}/store").copy())
     chosen, _ = dsdm(datamodel(scores, qs, q_term=False).mean(axis=1), 40)

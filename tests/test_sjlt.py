@@ -118,3 +118,24 @@ def test_the_featurize_memory_model_counts_the_sketchs_index_arrays():
     assert held == 12 * count_parameters(cfg)
     with_sketch = featurize_memory(cfg, 3, 64, cuda=False, projector="sjlt")["projector"]
     assert with_sketch - featurize_memory(cfg, 3, 64, cuda=True, projector="dense")["projector"] == held
+
+
+def test_on_a_gpu_hundreds_of_rows_are_gathered_at_once_with_the_same_result(monkeypatch):
+    """On CUDA every gather is a kernel launch: a 760m micro-batch of 16 at k = 15,360 gathers 273 rows of
+    k per call (its 49K rows in 180 calls, not 49K), whose buffer the memory model counts; any chunk gives
+    the same projection (here the CUDA size on a CPU)."""
+    from proxyscale.datamodels import sjlt
+    from proxyscale.datamodels.featurize_memory import projector_bytes
+
+    assert sjlt.gather_coordinates(torch.device("cuda"), 16, torch.float32) // 15_360 == 273
+    assert sjlt.gather_coordinates(torch.device("cpu"), 16, torch.float32) == sjlt.CHUNK
+    assert projector_bytes(10**6, 64, "sjlt", cuda=True) - projector_bytes(10**6, 64, "sjlt", cuda=False) == (
+        sjlt.CUDA_GATHER_BYTES
+    )
+    blocks = [3000, 70, 12_345]
+    g = torch.randn(5, sum(blocks), generator=torch.Generator().manual_seed(0))
+    small = SJLTProjector(sum(blocks), 64, 1, block_sizes=blocks).project(g, 0)
+    monkeypatch.setattr(sjlt, "gather_coordinates", lambda device, batch, dtype: 10**6)  # every row at once
+    np.testing.assert_allclose(
+        SJLTProjector(sum(blocks), 64, 1, block_sizes=blocks).project(g, 0), small, rtol=1e-5, atol=1e-4
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -66,6 +67,7 @@ def test_default_graph_plans_every_experiment(tmp_path):
         selection_split=len(sel["targets"]),  # their DsDm target parts stay out of evaluation
         selection_data=1,
         datamodel_train=len(dsdm_sizes) * sel["checkpoints"],  # the datamodels the DsDm selections need
+        trak_featurize=len(dsdm_sizes) * sel["checkpoints"],  # one shard each by default
         trak=len(dsdm_sizes) * sel["checkpoints"],
         datamodel=len(dsdm_sizes),
         select=len(induced),
@@ -230,6 +232,7 @@ def test_default_graph_plans_the_attribution_experiment(tmp_path):
     assert job_counts(result.stdout) == Counter(
         attribution_data=1,
         datamodel_train=per_ckpt,
+        trak_featurize=per_ckpt,
         trak=per_ckpt,
         datamodel=sizes,
         lds_subset=m,
@@ -344,8 +347,37 @@ def test_toggling_the_q_term_recomputes_datamodels_only(tiny_run, tmp_path):
 
 def test_editing_one_attribution_size_reruns_only_its_checkpoints(tiny_run, tmp_path):
     out = _dry_run_with(tiny_run, tmp_path, lambda c: c["attribution"]["vision"]["sizes"]["w2"].update(lr=0.02))
-    assert job_counts(out) == Counter(datamodel_train=2, trak=2, datamodel=1, lds=1, all=1)
+    assert job_counts(out) == Counter(datamodel_train=2, trak_featurize=2, trak=2, datamodel=1, lds=1, all=1)
     assert all(w.startswith("exp=attribution, size=w2") for w in planned_wildcards(out, "trak"))
+
+
+def test_the_projected_gradients_are_gone_once_scored_and_nothing_refeaturizes(tiny_run):
+    """trak.keep_gradients false (the default): each shard's projected gradients are temporary, deleted
+    once its checkpoint is scored; the small store (summary and Q) and the scores stay, and a rerun of the
+    reports plans nothing, featurizing least of all."""
+    assert not list((tiny_run / "results").rglob("grads.npy"))
+    assert (tiny_run / "results/attribution/trak/w2/1/q.npy").is_file()
+    summary = json.loads((tiny_run / "results/attribution/trak/w2/1/proxyscale.json").read_text())
+    assert [s["rows"] for s in summary["shards"]] == [[0, 100]]
+    result = run_snakemake(tiny_run, "-n", "lds_report", "dsdm_report")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout
+
+
+def test_more_shards_featurize_every_checkpoint_again_in_that_many_jobs(tiny_run, tmp_path):
+    """trak.shards: 3 gives each attribution checkpoint 3 featurizing jobs, each asking for one GPU at most
+    whatever training asks for; nothing is trained again."""
+
+    def edit(c):
+        c["attribution"]["trak"]["shards"] = 3
+        c["resources"] = {"datamodels": {"gpu": 8, "processes": 8}}
+
+    out = _dry_run_with(tiny_run, tmp_path, edit)
+    counts = job_counts(out)
+    assert counts["trak_featurize"] == 3 * 4 and counts["trak"] == 4 and "datamodel_train" not in counts
+    shards = {re.search(r"shard=([\w-]+)", w)[1] for w in planned_wildcards(out, "trak_featurize")}
+    assert shards == {"0-of-3", "1-of-3", "2-of-3"}
+    asked = re.findall(r"rule trak_featurize:.*?resources: ([^\n]*)", out, re.S)
+    assert len(asked) == 12 and all(", gpu=1," in r for r in asked), asked
 
 
 @pytest.mark.parametrize("overlay", ["cpu_1m", "mnist_logreg", "mnist_mlp"])
@@ -374,8 +406,8 @@ def test_the_million_parameter_attribution_config_plans_sjlt_at_k_2048(tmp_path)
     assert result.returncode == 0, result.stderr
     sizes, m = len(overlay["vision"]["sizes"]), overlay["checkpoints"]
     assert job_counts(result.stdout) == Counter(
-        attribution_data=1, datamodel_train=sizes * m, trak=sizes * m, datamodel=sizes, lds_subset=24, lds=1,
-        lds_report=1,
+        attribution_data=1, datamodel_train=sizes * m, trak_featurize=sizes * m, trak=sizes * m, datamodel=sizes,
+        lds_subset=24, lds=1, lds_report=1,
     )  # fmt: skip
     reference = overlay["vision"]["sizes"][overlay["vision"]["reference"]]
     params = built_parameters(make_classifier("mlp", reference["width"], 1, 10, 28))
@@ -399,6 +431,7 @@ def test_default_graph_plans_the_selection_experiment(tmp_path):
         selection_split=targets,
         selection_data=1,
         datamodel_train=sizes * M,
+        trak_featurize=sizes * M,
         trak=sizes * M,
         datamodel=sizes,
         select=targets * per_target,

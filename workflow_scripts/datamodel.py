@@ -10,7 +10,8 @@ from proxyscale.runner import run_job
 
 def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
-    scores = CheckpointScores(list(smk.input.scores), [load_q(s) for s in smk.input.stores])
+    qs = [load_q(s) for s in smk.input.stores] if smk.params.q_term else []  # computed only when used
+    scores = CheckpointScores(list(smk.input.scores), qs)
     write_datamodel(scores, smk.params.q_term, smk.output[0])
     logging.info(
         "datamodel (%d, %d) from %d checkpoints, q_term=%s",

@@ -18,8 +18,11 @@ from proxyscale.training.checkpoints import checkpoint_meta
 SIZE_COLUMNS = ["size", "params", "checkpoints", "examples", "repetition", "compute_ratio"]
 
 
-def trak_flops(forward_flops: float, n_params: int, proj_dim: int, n_train: int, n_targets: int) -> float:
-    """Estimated FLOPs of TRAK for one checkpoint.
+def trak_flops(
+    forward_flops: float, n_params: int, proj_dim: int, n_train: int, n_targets: int, with_q: bool = False
+) -> float:
+    """Estimated FLOPs of TRAK for one checkpoint: the paper's cost model (appendix A.3.2), plus the
+    forward pass per training example that computes Q when it is computed (``with_q``).
 
     Per example (training and target): a per-example gradient (forward plus backward, 3x the forward
     FLOPs) and its projection (2 x params x proj_dim). Then finalizing (Phi^T Phi and
@@ -27,7 +30,8 @@ def trak_flops(forward_flops: float, n_params: int, proj_dim: int, n_train: int,
     """
     k = proj_dim
     per_example = 3.0 * forward_flops + 2.0 * n_params * k
-    return (n_train + n_targets) * per_example + 4.0 * n_train * k**2 + float(k) ** 3 + 2.0 * n_train * k * n_targets
+    finalize_and_score = 4.0 * n_train * k**2 + float(k) ** 3 + 2.0 * n_train * k * n_targets
+    return (n_train + n_targets) * per_example + finalize_and_score + (n_train * forward_flops if with_q else 0.0)
 
 
 def grouped(paths: list, sizes: list[str], per_size: int) -> dict[str, list]:
@@ -57,7 +61,7 @@ def size_costs(
     for size, ms in metas.items():
         m0 = ms[0]
         trak = sum(
-            trak_flops(m["forward_flops_per_example"], m["params"], s["proj_dim"], s["n_train"], n_targets)
+            trak_flops(m["forward_flops_per_example"], m["params"], s["proj_dim"], s["n_train"], n_targets, s["q"])
             for m, s in zip(ms, stores[size])
         )
         rows.append(

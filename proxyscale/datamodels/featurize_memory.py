@@ -25,6 +25,7 @@ import logging
 
 import torch
 
+from proxyscale.datamodels.sjlt import CUDA_GATHER_BYTES
 from proxyscale.errors import ConfigError
 from proxyscale.models.architecture import GPTConfig, count_parameters
 from proxyscale.training.memory import CUDA_RESERVE, GIB, MARGIN, activation_bytes_per_token_layer, device_memory
@@ -36,7 +37,7 @@ def projector_bytes(p: int, proj_dim: int, projector: str, cuda: bool) -> float:
     """What the configured projector (``trak.projector``) holds for a model of ``p`` parameters (module
     docstring); ``dense`` on a GPU is taken to be fast_jl's (the ``gpu`` extra)."""
     if projector == "sjlt":
-        return 12.0 * p
+        return 12.0 * p + (CUDA_GATHER_BYTES if cuda else 0.0)
     return 0.0 if cuda else 4.0 * p * proj_dim
 
 

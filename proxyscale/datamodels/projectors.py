@@ -20,6 +20,8 @@ checkpoint's projection seed from the configured ``projector_seed`` and the chec
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from trak.projectors import BasicProjector, ChunkedCudaProjector, CudaProjector, ProjectionType
@@ -38,6 +40,7 @@ PROJECTIONS = {  # what a store's projector class computes, as reports name it
 }
 UINT32_LIMIT = int(np.iinfo(np.uint32).max)
 CUDA_PROJ_DIM_MULTIPLE = 512
+log = logging.getLogger(__name__)
 CUDA_KERNEL_BATCHES = (8, 16, 32)  # fast_jl's kernels take these batches at once (they loop over larger ones)
 
 
@@ -87,6 +90,8 @@ def make_projector(
     batches of up to ``batch_size`` rows."""
     grad_dim = built_parameters(model)
     kind = projector_kind(device, choice)
+    if device.type == "cuda" and choice == "dense" and kind == "sjlt":
+        log.info("trak.projector dense: fast_jl is not installed (the gpu extra), so SJLTProjector projects")
     if kind == "sjlt":
         blocks = [p.numel() for p in model.parameters()]
         return SJLTProjector(grad_dim, proj_dim, seed, device=device, block_sizes=blocks)

@@ -10,8 +10,9 @@ most that of a count sketch whose buckets are drawn independently.
 
 Projecting costs one gather, one multiply and one sum per coordinate (no matrix), whatever ``k`` is,
 and the projector holds O(p) memory: an index and a sign per coordinate. The gather works on
-``CHUNK`` coordinates at a time into one reused buffer, and each row's gather stays within ``k``
-consecutive coordinates, so it runs at close to memory speed. The projector works per
+``CHUNK`` coordinates at a time into one reused buffer on a CPU, and each row's gather stays within
+``k`` consecutive coordinates, so it runs at close to memory speed; on a GPU, where every gather is a
+kernel launch, the buffer holds :data:`CUDA_GATHER_BYTES` (hundreds of rows of ``k`` at once). The projector works per
 parameter block, on the dict of per-example gradients traker's gradient computer returns, so the
 gradients are never concatenated into one (batch, p) matrix first; a concatenated matrix is split
 into the same blocks and gives the same result.
@@ -29,8 +30,18 @@ import torch
 from trak.projectors import AbstractProjector, ProjectionType
 
 SEED_STRIDE = 1_000_003  # model ids get projections of their own, as traker's projectors do
-CHUNK = 16_384  # coordinates gathered at a time: the batch's buffer stays in cache (a whole-block
+CHUNK = 16_384  # coordinates gathered at a time on a CPU: the batch's buffer stays in cache (a whole-block
 # gather allocates batch x block floats and runs several times slower)
+CUDA_GATHER_BYTES = 256 * 2**20  # the gather buffer on a GPU, where each gather is a kernel launch: as
+# many rows of k as fit (a 760m micro-batch of 16 at k = 15,360: 273 rows, 180 gathers rather than 49K)
+
+
+def gather_coordinates(device: torch.device, batch: int, dtype: torch.dtype) -> int:
+    """Coordinates gathered at once for ``batch`` gradients: :data:`CHUNK` on a CPU, as many as fill
+    :data:`CUDA_GATHER_BYTES` on a GPU."""
+    if device.type == "cuda":
+        return CUDA_GATHER_BYTES // (batch * torch.finfo(dtype).bits // 8)
+    return CHUNK
 
 
 class SJLTProjector(AbstractProjector):
@@ -102,7 +113,7 @@ class SJLTProjector(AbstractProjector):
             self._build()
         parts = self._split(grads)
         batch, k = parts[0].shape[0], self.proj_dim
-        rows_per_chunk = max(1, CHUNK // k)
+        rows_per_chunk = max(1, gather_coordinates(torch.device(self.device), batch, self.dtype) // k)
         buffer = torch.empty(batch, rows_per_chunk * k, dtype=self.dtype, device=self.device)
         out = torch.zeros(batch, k, dtype=self.dtype, device=self.device)
         for part, (gather, full_signs, tail_buckets, tail_signs) in zip(parts, self.blocks):
