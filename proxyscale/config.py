@@ -186,6 +186,16 @@ def rule_resources(config: dict, group: str, training: bool = False) -> dict:
     return out if training else {**out, "gpu": min(out["gpu"], 1)}
 
 
+def uses_gpus(config: dict) -> bool:
+    """Whether any rule group asks for a GPU (the plan's hours are GPU-hours)."""
+    return any(group.get("gpu", 0) > 0 for group in config.get("resources", {}).values())
+
+
+def rule_retries(config: dict, group: str) -> int | None:
+    """A rule's ``retries:`` (its group's ``retries``); None leaves it to Snakemake's ``--retries``."""
+    return config.get("resources", {}).get(group, {}).get("retries")
+
+
 def rule_threads(config: dict, group: str) -> int:
     return resources(config, group)["threads"]
 

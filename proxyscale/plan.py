@@ -15,6 +15,7 @@ The figures are estimates of the models in :mod:`proxyscale.training.memory` and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -24,11 +25,13 @@ from proxyscale.config import (
     correlation_distributions,
     datamodel_settings,
     lookup,
+    needs_q,
     resources,
     selection_methods,
+    trak_shards,
 )
 from proxyscale.datamodels.budget import budget_windows
-from proxyscale.datamodels.cost import trak_flops
+from proxyscale.datamodels.cost import featurize_flops, gather_flops
 from proxyscale.datamodels.datamodel import BLOCK_BYTES
 from proxyscale.datamodels.featurize_memory import choose_micro_batch, featurize_memory
 from proxyscale.datamodels.store import ROW_BLOCK_BYTES
@@ -59,6 +62,9 @@ the nominal 40e9, 80e9, 141e9: an A100-SXM4-40GB's 40,339 MiB (CUDA 12.2's devic
 H200's 143,771 MiB (nvidia-smi on the machines this project has been lent; CUDA's own total can be a few
 hundred MiB lower, which the memory models' 10% margin absorbs; ``bench/gpu_check.py`` prints it)."""
 CARDS_GB = tuple(CARD_BYTES)
+SHARD_SHARE = 0.5
+"""``trak.shards: auto`` plans each featurizing job to need at most this share of its group's runtime: the
+fp32 MFU its hours assume is the plan's least certain figure."""
 BYTE_VOCAB = 257
 
 
@@ -69,13 +75,15 @@ class Row:
     rule: str
     size: str
     jobs: int
+    group: str = ""  # its resource group (runtime, retries)
     params: int = 0
     flops_per_job: float = 0.0
     gpu: bool = True
     precision: str = "bf16"  # what its GPU work computes in (ASSUMED_MFU)
     memory: dict = field(default_factory=dict)  # card GB -> (micro-batch, peak bytes, checkpointing) or None
     host_bytes: float = 0.0
-    disk_bytes: float = 0.0
+    disk_bytes: float = 0.0  # outputs kept
+    temp_bytes: float = 0.0  # outputs deleted once their readers are done (temp())
     note: str = ""
 
 
@@ -136,20 +144,82 @@ def _correlation_rows(config: dict, vocab: int) -> list[Row]:
         p = int(spec.get("params") or 0)
         scored = examples * (spec.get("context_length") or T)  # at most a context of tokens per scored example
         note = "imported: no training" + ("" if p else "; params unknown until loaded (give models.<size>.params)")
-        rows.append(Row("evaluate_imported", name, jobs=dists, params=p, flops_per_job=2.0 * p * scored, note=note))
+        rows.append(
+            Row("evaluate_imported", name, jobs=dists, group="evaluate", params=p, flops_per_job=2.0 * p * scored,
+                note=note)
+        )  # fmt: skip
     for name, size in config["sizes"].items():
         cfg = GPTConfig.from_size(size, vocab, T)
         p = count_parameters(cfg)
         rows.append(
-            Row("train", name, jobs=dists, params=p, flops_per_job=training_flops(p, token_budget(cfg, tpp)),
+            Row("train", name, jobs=dists, group="train", params=p,
+                flops_per_job=training_flops(p, token_budget(cfg, tpp)),
                 memory=_training_memory(cfg, size, resources(config, "train")["processes"]),
                 disk_bytes=dists * _checkpoint_bytes(p))
         )  # fmt: skip
         rows.append(
-            Row("evaluate", name, jobs=dists, params=p, flops_per_job=2.0 * p * (examples * T),
+            Row("evaluate", name, jobs=dists, group="evaluate", params=p, flops_per_job=2.0 * p * (examples * T),
                 note="at most max_examples per test set")
         )  # fmt: skip
     return rows
+
+
+@dataclass(frozen=True)
+class TrakSetup:
+    """What the TRAK rows of one experiment's size depend on."""
+
+    cfg: GPTConfig
+    params: int
+    proj_dim: int
+    n_train: int
+    n_targets: int
+    columns: int  # score columns: targets, or target tasks for selection
+    with_q: bool
+
+    @property
+    def forward(self) -> float:
+        return 2.0 * self.params * self.cfg.context_length  # one window's forward FLOPs
+
+    def featurize_flops(self, shards: int) -> float:
+        """One featurizing job's FLOPs, its checkpoint's rows cut into ``shards`` (the largest shard)."""
+        return featurize_flops(self.forward, self.params, self.proj_dim, -(-self.n_train // shards), self.with_q)
+
+
+def trak_setups(config: dict, experiment: str) -> dict[str, TrakSetup]:
+    """Per size of a language-model experiment, what its TRAK jobs cost depends on."""
+    dm = datamodel_settings(config, experiment)
+    block = config["selection"] if experiment == "selection" else attribution_setting(config)
+    task = LMTask(vocab_size=vocab_size(config), context_length=block["context_length"])
+    n = lookup(config, dm["pool_key"])
+    if experiment == "attribution":
+        n_targets = columns = config["attribution"]["n_targets"]
+    else:
+        n_targets, columns = block["n_targets"] * len(block["targets"]), len(block["targets"])
+    out = {}
+    for name, size in dm["sizes"].items():
+        cfg = task.config(size)
+        p = count_parameters(cfg)
+        k = min(dm["trak"]["proj_dim"], p)
+        out[name] = TrakSetup(cfg, p, k, n, n_targets, columns, needs_q(config, experiment))
+    return out
+
+
+def _gpu_seconds(flops: float, config: dict, precision: str) -> float:
+    peak = float(config.get("peak_tflops") or DEFAULT_PEAK_TFLOPS) * 1e12
+    return flops / (ASSUMED_MFU[precision] * peak)
+
+
+def auto_shards(config: dict, experiment: str) -> dict[str, int]:
+    """``trak.shards: auto``: per size, the fewest featurizing jobs per checkpoint of which each needs at
+    most :data:`SHARD_SHARE` of the datamodels group's runtime by the plan's estimate (at most one per
+    training example); one for the vision setting, whose models are CPU-sized."""
+    if experiment == "attribution" and config["attribution"]["setting"] == "vision":
+        return dict.fromkeys(attribution_setting(config)["sizes"], 1)
+    budget = SHARD_SHARE * resources(config, "datamodels")["runtime"] * 60
+    return {
+        name: min(t.n_train, max(1, math.ceil(_gpu_seconds(t.featurize_flops(1), config, "fp32") / budget)))
+        for name, t in trak_setups(config, experiment).items()
+    }
 
 
 def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
@@ -158,43 +228,48 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
     T = block["context_length"]
     task = LMTask(vocab_size=vocab, context_length=T)
     n = lookup(config, dm["pool_key"])
-    if experiment == "attribution":
-        n_targets = columns = config["attribution"]["n_targets"]
-    else:
-        n_targets, columns = block["n_targets"] * len(block["targets"]), len(block["targets"])
     trak, M = dm["trak"], dm["checkpoints"]
     store_item = 2 if trak.get("store_dtype", "float32") == "float16" else 4
     tpp = dm["budget"]["tokens_per_param"]
     world = resources(config, "datamodels")["processes"]
+    shards, setups = trak_shards(config, experiment), trak_setups(config, experiment)
     rows = []
     for name, size in dm["sizes"].items():
-        cfg = task.config(size)
-        p = count_parameters(cfg)
-        k = min(trak["proj_dim"], p)
+        t, N = setups[name], shards[name]
+        cfg, p, k = t.cfg, t.params, t.proj_dim
         rows.append(
-            Row(f"{experiment}: datamodel_train", name, jobs=M, params=p,
+            Row(f"{experiment}: datamodel_train", name, jobs=M, group="datamodels", params=p,
                 flops_per_job=training_flops(p, budget_windows(task, size, tpp) * T),
                 memory=_training_memory(cfg, size, world),
                 host_bytes=8.0 * n,  # a model's seeded permutation of the pool
                 disk_bytes=M * _checkpoint_bytes(p))
         )  # fmt: skip
-        store = n * k * store_item + k * k * 4 + n * 4  # projected gradients, (Phi^T Phi)^-1, Q
+        shard_bytes = n * k * store_item + N * k * k * 4.0 + (4.0 * n if t.with_q else 0.0)  # Phi, partials, Q
+        kept = bool(trak.get("keep_gradients"))
         rows.append(
-            Row(f"{experiment}: trak", name, jobs=M, params=p,
-                flops_per_job=trak_flops(2.0 * p * T, p, k, n, n_targets), precision="fp32",
-                memory=_featurize_memory(cfg, trak),
-                host_bytes=2 * ROW_BLOCK_BYTES + trak["batch_size"] * (T + 1) * 8 + 4.0 * p,
-                disk_bytes=M * (store + 4.0 * n * columns))
+            Row(f"{experiment}: trak_featurize", name, jobs=M * N, group="datamodels", params=p,
+                flops_per_job=t.featurize_flops(N), precision="fp32", memory=_featurize_memory(cfg, trak),
+                host_bytes=ROW_BLOCK_BYTES + trak["batch_size"] * (T + 1) * 8 + 4.0 * p,
+                disk_bytes=M * shard_bytes if kept else 0.0, temp_bytes=0.0 if kept else M * shard_bytes,
+                note=f"{N:,} shard{'s' if N > 1 else ''} per checkpoint" + ("; with Q" if t.with_q else ""))
         )  # fmt: skip
         rows.append(
-            Row(f"{experiment}: datamodel", name, jobs=1, params=p, gpu=False, host_bytes=BLOCK_BYTES * 3 + 4.0 * n * M,
-                disk_bytes=4.0 * n * columns)
+            Row(f"{experiment}: trak", name, jobs=M, group="datamodels", params=p,
+                flops_per_job=gather_flops(t.forward, p, k, n, t.n_targets, t.columns), precision="fp32",
+                host_bytes=2 * ROW_BLOCK_BYTES + 8.0 * k * k,
+                disk_bytes=M * (4.0 * n * t.columns + (4.0 * n if t.with_q else 0.0)),
+                note="reads every shard: its I/O is not in the hours")
+        )  # fmt: skip
+        rows.append(
+            Row(f"{experiment}: datamodel", name, jobs=1, gpu=False, host_bytes=BLOCK_BYTES * 3 + 4.0 * n * M,
+                disk_bytes=4.0 * n * t.columns)
         )  # fmt: skip
     ref = dm["sizes"][dm["reference"]]
     cfg = task.config(ref)
     p = count_parameters(cfg)
     reference = {"params": p, "flops_per_job": training_flops(p, budget_windows(task, ref, tpp) * T),
-                 "memory": _training_memory(cfg, ref, world)}  # fmt: skip
+                 "memory": _training_memory(cfg, ref, world), "group": "datamodels"}  # fmt: skip
+    n_targets = next(iter(setups.values())).n_targets
     if experiment == "attribution":
         m = config["attribution"]["lds"]["subsets"]
         rows.append(
@@ -268,6 +343,10 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
         known = r.precision == "bf16" and r.size in measured
         mfu = measured[r.size] if known else ASSUMED_MFU[r.precision]
         total = r.jobs * r.flops_per_job
+        group = resources(config, r.group) if r.group else {}
+        retries = group.get("retries") or 0
+        per_job = r.flops_per_job / (mfu * peak) / 3600 if r.gpu else float("nan")
+        limit = group["runtime"] / 60 * (retries + 1) if r.gpu and group else float("nan")
         record = {
             "rule": r.rule,
             "size": r.size,
@@ -278,8 +357,13 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
             "mfu": mfu if r.gpu else float("nan"),
             "mfu_source": ("measured" if known else f"assumed {r.precision}") if r.gpu else "",
             "gpu_hours": total / (mfu * peak) / 3600 if r.gpu else 0.0,
+            "hours_per_job": per_job,
+            "runtime_hours": group["runtime"] / 60 if r.gpu and group else float("nan"),
+            "retries": retries,
+            "finishes": bool(per_job <= limit) if limit == limit else pd.NA,
             "host_gib": r.host_bytes / GIB,
             "disk_gb": r.disk_bytes / 1e9,
+            "temp_disk_gb": r.temp_bytes / 1e9,
             "note": r.note,
         }
         for gb in CARDS_GB:
@@ -290,6 +374,7 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
             record[f"checkpointing_{gb}gb"] = bool(choice and choice[2])
         records.append(record)
     table = pd.DataFrame(records)
+    table["finishes"] = table["finishes"].astype("boolean")
     for gb in CARDS_GB:
         table[f"fits_{gb}gb"] = table[f"fits_{gb}gb"].astype("boolean")
         table[f"micro_batch_{gb}gb"] = table[f"micro_batch_{gb}gb"].astype("Int64")
@@ -322,11 +407,16 @@ def plan_markdown(table: pd.DataFrame, config: dict) -> str:
         "TRAK: fp32 per-example gradients), with activation checkpointing where marked (*).",
         "",
     ]
-    head = ["rule", "size", "jobs", "PFLOPs", "GPU-hours", "MFU"]
-    head += [f"{gb} GB: micro-batch (peak GiB)" for gb in CARDS_GB] + ["host GiB", "disk GB", "note"]
+    head = ["rule", "size", "jobs", "PFLOPs", "GPU-hours", "hours per job (runtime x tries)", "MFU"]
+    head += [f"{gb} GB: micro-batch (peak GiB)" for gb in CARDS_GB] + ["host GiB", "disk GB (temporary)", "note"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.itertuples(index=False):
         cells = [r.rule, r.size, f"{r.jobs:,}", _figure(r.flops / 1e15), _figure(r.gpu_hours)]
+        if r.finishes is pd.NA:
+            cells.append("")
+        else:
+            limit = f"{_figure(r.runtime_hours)} x {r.retries + 1}"
+            cells.append(f"{_figure(r.hours_per_job)} ({limit}){'' if r.finishes else ' CANNOT FINISH'}")
         cells.append("" if r.mfu_source == "" else f"{r.mfu:.1%} {r.mfu_source}")
         for gb in CARDS_GB:
             fits, micro = getattr(r, f"fits_{gb}gb"), getattr(r, f"micro_batch_{gb}gb")
@@ -335,15 +425,43 @@ def plan_markdown(table: pd.DataFrame, config: dict) -> str:
                 cells.append("")
             else:
                 cells.append(f"{micro}{star} ({getattr(r, f'peak_gib_{gb}gb'):.1f})" if fits else "does not fit")
-        cells += [_figure(r.host_gib), _figure(r.disk_gb), r.note]
+        temporary = f" ({_figure(r.temp_disk_gb)})" if r.temp_disk_gb else ""
+        cells += [_figure(r.host_gib), _figure(r.disk_gb) + temporary, r.note]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     fits = bool(table["fits_80gb"].dropna().all())
     lines += [
         "",
         f"**Total:** {table['jobs'].sum():,} jobs, {table['flops'].sum() / 1e18:,.1f} EFLOPs, "
-        f"{table['gpu_hours'].sum():,.0f} GPU-hours, {table['disk_gb'].sum() / 1e3:,.1f} TB of outputs; "
+        f"{table['gpu_hours'].sum():,.0f} GPU-hours, {table['disk_gb'].sum() / 1e3:,.1f} TB of outputs kept "
+        f"(and {table['temp_disk_gb'].sum() / 1e3:,.1f} TB deleted once read); "
         f"every GPU job {'fits' if fits else 'does NOT fit'} an 80 GB card; largest host memory of a job "
         f"{table['host_gib'].max():.1f} GiB.",
         "",
+        unfinishable_line(table),
+        "",
     ]
     return "\n".join(lines)
+
+
+def unfinishable_line(table: pd.DataFrame) -> str:
+    """One line: every rule and size whose jobs the plan finds cannot finish within their group's runtime
+    x (retries + 1), or that every GPU job can."""
+    stuck = table[table["finishes"].eq(False).fillna(False)]
+    if stuck.empty:
+        return "Every GPU job finishes within its group's runtime x (retries + 1) by the plan's estimate."
+    jobs = ", ".join(f"{r.rule} {r.size} ({_figure(r.hours_per_job)} h per job)" for r in stuck.itertuples())
+    return (
+        f"Cannot finish within their group's runtime x (retries + 1): {jobs}; raise resources.<group>.runtime or "
+        "retries, shard TRAK (trak.shards: auto), or set check_runtimes: false to run anyway"
+    )
+
+
+def runtime_check(config: dict) -> str | None:
+    """The plan's :func:`unfinishable_line` when some job cannot finish, for a config with GPUs (the
+    workflow stops at the start with it); None when all can, or when the plan cannot be made from the
+    config alone (a Hugging Face tokenizer without ``vocab_size``)."""
+    try:
+        table = plan(config)
+    except ConfigError:
+        return None
+    return None if table["finishes"].fillna(True).all() else unfinishable_line(table)

@@ -17,6 +17,7 @@ rule attribution_data:
     threads: rule_threads(config, "data")
     resources:
         **rule_resources(config, "data"),
+    retries: rule_retries(config, "data")
     params:
         spec=attribution_data_params(),
     script:
@@ -36,6 +37,7 @@ rule lds_subset:
     threads: rule_threads(config, "datamodels")
     resources:
         **rule_resources(config, "datamodels", training=True),
+    retries: rule_retries(config, "datamodels")
     params:
         size=ATTRIBUTION_SETTING["sizes"][ATTRIBUTION_REFERENCE],
         budget=DATAMODELS["attribution"]["budget"],
@@ -77,6 +79,7 @@ rule lds:
     threads: rule_threads(config, "report")
     resources:
         **rule_resources(config, "report"),
+    retries: rule_retries(config, "report")
     params:
         sizes=ATTRIBUTION_SIZES,
         reference=ATTRIBUTION_REFERENCE,

@@ -17,11 +17,13 @@ from proxyscale.config import (
     needs_q,
     proxies,
     rule_resources,
+    rule_retries,
     rule_threads,
     selection_distributions,
     selection_methods,
     tokenizer_spec,
     trak_shards,
+    uses_gpus,
 )
 from proxyscale.errors import ConfigError
 from proxyscale.layout import REPORTS, RESULTS, artifact_path, one_of
@@ -31,6 +33,11 @@ try:
     check_config(config)
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
+if workflow.is_main_process and config["check_runtimes"] and uses_gpus(config):
+    from proxyscale.plan import runtime_check  # the cost model, only for configs that ask for GPUs
+
+    if stuck := runtime_check(config):
+        raise WorkflowError(stuck)
 
 CORRELATION_DIR = f"{RESULTS}/correlation"
 ATTRIBUTION_DIR = f"{RESULTS}/attribution"

@@ -23,6 +23,7 @@ rule train:
     threads: rule_threads(config, "train")
     resources:
         **rule_resources(config, "train", training=True),
+    retries: rule_retries(config, "train")
     params:
         shards=distribution_shard_names,
         weights=distribution_weights,
@@ -52,6 +53,7 @@ rule evaluate:
     threads: rule_threads(config, "evaluate")
     resources:
         **rule_resources(config, "evaluate"),
+    retries: rule_retries(config, "evaluate")
     params:
         tests=TESTS,
         batch_size=config["evaluation"]["batch_size"],
@@ -77,6 +79,7 @@ rule evaluate_imported:
     threads: rule_threads(config, "evaluate")
     resources:
         **rule_resources(config, "evaluate"),
+    retries: rule_retries(config, "evaluate")
     params:
         model=imported_model,
         tests=TESTS,
@@ -117,6 +120,7 @@ rule correlation:
     threads: rule_threads(config, "report")
     resources:
         **rule_resources(config, "report"),
+    retries: rule_retries(config, "report")
     params:
         loss_keys=LOSS_KEYS,
         run_keys=TRAINED_RUNS,

@@ -15,6 +15,7 @@ rule train_tokenizer:
     threads: rule_threads(config, "data")
     resources:
         **rule_resources(config, "data"),
+    retries: rule_retries(config, "data")
     params:
         sources=config["sources"],
         holdout_fraction=config["holdout_fraction"],
@@ -37,6 +38,7 @@ rule prepare_source:
     threads: rule_threads(config, "data")
     resources:
         **rule_resources(config, "data"),
+    retries: rule_retries(config, "data")
     params:
         files=source_entries,
         holdout_fraction=config["holdout_fraction"],
@@ -59,6 +61,7 @@ rule build_testset:
     threads: rule_threads(config, "data")
     resources:
         **rule_resources(config, "data"),
+    retries: rule_retries(config, "data")
     params:
         spec=testset_spec,
         holdout_sources=pile_sources,

@@ -20,6 +20,7 @@ rule datamodel_train:
     threads: rule_threads(config, "datamodels")
     resources:
         **rule_resources(config, "datamodels", training=True),
+    retries: rule_retries(config, "datamodels")
     params:
         size=datamodel_size,
         budget=datamodel_budget,
@@ -47,6 +48,7 @@ rule trak_featurize:
     threads: rule_threads(config, "datamodels")
     resources:
         **rule_resources(config, "datamodels"),
+    retries: rule_retries(config, "datamodels")
     params:
         trak=featurize_settings,
         work_dir=trak_work_dir,
@@ -78,6 +80,7 @@ rule trak:
     threads: rule_threads(config, "datamodels")
     resources:
         **rule_resources(config, "datamodels"),
+    retries: rule_retries(config, "datamodels")
     params:
         scoring=scoring_settings,
         device=config["device"],
@@ -98,6 +101,7 @@ rule datamodel:
     threads: 1
     resources:
         **rule_resources(config, "report"),
+    retries: rule_retries(config, "report")
     params:
         q_term=q_term,
     script:

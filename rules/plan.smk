@@ -14,6 +14,7 @@ rule plan:
     threads: 1
     resources:
         **rule_resources(config, "report"),
+    retries: rule_retries(config, "report")
     params:
         config=config,
         compute=f"{CORRELATION_DIR}/compute.parquet",

@@ -18,6 +18,7 @@ rule selection_split:
     threads: 1
     resources:
         **rule_resources(config, "data"),
+    retries: rule_retries(config, "data")
     params:
         n_targets=SELECTION["n_targets"],
         n_holdout=SELECTION["n_holdout"],
@@ -41,6 +42,7 @@ rule selection_data:
     threads: rule_threads(config, "data")
     resources:
         **rule_resources(config, "data"),
+    retries: rule_retries(config, "data")
     params:
         spec=selection_data_params(),
     script:
@@ -59,6 +61,7 @@ rule select:
     threads: 1
     resources:
         **rule_resources(config, "report"),
+    retries: rule_retries(config, "report")
     params:
         spec=select_params,
     script:
@@ -79,6 +82,7 @@ rule selection_retrain:
     threads: rule_threads(config, "datamodels")
     resources:
         **rule_resources(config, "datamodels", training=True),
+    retries: rule_retries(config, "datamodels")
     params:
         size=SELECTION["sizes"][SELECTION["reference"]],
         budget=DATAMODELS["selection"]["budget"],
@@ -106,6 +110,7 @@ rule selection_shard:
     threads: 1
     resources:
         **rule_resources(config, "data"),
+    retries: rule_retries(config, "data")
     script:
         "../workflow_scripts/selection_shard.py"
 
@@ -131,6 +136,7 @@ rule dsdm:
     threads: rule_threads(config, "report")
     resources:
         **rule_resources(config, "report"),
+    retries: rule_retries(config, "report")
     params:
         runs=SELECTION_RUNS,
         sizes=SELECTION_SIZES,

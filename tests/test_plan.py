@@ -71,18 +71,71 @@ def test_training_flops_and_gpu_hours_are_six_n_d_by_hand(paper_plan):
     total = sum(gpu.loc[gpu["mfu_source"] == f"assumed {k}", "flops"].sum() / (ASSUMED_MFU[k] * peak) / 3600
                 for k in ("bf16", "fp32"))  # fmt: skip
     assert set(gpu["mfu_source"]) == {"assumed bf16", "assumed fp32"}
-    assert set(gpu.loc[gpu["rule"].str.endswith(": trak"), "mfu_source"]) == {"assumed fp32"}
+    assert set(gpu.loc[gpu["rule"].str.contains(": trak"), "mfu_source"]) == {"assumed fp32"}
     assert table["gpu_hours"].sum() == pytest.approx(total)
     assert f"{total:,.0f} GPU-hours" in md
 
 
-def test_trak_stores_take_n_by_k_values_per_checkpoint(paper_plan):
-    table, _ = paper_plan
-    row = table[(table["rule"] == "selection: trak") & (table["size"] == "760m")].iloc[0]
-    n, k = 80_000_000, 15360
-    store = n * k * 2 + k * k * 4 + n * 4  # float16 gradients, the inverse, Q
-    assert row["jobs"] == 3 and row["disk_gb"] * 1e9 == pytest.approx(3 * (store + 4 * n * 2))
-    assert bool(row["fits_80gb"]) and row["micro_batch_80gb"] >= 1
+def test_trak_keeps_scores_and_deletes_its_n_by_k_gradients_once_read(paper_plan):
+    """The paper preset's selection at 760m: each of the 3 checkpoints' shards hold float16 gradients and
+    a k x k fp32 partial each (no Q: q_term false), deleted once scored; kept are the scores (2 target
+    tasks) alone."""
+    table, md = paper_plan
+    rows = table[table["size"] == "760m"].set_index("rule")
+    featurize, gather = rows.loc["selection: trak_featurize"], rows.loc["selection: trak"]
+    n, k, shards = 80_000_000, 15360, featurize["jobs"] // 3
+    assert featurize["disk_gb"] == 0 and featurize["temp_disk_gb"] * 1e9 == pytest.approx(
+        3 * (n * k * 2 + shards * k * k * 4)
+    )
+    assert gather["jobs"] == 3 and gather["disk_gb"] * 1e9 == pytest.approx(3 * 4 * n * 2)
+    assert bool(featurize["fits_80gb"]) and featurize["micro_batch_80gb"] >= 1
+    assert "TB of outputs kept (and" in md
+
+
+def test_auto_shards_keep_every_featurizing_job_within_half_its_runtime(paper_plan):
+    """trak.shards: auto cuts each checkpoint into the fewest shards of which each needs at most half the
+    48-hour runtime, so the preset as shipped plans no job that cannot finish (train 760m resumes over its
+    4 submissions); one shard fewer would need more than half."""
+    from proxyscale.plan import auto_shards
+
+    table, md = paper_plan
+    featurize = table[table["rule"].str.endswith("trak_featurize")]
+    assert (featurize["hours_per_job"] <= 24).all() and (featurize["runtime_hours"] == 48).all()
+    config = _paper()
+    shards = auto_shards(config, "selection")
+    assert (
+        shards["760m"] == featurize.set_index(["rule", "size"]).loc[("selection: trak_featurize", "760m"), "jobs"] // 3
+    )
+    config["selection"]["trak"]["shards"] = shards["760m"] - 1
+    fewer = plan(config).set_index(["rule", "size"]).loc[("selection: trak_featurize", "760m"), "hours_per_job"]
+    assert fewer > 24
+    assert table["finishes"].dropna().all() and "Every GPU job finishes within" in md
+
+
+def test_a_job_that_cannot_finish_is_named_in_one_line_and_stops_the_workflow(tmp_path):
+    """With one shard per checkpoint (the paper's one TRAK job per checkpoint) and no retries, the plan's
+    last line names every rule and size that cannot finish, and the workflow stops at the start with it,
+    unless check_runtimes is false."""
+    from proxyscale.plan import plan_markdown, runtime_check
+
+    config = _paper()
+    for exp in ("attribution", "selection"):
+        config[exp]["trak"]["shards"] = 1
+    config["resources"]["train"]["retries"] = 0
+    line = runtime_check(config)
+    assert line.startswith("Cannot finish within their group's runtime x (retries + 1): train 760m (66.3 h per job), ")
+    assert "selection: trak_featurize 760m (37,075 h per job)" in line and "trak 37m" not in line
+    assert "set check_runtimes: false to run anyway" in line and line in plan_markdown(plan(config), config)
+    (tmp_path / "overlay.yaml").write_text(
+        yaml.safe_dump({k: config[k] for k in ("attribution", "selection", "resources")})
+    )
+    cmd = ["snakemake", "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile"]
+    cmd += [str(REPO / "configs/paper_lm.yaml"), str(tmp_path / "overlay.yaml")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and line in result.stdout + result.stderr, result.stdout[-2000:]
+    (tmp_path / "anyway.yaml").write_text("check_runtimes: false\n")
+    result = subprocess.run([*cmd, str(tmp_path / "anyway.yaml")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "Cannot finish" not in result.stdout + result.stderr, result.stdout[-2000:]
 
 
 def test_measured_mfu_replaces_the_assumed_one():
@@ -93,7 +146,7 @@ def test_measured_mfu_replaces_the_assumed_one():
     assert measured.loc[row, "mfu_source"].item() == "measured"
     ratio = ASSUMED_MFU["bf16"] / 0.7
     assert measured.loc[row, "gpu_hours"].item() == pytest.approx(base.loc[row, "gpu_hours"].item() * ratio)
-    trak = (base["rule"] == "selection: trak") & (base["size"] == "37m")  # fp32: training's MFU is not TRAK's
+    trak = (base["rule"] == "selection: trak_featurize") & (base["size"] == "37m")  # fp32: not training's MFU
     assert measured.loc[trak, "mfu_source"].item() == "assumed fp32"
     assert measured.loc[trak, "gpu_hours"].item() == base.loc[trak, "gpu_hours"].item()
 
@@ -176,6 +229,6 @@ def test_the_plans_micro_batch_on_each_card_is_the_one_a_job_there_picks(monkeyp
             with torch.device("meta"):
                 model = GPT(task.config(size))  # its shape alone: the TRAK job sizes from model.cfg
             micro = featurize_memory.trak_micro_batch(model, dm["trak"], cuda)
-            assert table.loc[("selection: trak", name), f"micro_batch_{gb}gb"] == micro
+            assert table.loc[("selection: trak_featurize", name), f"micro_batch_{gb}gb"] == micro
             checked += 1
     assert checked == len(CARD_BYTES) * (len(config["sizes"]) + len(config["selection"]["sizes"]))

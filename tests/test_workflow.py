@@ -527,6 +527,9 @@ def test_lint_is_clean_and_every_rule_has_an_existing_conda_environment(tmp_path
     rules = "".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
     groups = re.findall(r'conda_env\("(\w+)"\)', rules)
     assert len(groups) == len(re.findall(r"^rule \w+:", rules, re.M))
+    # every rule's retries are its resource group's (what the plan counts), where the config sets them
+    retries = re.findall(r'rule_resources\(config, "(\w+)".*\n\s+retries: rule_retries\(config, "(\w+)"\)', rules)
+    assert len(retries) == len(groups) and all(a == b for a, b in retries)
     for group in set(groups):
         spec = yaml.safe_load((REPO / "envs" / f"{'train' if group == 'evaluate' else group}.yaml").read_text())
         assert "python=3.11" in spec["dependencies"] and any(

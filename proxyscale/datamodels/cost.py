@@ -34,6 +34,28 @@ def trak_flops(
     return (n_train + n_targets) * per_example + finalize_and_score + (n_train * forward_flops if with_q else 0.0)
 
 
+def featurize_flops(forward_flops: float, n_params: int, proj_dim: int, rows: int, with_q: bool) -> float:
+    """FLOPs of featurizing ``rows`` training examples (one shard): per example a per-example gradient
+    (3 x forward), its projection (2 x params x k) and, ``with_q``, Q's forward; then the shard's partial
+    Phi^T Phi (2 rows k^2)."""
+    per_example = 3.0 * forward_flops + 2.0 * n_params * proj_dim + (forward_flops if with_q else 0.0)
+    return rows * per_example + 2.0 * rows * proj_dim**2
+
+
+def gather_flops(
+    forward_flops: float, n_params: int, proj_dim: int, n_train: int, n_targets: int, columns: int
+) -> float:
+    """FLOPs of a checkpoint's gather: the targets' projected gradients, the inverse (k^3), the inverse
+    times the targets' (or groups') gradients once (2 k^2 columns), and the scores (2 n k columns)."""
+    k = proj_dim
+    return (
+        n_targets * (3.0 * forward_flops + 2.0 * n_params * k)
+        + float(k) ** 3
+        + 2.0 * k * k * columns
+        + (2.0 * n_train * k * columns)
+    )
+
+
 def grouped(paths: list, sizes: list[str], per_size: int) -> dict[str, list]:
     """Paths listed size-major, ``per_size`` checkpoints each, as {size: its paths}."""
     return {s: list(paths[i * per_size : (i + 1) * per_size]) for i, s in enumerate(sizes)}
