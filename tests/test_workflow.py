@@ -363,6 +363,30 @@ def test_the_projected_gradients_are_gone_once_scored_and_nothing_refeaturizes(t
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout
 
 
+def test_a_lost_shard_is_featurized_again_alone_and_the_scores_do_not_change(tiny_run, tmp_path):
+    """A checkpoint featurized in 3 jobs (its gradients kept): with one shard's output and the scores gone
+    (as after that shard's job failed), the rerun plans that shard and the gather alone, and the scores
+    it writes are the ones the single-shard run wrote, within float32 rounding."""
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    config = tiny_config()
+    config["attribution"]["trak"].update(shards=3, keep_gradients=True)
+    write_config(config, work)
+    scores = "results/attribution/scores/w2/0.npy"
+    single = np.load(work / scores)
+    assert run_snakemake(work, "--cores", "2", scores).returncode == 0
+    shards = work / "results/attribution/trak_shards/w2/0"
+    assert sorted(p.name for p in shards.iterdir()) == ["0-of-3", "1-of-3", "2-of-3"]
+    np.testing.assert_allclose(np.load(work / scores), single, rtol=1e-4, atol=1e-5 * np.abs(single).max())
+    shutil.rmtree(shards / "1-of-3")
+    (work / scores).unlink()
+    result = run_snakemake(work, "-n", scores)
+    assert job_counts(result.stdout) == Counter(trak_featurize_kept=1, trak=1)  # the rule that keeps them
+    assert planned_wildcards(result.stdout, "trak_featurize_kept") == [
+        "exp=attribution, size=w2, model_id=0, shard=1-of-3"
+    ]
+
+
 def test_more_shards_featurize_every_checkpoint_again_in_that_many_jobs(tiny_run, tmp_path):
     """trak.shards: 3 gives each attribution checkpoint 3 featurizing jobs, each asking for one GPU at most
     whatever training asks for; nothing is trained again."""
