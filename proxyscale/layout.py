@@ -22,7 +22,7 @@ ARTIFACTS = {
     "imported": ("imported/{dist}/{size}.json", "evaluate_imported"),
     "dataset": ("{exp}/dataset", "{exp}_data"),
     "model": ("{exp}/models/{size}/{model_id}.pt", "datamodel_train"),
-    "trak_shard": ("{exp}/trak_shards/{size}/{model_id}/{shard}", "trak_featurize"),
+    "trak_shard": ("{exp}/trak_shards/{size}/{model_id}/{shard}", "trak_featurize"),  # _kept: trak.keep_gradients
     "trak_store": ("{exp}/trak/{size}/{model_id}", "trak"),
     "trak_scores": ("{exp}/scores/{size}/{model_id}.npy", "trak"),
     "datamodel": ("{exp}/datamodels/{size}.npy", "datamodel"),
@@ -48,6 +48,17 @@ REPORTS = {
     "selection": artifact_path("dsdm_report", file="report.md"),
 }
 """Each experiment's markdown report (the workflow's named targets build these)."""
+
+
+def shard_name(shard: int, shards: int) -> str:
+    """The ``{shard}`` field of a TRAK shard's paths: ``i-of-N``, shard i of a checkpoint cut into N."""
+    return f"{shard}-of-{shards}"
+
+
+def parse_shard(name: str) -> tuple[int, int]:
+    """``(i, N)`` of a :func:`shard_name`."""
+    shard, shards = (int(x) for x in name.split("-of-"))
+    return shard, shards
 
 
 def one_of(names) -> str:

@@ -2,12 +2,15 @@
 
 :func:`plan` reads only the config (no data, no network) and gives one row per rule and model size of
 the language-model rules: the jobs, the FLOPs per job and in all (training: 6 x params x tokens, the
-Chinchilla budget ``tokens_per_param x params`` per model; TRAK: :func:`proxyscale.datamodels.cost.trak_flops`;
-evaluation: 2 x params x the scored tokens), GPU-hours at an MFU (assumed per precision,
-:data:`ASSUMED_MFU`, unless a finished run of the same config measured it), the micro-batch
-and peak memory per GPU that the memory models choose on cards of :data:`CARDS_GB` (and whether the
-size fits at all), the host memory of the jobs that stream large arrays, and the disk each rule's
-outputs take. A vision attribution setting is listed without estimates (its models are CPU-sized).
+Chinchilla budget ``tokens_per_param x params`` per model; TRAK:
+:func:`proxyscale.datamodels.cost.featurize_flops` per shard and
+:func:`proxyscale.datamodels.cost.gather_flops` per checkpoint; evaluation: 2 x params x the scored
+tokens), the wall hours of one job against its group's runtime x tries (:func:`unfinishable_line`),
+GPU-hours at an MFU (assumed per precision, :data:`ASSUMED_MFU`, unless a finished run of the same
+config measured it), the micro-batch and peak memory per GPU that the memory models choose on cards of
+:data:`CARDS_GB` (and whether the size fits at all), the host memory of the jobs that stream large
+arrays, and the disk each rule's outputs take. A vision attribution setting is listed without estimates
+(its models are CPU-sized).
 
 The figures are estimates of the models in :mod:`proxyscale.training.memory` and
 :mod:`proxyscale.datamodels.featurize_memory`; ``bench/gpu_training.py`` sets them against a GPU.
@@ -76,6 +79,8 @@ class Row:
     size: str
     jobs: int
     group: str = ""  # its resource group (runtime, retries)
+    processes: int = 1  # GPUs a job runs on (data-parallel training)
+    resumes: bool = False  # a job killed at its time limit resumes in its retry (training, TRAK shards)
     params: int = 0
     flops_per_job: float = 0.0
     gpu: bool = True
@@ -148,13 +153,14 @@ def _correlation_rows(config: dict, vocab: int) -> list[Row]:
             Row("evaluate_imported", name, jobs=dists, group="evaluate", params=p, flops_per_job=2.0 * p * scored,
                 note=note)
         )  # fmt: skip
+    train_world = resources(config, "train")["processes"]
     for name, size in config["sizes"].items():
         cfg = GPTConfig.from_size(size, vocab, T)
         p = count_parameters(cfg)
         rows.append(
             Row("train", name, jobs=dists, group="train", params=p,
-                flops_per_job=training_flops(p, token_budget(cfg, tpp)),
-                memory=_training_memory(cfg, size, resources(config, "train")["processes"]),
+                flops_per_job=training_flops(p, token_budget(cfg, tpp)), processes=train_world, resumes=True,
+                memory=_training_memory(cfg, size, train_world),
                 disk_bytes=dists * _checkpoint_bytes(p))
         )  # fmt: skip
         rows.append(
@@ -238,7 +244,8 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
         t, N = setups[name], shards[name]
         cfg, p, k = t.cfg, t.params, t.proj_dim
         rows.append(
-            Row(f"{experiment}: datamodel_train", name, jobs=M, group="datamodels", params=p,
+            Row(f"{experiment}: datamodel_train", name, jobs=M, group="datamodels", params=p, processes=world,
+                resumes=True,
                 flops_per_job=training_flops(p, budget_windows(task, size, tpp) * T),
                 memory=_training_memory(cfg, size, world),
                 host_bytes=8.0 * n,  # a model's seeded permutation of the pool
@@ -247,7 +254,7 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
         shard_bytes = n * k * store_item + N * k * k * 4.0 + (4.0 * n if t.with_q else 0.0)  # Phi, partials, Q
         kept = bool(trak.get("keep_gradients"))
         rows.append(
-            Row(f"{experiment}: trak_featurize", name, jobs=M * N, group="datamodels", params=p,
+            Row(f"{experiment}: trak_featurize", name, jobs=M * N, group="datamodels", params=p, resumes=True,
                 flops_per_job=t.featurize_flops(N), precision="fp32", memory=_featurize_memory(cfg, trak),
                 host_bytes=ROW_BLOCK_BYTES + trak["batch_size"] * (T + 1) * 8 + 4.0 * p,
                 disk_bytes=M * shard_bytes if kept else 0.0, temp_bytes=0.0 if kept else M * shard_bytes,
@@ -261,14 +268,15 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
                 note="reads every shard: its I/O is not in the hours")
         )  # fmt: skip
         rows.append(
-            Row(f"{experiment}: datamodel", name, jobs=1, gpu=False, host_bytes=BLOCK_BYTES * 3 + 4.0 * n * M,
+            Row(f"{experiment}: datamodel", name, jobs=1, params=p, gpu=False, host_bytes=BLOCK_BYTES * 3 + 4.0 * n * M,
                 disk_bytes=4.0 * n * t.columns)
         )  # fmt: skip
     ref = dm["sizes"][dm["reference"]]
     cfg = task.config(ref)
     p = count_parameters(cfg)
     reference = {"params": p, "flops_per_job": training_flops(p, budget_windows(task, ref, tpp) * T),
-                 "memory": _training_memory(cfg, ref, world), "group": "datamodels"}  # fmt: skip
+                 "memory": _training_memory(cfg, ref, world), "group": "datamodels", "processes": world,
+                 "resumes": True}  # fmt: skip
     n_targets = next(iter(setups.values())).n_targets
     if experiment == "attribution":
         m = config["attribution"]["lds"]["subsets"]
@@ -334,7 +342,7 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
     if config.get("attribution", {}).get("setting") == "lm":
         rows += _datamodel_rows(config, "attribution", vocab)
     elif "attribution" in config:
-        rows.append(Row("attribution (vision)", "-", 0, 0, 0.0, False, {}, 0.0, 0.0, "not estimated: CPU-sized models"))
+        rows.append(Row("attribution (vision)", "-", jobs=0, gpu=False, note="not estimated: CPU-sized models"))
     if "selection" in config:
         rows += _datamodel_rows(config, "selection", vocab)
     measured = measured_mfu or {}
@@ -345,8 +353,9 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
         total = r.jobs * r.flops_per_job
         group = resources(config, r.group) if r.group else {}
         retries = group.get("retries") or 0
-        per_job = r.flops_per_job / (mfu * peak) / 3600 if r.gpu else float("nan")
-        limit = group["runtime"] / 60 * (retries + 1) if r.gpu and group else float("nan")
+        tries = retries + 1 if r.resumes else 1  # a job that does not resume starts again in its retry
+        per_job = r.flops_per_job / (mfu * peak * r.processes) / 3600 if r.gpu else float("nan")  # wall hours
+        limit = group["runtime"] / 60 * tries if r.gpu and group else float("nan")
         record = {
             "rule": r.rule,
             "size": r.size,
@@ -360,6 +369,7 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
             "hours_per_job": per_job,
             "runtime_hours": group["runtime"] / 60 if r.gpu and group else float("nan"),
             "retries": retries,
+            "tries": tries,
             "finishes": bool(per_job <= limit) if limit == limit else pd.NA,
             "host_gib": r.host_bytes / GIB,
             "disk_gb": r.disk_bytes / 1e9,
@@ -407,7 +417,7 @@ def plan_markdown(table: pd.DataFrame, config: dict) -> str:
         "TRAK: fp32 per-example gradients), with activation checkpointing where marked (*).",
         "",
     ]
-    head = ["rule", "size", "jobs", "PFLOPs", "GPU-hours", "hours per job (runtime x tries)", "MFU"]
+    head = ["rule", "size", "jobs", "PFLOPs", "GPU-hours", "hours per job (runtime x tries)", "MFU"]  # wall hours
     head += [f"{gb} GB: micro-batch (peak GiB)" for gb in CARDS_GB] + ["host GiB", "disk GB (temporary)", "note"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.itertuples(index=False):
@@ -415,7 +425,7 @@ def plan_markdown(table: pd.DataFrame, config: dict) -> str:
         if r.finishes is pd.NA:
             cells.append("")
         else:
-            limit = f"{_figure(r.runtime_hours)} x {r.retries + 1}"
+            limit = f"{_figure(r.runtime_hours)} x {r.tries}"
             cells.append(f"{_figure(r.hours_per_job)} ({limit}){'' if r.finishes else ' CANNOT FINISH'}")
         cells.append("" if r.mfu_source == "" else f"{r.mfu:.1%} {r.mfu_source}")
         for gb in CARDS_GB:
@@ -445,7 +455,7 @@ def plan_markdown(table: pd.DataFrame, config: dict) -> str:
 
 def unfinishable_line(table: pd.DataFrame) -> str:
     """One line: every rule and size whose jobs the plan finds cannot finish within their group's runtime
-    x (retries + 1), or that every GPU job can."""
+    x (retries + 1) (x 1 for a job that does not resume), or that every GPU job can."""
     stuck = table[table["finishes"].eq(False).fillna(False)]
     if stuck.empty:
         return "Every GPU job finishes within its group's runtime x (retries + 1) by the plan's estimate."

@@ -26,7 +26,7 @@ from proxyscale.config import (
     uses_gpus,
 )
 from proxyscale.errors import ConfigError
-from proxyscale.layout import REPORTS, RESULTS, artifact_path, one_of
+from proxyscale.layout import REPORTS, RESULTS, artifact_path, one_of, shard_name
 from proxyscale.selection.registry import method_params, parse_method
 
 try:
@@ -82,7 +82,10 @@ DATAMODELS = {e: datamodel_settings(config, e) for e in datamodel_experiments(co
 MODEL_IDS = {e: list(range(DATAMODELS[e]["checkpoints"])) for e in DATAMODELS}
 # Each checkpoint's training rows are featurized by N jobs of {shard} "i-of-N" (trak.shards); their
 # projected gradients are temporary unless the experiment keeps them (trak.keep_gradients).
-TRAK_SHARDS = {e: trak_shards(config, e) for e in DATAMODELS}
+try:
+    TRAK_SHARDS = {e: trak_shards(config, e) for e in DATAMODELS}
+except ConfigError as exc:  # trak.shards: auto needs what the plan needs
+    raise WorkflowError(f"invalid config: {exc}") from None
 KEPT_GRADIENTS = [e for e in DATAMODELS if DATAMODELS[e]["trak"]["keep_gradients"]]
 TEMPORARY_GRADIENTS = [e for e in DATAMODELS if e not in KEPT_GRADIENTS]
 # the token shards a language dataset's training windows are read from (none for images): an input of
@@ -239,7 +242,7 @@ def featurized_shards(wildcards):
     """The shard directories of one checkpoint, in row order."""
     n = TRAK_SHARDS[wildcards.exp][wildcards.size]
     fields = {k: wildcards[k] for k in ("exp", "size", "model_id")}
-    return [artifact_path("trak_shard", **fields, shard=f"{i}-of-{n}") for i in range(n)]
+    return [artifact_path("trak_shard", **fields, shard=shard_name(i, n)) for i in range(n)]
 
 
 def trak_work_dir(wildcards):

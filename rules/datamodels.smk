@@ -82,6 +82,7 @@ rule trak:
         **rule_resources(config, "datamodels"),
     retries: rule_retries(config, "datamodels")
     params:
+        featurize=featurize_settings,  # its shards' settings: once they are deleted (temp), a change reruns this
         scoring=scoring_settings,
         device=config["device"],
     script:

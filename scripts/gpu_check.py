@@ -75,7 +75,7 @@ def scores_on(device: torch.device, model, task, x, m, n_train: int, proj_dim: i
             model, task, Arrays(x[:n_train], m[:n_train]), 32, f"{tmp}/store", proj_dim, device, seed=seed,
             projector="dense",
         )  # fmt: skip
-        store.score(model, task, Arrays(x[n_train:], m[n_train:]), 32, f"{tmp}/store", f"{tmp}/s.npy", device)
+        store.score(model, task, Arrays(x[n_train:], m[n_train:]), 32, [f"{tmp}/store"], f"{tmp}/s.npy", device)
         return np.load(f"{tmp}/s.npy")
 
 

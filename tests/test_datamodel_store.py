@@ -410,3 +410,14 @@ def test_scoring_multiplies_by_the_inverse_once(trained, tmp_path, monkeypatch):
     with Matmuls():
         _score(trained, tmp_path / "store", tmp_path / "scores.npy")
     assert shapes == [(32, 10)] * 19  # the inverse times G^T, then 18 blocks times that
+
+
+def test_unfinished_work_of_another_shard_count_is_removed(tmp_path):
+    """A checkpoint cut into 3 shards, then into 2 (trak.shards, or the runtime auto sizes them by,
+    changed): the 3-shard work would never resume, so a 2-shard job removes it and keeps its siblings'."""
+    ckpt = tmp_path / "trak_work" / "w2" / "0"
+    for name in ("0-of-3", "2-of-3", "1-of-2"):
+        (ckpt / name).mkdir(parents=True)
+        (ckpt / name / "grads.npy").write_bytes(b"g")
+    store.discard_other_shardings(ckpt / "0-of-2")
+    assert sorted(p.name for p in ckpt.iterdir()) == ["1-of-2"]

@@ -232,3 +232,28 @@ def test_the_plans_micro_batch_on_each_card_is_the_one_a_job_there_picks(monkeyp
             assert table.loc[("selection: trak_featurize", name), f"micro_batch_{gb}gb"] == micro
             checked += 1
     assert checked == len(CARD_BYTES) * (len(config["sizes"]) + len(config["selection"]["sizes"]))
+
+
+def test_a_job_is_held_to_its_wall_hours_and_to_one_try_unless_it_resumes():
+    """Training on 8 GPUs takes an eighth of its GPU-hours in wall time; a TRAK gather or an evaluation
+    starts again in its retry, so its limit is one runtime, while training and TRAK shards resume."""
+    config = _paper()
+    config["resources"]["train"]["processes"] = 8
+    table = plan(config).set_index(["rule", "size"])
+    train = table.loc[("train", "760m")]
+    assert train["hours_per_job"] == pytest.approx(train["gpu_hours"] / train["jobs"] / 8)
+    assert train["tries"] == 4 and table.loc[("selection: trak_featurize", "760m"), "tries"] == 4
+    assert table.loc[("selection: trak", "760m"), "tries"] == 1 and table.loc[("evaluate", "760m"), "tries"] == 1
+
+
+def test_the_vision_preset_plans_and_passes_the_start_check():
+    """The vision attribution setting has no estimates: one row, and nothing that cannot finish."""
+    from proxyscale.plan import runtime_check
+
+    config = _paper()
+    overlay = yaml.safe_load((REPO / "configs/paper_vision.yaml").read_text())
+    config["attribution"] = overlay["attribution"]
+    config = validated(config)
+    table = plan(config)
+    assert table.loc[table["rule"] == "attribution (vision)", "jobs"].tolist() == [0]
+    assert runtime_check(config) is None

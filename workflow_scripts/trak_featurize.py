@@ -10,6 +10,7 @@ from proxyscale.datamodels.featurize_memory import trak_micro_batch
 from proxyscale.datamodels.projectors import checkpoint_seed
 from proxyscale.datamodels.tasks import load_model
 from proxyscale.device import resolve_device
+from proxyscale.layout import parse_shard
 from proxyscale.runner import run_job
 
 
@@ -19,8 +20,9 @@ def main():
     device = resolve_device(p.device)
     model, task, _ = load_model(smk.input.model, device)
     train = load_dataset(smk.input.data).train
-    shard, shards = (int(x) for x in smk.wildcards.shard.split("-of-"))
+    shard, shards = parse_shard(smk.wildcards.shard)
     rows = store.shard_rows(len(train), shard, shards)
+    store.discard_other_shardings(p.work_dir)
     seed = checkpoint_seed(trak["projector_seed"], int(smk.wildcards.model_id))  # a new projection per model
     settings = {**trak, "seed": seed, "rows": [rows.start, rows.stop]}
     summary = store.featurize(

@@ -11,7 +11,8 @@ parameters, ``L`` layers, width ``d``, ``h`` heads and vocabulary ``V``:
   log-softmax and gradient (``3 x 4 T V``), its gradient (``4 P``) and the flattened copy the projector
   reads (``4 P``);
 - the projector's own state: SJLT's gather index and signed scale per parameter (``12 P``, int64 and
-  fp32), traker's CPU projector's cached p x k matrix (``4 P k``), nothing for fast_jl's CUDA projector;
+  fp32; on a GPU also its gather buffer, :data:`proxyscale.datamodels.sjlt.CUDA_GATHER_BYTES`), traker's
+  CPU projector's cached p x k matrix (``4 P k``), nothing for fast_jl's CUDA projector;
 - the projection's output and the CUDA reserve of :mod:`proxyscale.training.memory`.
 
 :func:`trak_micro_batch` resolves ``trak.micro_batch_size: auto`` to the largest micro-batch (at most

@@ -52,6 +52,7 @@ from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
 from proxyscale.device import Prefetch, pinned
 from proxyscale.errors import ConfigError, DataError
 from proxyscale.io import RowFile, atomic_dir, atomic_path, npy_writer, save_json
+from proxyscale.layout import parse_shard
 from proxyscale.models import built_parameters
 
 MODEL_ID = 0
@@ -84,6 +85,17 @@ def shard_rows(n: int, shard: int, shards: int) -> range:
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} of {shards} does not exist")
     return range(shard * n // shards, (shard + 1) * n // shards)
+
+
+def discard_other_shardings(work_dir: str | Path) -> None:
+    """Remove the unfinished work of the same checkpoint cut into another number of shards (a changed
+    ``trak.shards``, or the runtime ``auto`` sizes them by): it would never be resumed."""
+    work_dir = Path(work_dir)
+    shards = parse_shard(work_dir.name)[1]
+    for other in work_dir.parent.glob("*-of-*"):
+        if other.is_dir() and parse_shard(other.name)[1] != shards:
+            log.info("removing %s: unfinished work of %s shards, now %d", other, parse_shard(other.name)[1], shards)
+            shutil.rmtree(other, ignore_errors=True)
 
 
 class Projection:
@@ -240,14 +252,15 @@ def shard_summaries(shard_dirs: list[Path]) -> list[dict]:
 
 
 def store_summary(store_dir: str | Path) -> dict:
-    """What :func:`featurize` recorded: sizes, projector kind, seed and batch, wall time (and the scoring
-    time, once scored)."""
+    """What a shard's :func:`featurize` recorded (sizes, rows, projector kind, seed and batch, wall time),
+    or a checkpoint's store, which :func:`write_store` wrote (the same, each shard's rows and time, and
+    the scoring)."""
     path = Path(store_dir) / SUMMARY
     if not path.is_file():
         raise DataError(f"{store_dir}: not a finished proxyscale TRAK store (no {SUMMARY})")
     summary = load_json(path)
-    if "store_dtype" not in summary:
-        raise DataError(f"{store_dir}: built by an older proxyscale (no store_dtype); delete it to rebuild it")
+    if "store_dtype" not in summary or "q" not in summary:
+        raise DataError(f"{store_dir}: built by an older proxyscale (before TRAK shards); delete it to rebuild it")
     return summary
 
 
