@@ -167,7 +167,7 @@ def test_publish_makes_the_work_directory_the_shard_under_new_parents(tmp_path):
     target = tmp_path / "results" / "shards" / "0-of-1"
     store.publish(work, target)
     assert sorted(p.name for p in target.iterdir()) == sorted(["grads.npy", store.SUMMARY])
-    assert not (tmp_path / "work").exists()  # the emptied parent goes too
+    assert not (tmp_path / "work").exists()  # the emptied parents go too
     again = tmp_path / "work2"
     again.mkdir()
     (again / store.SUMMARY).write_text('{"proj_dim": 16}')
