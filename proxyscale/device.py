@@ -11,6 +11,7 @@ reported only when ``peak_tflops`` is set (None otherwise).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,18 @@ def resolve_device(name: str = "auto") -> torch.device:
 def autocast(device: torch.device):
     """bf16 mixed precision on CUDA; a no-op context on CPU."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+@contextlib.contextmanager
+def full_fp32() -> Iterator[None]:
+    """fp32 matmuls and convolutions on a GPU (no TF32, which cuDNN's convolutions use by default), for work
+    whose summary says it ran in fp32; the previous settings come back after."""
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:

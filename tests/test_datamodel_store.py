@@ -421,3 +421,22 @@ def test_unfinished_work_of_another_shard_count_is_removed(tmp_path):
         (ckpt / name / "grads.npy").write_bytes(b"g")
     store.discard_other_shardings(ckpt / "0-of-2")
     assert sorted(p.name for p in ckpt.iterdir()) == ["1-of-2"]
+
+
+def test_per_example_gradients_are_computed_without_tf32(trained, tmp_path, monkeypatch):
+    """The summary says float32: on a GPU, cuDNN's convolutions would use TF32 by default. Both TF32
+    switches are off while the gradients are computed, and as they were afterwards."""
+    from trak.gradient_computers import FunctionalGradientComputer
+
+    seen = []
+    real = FunctionalGradientComputer.compute_per_sample_grad
+
+    def spy(self, batch):
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return real(self, batch)
+
+    monkeypatch.setattr(FunctionalGradientComputer, "compute_per_sample_grad", spy)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    summary = _featurize(trained, tmp_path / "store")
+    assert summary["gradient_dtype"] == "float32" and seen == [(False, False)] * 6
+    assert torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32

@@ -48,7 +48,7 @@ from tqdm import tqdm
 from proxyscale.artifacts import NpyRows, load_json, load_npy
 from proxyscale.datamodels.conditioning import MAX_FRACTION
 from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
-from proxyscale.device import Prefetch, pinned
+from proxyscale.device import Prefetch, full_fp32, pinned
 from proxyscale.errors import ConfigError, DataError
 from proxyscale.io import RowFile, atomic_dir, atomic_path, npy_writer, save_json
 from proxyscale.layout import parse_shard
@@ -98,8 +98,9 @@ def discard_other_shardings(work_dir: str | Path) -> None:
 
 
 class Projection:
-    """The per-example gradient of a model's output, projected as traker does (divided by sqrt(p)), and
-    the out-to-loss term Q when ``with_q`` (one more forward pass per example)."""
+    """The per-example gradient of a model's output, computed in fp32 (no TF32 on a GPU) and projected as
+    traker does (divided by sqrt(p)), and the out-to-loss term Q when ``with_q`` (one more forward pass
+    per example)."""
 
     def __init__(
         self, model, modelout, proj_dim: int, seed: int, device, micro_batch: int, projector: str, with_q: bool = True
@@ -116,7 +117,8 @@ class Projection:
         grads, qs = [], []
         for start in range(0, len(batch[0]), self.micro):
             part = tuple(t[start : start + self.micro] for t in batch)
-            g = self.computer.compute_per_sample_grad(batch=part)
+            with full_fp32():  # the summary's gradient_dtype
+                g = self.computer.compute_per_sample_grad(batch=part)
             grads.append((self.projector.project(g, model_id=MODEL_ID) / self.normalize).float().cpu().numpy())
             if self.with_q:
                 qs.append(self.computer.compute_loss_grad(part).reshape(-1).float().cpu().numpy())
