@@ -105,11 +105,11 @@ def test_datamodel_cost_table_sums_checkpoints_and_ratios_training_flops():
         return {"params": params, "examples": 50, "repetition": 1.5, "flops": flops, "wall_seconds": seconds,
                 "forward_flops_per_example": 2.0 * params}  # fmt: skip
 
-    def store(projector):
-        return {"proj_dim": 8, "n_train": 50, "wall_seconds": 1.0, "score_seconds": 0.5, "projector": projector}
+    def store(projector, q):
+        return {"proj_dim": 8, "n_train": 50, "wall_seconds": 1.0, "score_seconds": 0.5, "projector": projector, "q": q}
 
     metas = {"small": [meta(100, 3e5, 2.0)], "big": [meta(1000, 6e6, 2.0), meta(1000, 6e6, 4.0)]}  # small first
-    stores = {"small": [store("MyProjector")], "big": [store("SJLTProjector")] * 2}
+    stores = {"small": [store("MyProjector", False)], "big": [store("SJLTProjector", True)] * 2}
     table = size_costs(metas, stores, 4, "big")
     expected = pd.DataFrame(
         {
@@ -120,7 +120,7 @@ def test_datamodel_cost_table_sums_checkpoints_and_ratios_training_flops():
             "repetition": [1.5, 1.5],
             "train_flops_per_model": [6e6, 3e5],
             "train_flops": [1.2e7, 3e5],
-            "trak_flops": [2 * trak_flops(2000.0, 1000, 8, 50, 4), trak_flops(200.0, 100, 8, 50, 4)],
+            "trak_flops": [2 * (trak_flops(2000.0, 1000, 8, 50, 4) + 50 * 2000.0), trak_flops(200.0, 100, 8, 50, 4)],
             "train_seconds": [6.0, 2.0],
             "trak_seconds": [3.0, 1.5],
             "proj_dim": [8, 8],
