@@ -172,7 +172,9 @@ def _compute(compute: pd.DataFrame) -> list[str]:
         "checkpoint. TRAK FLOPs (cost model): per "
         "training and target example a per-example gradient (3 x forward) and its projection "
         "(2 x params x projection size), plus finalizing (4 n k^2 + k^3) and scoring (2 n k targets), per "
-        "checkpoint. Seconds are measured wall time of the jobs' training and featurize + score steps. "
+        "checkpoint, and the forward pass per training example that computes Q (always here: both variants "
+        "are reported). Seconds are measured wall time of the jobs' training, featurizing (all shards) and "
+        "scoring. "
         "Examples: the training examples of one checkpoint (all of them for vision; for language models its "
         "own random subset of its Chinchilla budget). Repetition: passes of each checkpoint over them (vision: "
         "its epochs; language models: one).",
