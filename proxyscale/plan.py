@@ -355,7 +355,8 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
         retries = group.get("retries") or 0
         tries = retries + 1 if r.resumes else 1  # a job that does not resume starts again in its retry
         per_job = r.flops_per_job / (mfu * peak * r.processes) / 3600 if r.gpu else float("nan")  # wall hours
-        limit = group["runtime"] / 60 * tries if r.gpu and group else float("nan")
+        # judged only where its group asks for a GPU: the hours are GPU-hours (a CPU group runs elsewhere)
+        limit = group["runtime"] / 60 * tries if r.gpu and group and group["gpu"] > 0 else float("nan")
         record = {
             "rule": r.rule,
             "size": r.size,
@@ -367,7 +368,7 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
             "mfu_source": ("measured" if known else f"assumed {r.precision}") if r.gpu else "",
             "gpu_hours": total / (mfu * peak) / 3600 if r.gpu else 0.0,
             "hours_per_job": per_job,
-            "runtime_hours": group["runtime"] / 60 if r.gpu and group else float("nan"),
+            "runtime_hours": group["runtime"] / 60 if limit == limit else float("nan"),
             "retries": retries,
             "tries": tries,
             "finishes": bool(per_job <= limit) if limit == limit else pd.NA,

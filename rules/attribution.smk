@@ -12,12 +12,12 @@ rule attribution_data:
         directory(artifact_path("dataset", exp="attribution")),
     log:
         f"{LOGS}/attribution/attribution_data.log",
+    retries: rule_retries(config, "data")
     conda:
         conda_env("data")
     threads: rule_threads(config, "data")
     resources:
         **rule_resources(config, "data"),
-    retries: rule_retries(config, "data")
     params:
         spec=attribution_data_params(),
     script:
@@ -32,12 +32,12 @@ rule lds_subset:
         artifact_path("lds_subset", subset="{subset}"),
     log:
         f"{LOGS}/lds_subset/{{subset}}.log",
+    retries: rule_retries(config, "datamodels")
     conda:
         conda_env("datamodels")
     threads: rule_threads(config, "datamodels")
     resources:
         **rule_resources(config, "datamodels", training=True),
-    retries: rule_retries(config, "datamodels")
     params:
         size=ATTRIBUTION_SETTING["sizes"][ATTRIBUTION_REFERENCE],
         budget=DATAMODELS["attribution"]["budget"],
@@ -74,12 +74,12 @@ rule lds:
         fig_examples=report(f"{ATTRIBUTION_DIR}/report/top_k_examples.png", category="Data attribution (LDS)"),
     log:
         f"{LOGS}/lds.log",
+    retries: rule_retries(config, "report")
     conda:
         conda_env("report")
     threads: rule_threads(config, "report")
     resources:
         **rule_resources(config, "report"),
-    retries: rule_retries(config, "report")
     params:
         sizes=ATTRIBUTION_SIZES,
         reference=ATTRIBUTION_REFERENCE,

@@ -18,12 +18,12 @@ rule train:
         f"{LOGS}/train/{{dist}}/{{size}}.log",
     wildcard_constraints:
         size=one_of(TRAINED_SIZES),
+    retries: rule_retries(config, "train")
     conda:
         conda_env("train")
     threads: rule_threads(config, "train")
     resources:
         **rule_resources(config, "train", training=True),
-    retries: rule_retries(config, "train")
     params:
         shards=distribution_shard_names,
         weights=distribution_weights,
@@ -48,12 +48,12 @@ rule evaluate:
         f"{LOGS}/evaluate/{{dist}}/{{size}}.log",
     wildcard_constraints:
         size=one_of(TRAINED_SIZES),
+    retries: rule_retries(config, "evaluate")
     conda:
         conda_env("evaluate")
     threads: rule_threads(config, "evaluate")
     resources:
         **rule_resources(config, "evaluate"),
-    retries: rule_retries(config, "evaluate")
     params:
         tests=TESTS,
         batch_size=config["evaluation"]["batch_size"],
@@ -74,12 +74,12 @@ rule evaluate_imported:
         f"{LOGS}/evaluate/{{dist}}/{{size}}.log",
     wildcard_constraints:
         size=one_of(IMPORTED_SIZES),
+    retries: rule_retries(config, "evaluate")
     conda:
         conda_env("imported")
     threads: rule_threads(config, "evaluate")
     resources:
         **rule_resources(config, "evaluate"),
-    retries: rule_retries(config, "evaluate")
     params:
         model=imported_model,
         tests=TESTS,
@@ -115,12 +115,12 @@ rule correlation:
         curves=report(f"{CORRELATION_DIR}/training_curves.png", category="Scale correlation"),
     log:
         f"{LOGS}/correlation.log",
+    retries: rule_retries(config, "report")
     conda:
         conda_env("report")
     threads: rule_threads(config, "report")
     resources:
         **rule_resources(config, "report"),
-    retries: rule_retries(config, "report")
     params:
         loss_keys=LOSS_KEYS,
         run_keys=TRAINED_RUNS,

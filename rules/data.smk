@@ -10,12 +10,12 @@ rule train_tokenizer:
         BPE_PATH,
     log:
         f"{LOGS}/train_tokenizer.log",
+    retries: rule_retries(config, "data")
     conda:
         conda_env("data")
     threads: rule_threads(config, "data")
     resources:
         **rule_resources(config, "data"),
-    retries: rule_retries(config, "data")
     params:
         sources=config["sources"],
         holdout_fraction=config["holdout_fraction"],
@@ -33,12 +33,12 @@ rule prepare_source:
         holdout=artifact_path("holdout", source="{source}"),
     log:
         f"{LOGS}/prepare_source/{{source}}.log",
+    retries: rule_retries(config, "data")
     conda:
         conda_env("data")
     threads: rule_threads(config, "data")
     resources:
         **rule_resources(config, "data"),
-    retries: rule_retries(config, "data")
     params:
         files=source_entries,
         holdout_fraction=config["holdout_fraction"],
@@ -56,12 +56,12 @@ rule build_testset:
         artifact_path("testset", test="{test}"),
     log:
         f"{LOGS}/build_testset/{{test}}.log",
+    retries: rule_retries(config, "data")
     conda:
         conda_env("data")
     threads: rule_threads(config, "data")
     resources:
         **rule_resources(config, "data"),
-    retries: rule_retries(config, "data")
     params:
         spec=testset_spec,
         holdout_sources=pile_sources,

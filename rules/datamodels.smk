@@ -15,12 +15,12 @@ rule datamodel_train:
         artifact_path("model", exp="{exp}", size="{size}", model_id="{model_id}"),
     log:
         f"{LOGS}/{{exp}}/datamodel_train/{{size}}/{{model_id}}.log",
+    retries: rule_retries(config, "datamodels")
     conda:
         conda_env("datamodels")
     threads: rule_threads(config, "datamodels")
     resources:
         **rule_resources(config, "datamodels", training=True),
-    retries: rule_retries(config, "datamodels")
     params:
         size=datamodel_size,
         budget=datamodel_budget,
@@ -43,12 +43,12 @@ rule trak_featurize:
         f"{LOGS}/{{exp}}/trak_featurize/{{size}}/{{model_id}}/{{shard}}.log",
     wildcard_constraints:
         exp=one_of(TEMPORARY_GRADIENTS),
+    retries: rule_retries(config, "datamodels")
     conda:
         conda_env("datamodels")
     threads: rule_threads(config, "datamodels")
     resources:
         **rule_resources(config, "datamodels"),
-    retries: rule_retries(config, "datamodels")
     params:
         trak=featurize_settings,
         work_dir=trak_work_dir,
@@ -75,12 +75,12 @@ rule trak:
         scores=artifact_path("trak_scores", exp="{exp}", size="{size}", model_id="{model_id}"),
     log:
         f"{LOGS}/{{exp}}/trak/{{size}}/{{model_id}}.log",
+    retries: rule_retries(config, "datamodels")
     conda:
         conda_env("datamodels")
     threads: rule_threads(config, "datamodels")
     resources:
         **rule_resources(config, "datamodels"),
-    retries: rule_retries(config, "datamodels")
     params:
         featurize=featurize_settings,  # its shards' settings: once they are deleted (temp), a change reruns this
         scoring=scoring_settings,
@@ -97,12 +97,12 @@ rule datamodel:
         artifact_path("datamodel", exp="{exp}", size="{size}"),
     log:
         f"{LOGS}/{{exp}}/datamodel/{{size}}.log",
+    retries: rule_retries(config, "report")
     conda:
         conda_env("report")
     threads: 1
     resources:
         **rule_resources(config, "report"),
-    retries: rule_retries(config, "report")
     params:
         q_term=q_term,
     script:

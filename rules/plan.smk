@@ -9,12 +9,12 @@ rule plan:
         table=f"{RESULTS}/plan.parquet",
     log:
         f"{LOGS}/plan.log",
+    retries: rule_retries(config, "report")
     conda:
         conda_env("report")
     threads: 1
     resources:
         **rule_resources(config, "report"),
-    retries: rule_retries(config, "report")
     params:
         config=config,
         compute=f"{CORRELATION_DIR}/compute.parquet",

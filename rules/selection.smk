@@ -13,12 +13,12 @@ rule selection_split:
         artifact_path("split", target="{target}"),
     log:
         f"{LOGS}/selection/split/{{target}}.log",
+    retries: rule_retries(config, "data")
     conda:
         conda_env("data")
     threads: 1
     resources:
         **rule_resources(config, "data"),
-    retries: rule_retries(config, "data")
     params:
         n_targets=SELECTION["n_targets"],
         n_holdout=SELECTION["n_holdout"],
@@ -37,12 +37,12 @@ rule selection_data:
         directory(artifact_path("dataset", exp="selection")),
     log:
         f"{LOGS}/selection/selection_data.log",
+    retries: rule_retries(config, "data")
     conda:
         conda_env("data")
     threads: rule_threads(config, "data")
     resources:
         **rule_resources(config, "data"),
-    retries: rule_retries(config, "data")
     params:
         spec=selection_data_params(),
     script:
@@ -56,12 +56,12 @@ rule select:
         artifact_path("subset", target="{target}", method="{method}"),
     log:
         f"{LOGS}/selection/select/{{target}}/{{method}}.log",
+    retries: rule_retries(config, "report")
     conda:
         conda_env("report")
     threads: 1
     resources:
         **rule_resources(config, "report"),
-    retries: rule_retries(config, "report")
     params:
         spec=select_params,
     script:
@@ -77,12 +77,12 @@ rule selection_retrain:
         artifact_path("retrain", target="{target}", method="{method}"),
     log:
         f"{LOGS}/selection/retrain/{{target}}/{{method}}.log",
+    retries: rule_retries(config, "datamodels")
     conda:
         conda_env("datamodels")
     threads: rule_threads(config, "datamodels")
     resources:
         **rule_resources(config, "datamodels", training=True),
-    retries: rule_retries(config, "datamodels")
     params:
         size=SELECTION["sizes"][SELECTION["reference"]],
         budget=DATAMODELS["selection"]["budget"],
@@ -105,12 +105,12 @@ rule selection_shard:
         artifact_path("selected_shard", target="{target}", method="{method}"),
     log:
         f"{LOGS}/selection/shard/{{target}}/{{method}}.log",
+    retries: rule_retries(config, "data")
     conda:
         conda_env("data")
     threads: 1
     resources:
         **rule_resources(config, "data"),
-    retries: rule_retries(config, "data")
     script:
         "../workflow_scripts/selection_shard.py"
 
@@ -131,12 +131,12 @@ rule dsdm:
         fig_composition=report(f"{SELECTION_DIR}/report/composition.png", category="Dataset selection (DsDm)"),
     log:
         f"{LOGS}/dsdm.log",
+    retries: rule_retries(config, "report")
     conda:
         conda_env("report")
     threads: rule_threads(config, "report")
     resources:
         **rule_resources(config, "report"),
-    retries: rule_retries(config, "report")
     params:
         runs=SELECTION_RUNS,
         sizes=SELECTION_SIZES,

@@ -32,7 +32,7 @@ def _readme_count(name: str) -> int:
         for line in (REPO / "README.md").read_text().splitlines()
         if line.startswith(f"| `{name.split(' + ')[-1]}`")
     )
-    return int(re.findall(r"\| (\d+) \|", row)[-1])
+    return int(re.findall(r"\| ([\d,]+) \|", row)[-1].replace(",", ""))
 
 
 SMOKE = {
