@@ -233,12 +233,13 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
     block = config["selection"] if experiment == "selection" else attribution_setting(config)
     T = block["context_length"]
     task = LMTask(vocab_size=vocab, context_length=T)
-    n = lookup(config, dm["pool_key"])
     trak, M = dm["trak"], dm["checkpoints"]
     store_item = 2 if trak.get("store_dtype", "float32") == "float16" else 4
     tpp = dm["budget"]["tokens_per_param"]
     world = resources(config, "datamodels")["processes"]
     shards, setups = trak_shards(config, experiment), trak_setups(config, experiment)
+    ref_setup = setups[dm["reference"]]
+    n, n_targets = ref_setup.n_train, ref_setup.n_targets  # the experiment's pool and targets, as every size's
     rows = []
     for name, size in dm["sizes"].items():
         t, N = setups[name], shards[name]
@@ -271,13 +272,10 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
             Row(f"{experiment}: datamodel", name, jobs=1, params=p, gpu=False, host_bytes=BLOCK_BYTES * 3 + 4.0 * n * M,
                 disk_bytes=4.0 * n * t.columns)
         )  # fmt: skip
-    ref = dm["sizes"][dm["reference"]]
-    cfg = task.config(ref)
-    p = count_parameters(cfg)
+    ref, cfg, p = dm["sizes"][dm["reference"]], ref_setup.cfg, ref_setup.params
     reference = {"params": p, "flops_per_job": training_flops(p, budget_windows(task, ref, tpp) * T),
                  "memory": _training_memory(cfg, ref, world), "group": "datamodels", "processes": world,
                  "resumes": True}  # fmt: skip
-    n_targets = next(iter(setups.values())).n_targets
     if experiment == "attribution":
         m = config["attribution"]["lds"]["subsets"]
         rows.append(
