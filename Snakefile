@@ -31,6 +31,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/correlation.smk"
 include: "rules/plan.smk"
+include: "rules/export.smk"
 
 
 if DATAMODELS:  # a config's attribution and selection blocks are optional
@@ -65,6 +66,16 @@ rule all:
 rule correlation_report:
     input:
         CORRELATION_REPORT,
+
+
+rule export_hf:
+    input:
+        HF_EXPORTS,
+
+
+rule export_traker:
+    input:
+        traker_exports,
 
 
 onsuccess:

@@ -62,6 +62,7 @@ BPE_PATH = artifact_path("bpe")  # where train_tokenizer writes the BPE of token
 TOKENIZER = tokenizer_spec(config, BPE_PATH)  # a trained BPE's entry names its file
 TOKENIZER_FILES = [TOKENIZER["path"]] if "path" in TOKENIZER else []  # what tokenised artifacts depend on
 TESTSET_FILES = [artifact_path("testset", test=t) for t in TESTS]
+HF_EXPORTS = [artifact_path("hf_export", dist=d, size=s) for d, s in TRAINED_RUNS]  # export_hf's models
 LOSS_KEYS = [(d, s, t) for d, s in RUNS for t in TESTS]
 SELECTION_TARGETS = list(config.get("selection", {}).get("targets", []))
 RESERVED_TESTS = [t for t in SELECTION_TARGETS if t in TESTS]  # their DsDm target parts stay out
@@ -186,17 +187,36 @@ def size_spec(wildcards):
     return config["sizes"][wildcards.size]
 
 
-def imported_model(wildcards):
+def imported_source(wildcards):
+    """An imported checkpoint's config entry, as given (an hf_olmo one is what convert_imported reads)."""
     return imported_checkpoint(config, wildcards.size, wildcards.dist)
 
 
-def imported_files(wildcards):
-    """A local imported checkpoint's files, so that replacing them re-evaluates it (a hub model's name
-    and revision are params)."""
-    entry = imported_model(wildcards)
+def imported_model(wildcards):
+    """The entry evaluate_imported loads: as given, or for format hf_olmo its converted directory (the
+    hub name, revision and modules were the conversion's)."""
+    entry = imported_source(wildcards)
+    if entry.get("format") != "hf_olmo":
+        return entry
+    dropped = ("hub", "revision", "modules", "format", "trust_remote_code")
+    converted = artifact_path("converted", dist=wildcards.dist, size=wildcards.size)
+    return {**{k: v for k, v in entry.items() if k not in dropped}, "path": converted}
+
+
+def local_files(entry):
+    """A local checkpoint's files, so that replacing them reruns what reads it (a hub model's name and
+    revision are params)."""
     if "path" not in entry:
         return []
     return sorted(str(f) for f in Path(entry["path"]).rglob("*") if f.is_file())
+
+
+def imported_files(wildcards):
+    """What evaluate_imported reads: the converted directory of an hf_olmo checkpoint, else its files."""
+    entry = imported_source(wildcards)
+    if entry.get("format") == "hf_olmo":
+        return [artifact_path("converted", dist=wildcards.dist, size=wildcards.size)]
+    return local_files(entry)
 
 
 # TRAK datamodels (both experiments, through {exp}).
@@ -243,6 +263,33 @@ def featurized_shards(wildcards):
     n = TRAK_SHARDS[wildcards.exp][wildcards.size]
     fields = {k: wildcards[k] for k in ("exp", "size", "model_id")}
     return [artifact_path("trak_shard", **fields, shard=shard_name(i, n)) for i in range(n)]
+
+
+def size_kept_shards(wildcards):
+    """Every kept shard directory of every checkpoint of a size, one list per checkpoint in row order."""
+    n = TRAK_SHARDS[wildcards.exp][wildcards.size]
+    return [
+        [
+            artifact_path("trak_shard", exp=wildcards.exp, size=wildcards.size, model_id=m, shard=shard_name(i, n))
+            for i in range(n)
+        ]
+        for m in MODEL_IDS[wildcards.exp]
+    ]
+
+
+def traker_exports(wildcards):
+    """export_traker's sizes: every size of each experiment that keeps its gradients (none: one line saying
+    what to set, since the featurized gradients it writes out are otherwise deleted)."""
+    if not KEPT_GRADIENTS:
+        raise WorkflowError(
+            "export_traker: no experiment keeps its projected gradients; set attribution.trak.keep_gradients "
+            "(or selection.trak.keep_gradients): true, which featurizes again once"
+        )
+    return [artifact_path("traker_export", exp=e, size=s) for e in KEPT_GRADIENTS for s in DATAMODELS[e]["sizes"]]
+
+
+def size_models(wildcards):
+    return model_artifacts(wildcards.exp, [wildcards.size], "model")
 
 
 def trak_work_dir(wildcards):

@@ -4,7 +4,7 @@
 # weighting of source shards or one selection's shard (selection.distributions). Only a size's own
 # architecture and recipe are params, so editing one size re-runs that size's models and the report.
 # A size under models: is imported from transformers checkpoints instead: evaluate_imported replaces
-# its train and evaluate jobs.
+# its train and evaluate jobs (after convert_imported for checkpoints in OLMo's hf_olmo format).
 
 
 rule train:
@@ -61,6 +61,27 @@ rule evaluate:
         device=config["device"],
     script:
         "../workflow_scripts/evaluate.py"
+
+
+rule convert_imported:
+    input:
+        lambda w: local_files(imported_source(w)),
+    output:
+        directory(artifact_path("converted", dist="{dist}", size="{size}")),
+    log:
+        f"{LOGS}/convert_imported/{{dist}}/{{size}}.log",
+    wildcard_constraints:
+        size=one_of(IMPORTED_SIZES),
+    retries: rule_retries(config, "report")
+    conda:
+        conda_env("imported")
+    threads: 1
+    resources:
+        **rule_resources(config, "report"),
+    params:
+        source=imported_source,
+    script:
+        "../workflow_scripts/convert_imported.py"
 
 
 rule evaluate_imported:

@@ -29,8 +29,8 @@ MNIST = {
 
 
 REQUIRED = {x for x in os.environ.get("PROXYSCALE_REQUIRE", "").split(",") if x}
-"""What must be available (``slurm``, ``datasets``, ``transformers``): CI names all three, so a test
-that would skip for want of one of them fails instead."""
+"""What must be available (``slurm``, ``datasets``, ``transformers``, ``lm_eval``): CI names them all, so a
+test that would skip for want of one of them fails instead."""
 
 
 def unavailable(what: str, reason: str) -> None:
@@ -54,6 +54,15 @@ def needs_transformers() -> None:
         import transformers  # noqa: F401
     except ImportError:
         unavailable("transformers", "the transformers package is not installed")
+
+
+def needs_lm_eval() -> None:
+    """Skip (or, when required, fail) a test of lm-evaluation-harness on exported models where it is missing."""
+    try:
+        import accelerate  # noqa: F401 (lm_eval's hf model needs it: the lm_eval[hf] extra)
+        import lm_eval  # noqa: F401
+    except ImportError:
+        unavailable("lm_eval", "lm-evaluation-harness (lm_eval[hf]) is not installed")
 
 
 def windows_dataset(directory: Path, arrays: dict, **task):

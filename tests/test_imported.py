@@ -260,6 +260,9 @@ def test_the_correlation_report_runs_on_imported_models_alone_then_mixed_with_a_
     report = (results / "correlation/report.md").read_text()
     assert "Losses are in bits per byte in every table and figure" in report
     assert "each imported model's own tokenizer (neox, llama)" in report
+    assert "Every size is imported (llama, neox): one checkpoint per distribution of 4 training" in report
+    assert "Each size was trained on" not in report and "trained elsewhere on data unknown (imported)" in report
+    assert "Whether a run sees any of its data more than once: unknown (imported)." in report
     compute = pd.read_parquet(results / "correlation/compute.parquet").set_index("size")
     record = json.loads((results / "imported/books/llama.json").read_text())
     assert compute.loc["llama", "params"] == record["params"] and record["tokens"] == 20 * record["params"]
@@ -295,6 +298,8 @@ def test_the_correlation_report_runs_on_imported_models_alone_then_mixed_with_a_
     assert compute["origin"].to_dict() == {"llama": "imported", "tiny": "trained"}
     report = (results / "correlation/report.md").read_text()
     assert "UTF-8 bytes (257 tokens with end-of-sequence) (sizes trained here) and each imported model's" in report
+    assert "; the imported sizes (llama) have one checkpoint per distribution, trained elsewhere on data" in report
+    assert "No run trained here sees any of its data more than once; for the imported sizes (llama): unknown" in report
     assert "Losses are in bits per byte" in report
 
 
@@ -316,3 +321,53 @@ def test_an_imported_model_that_cannot_be_loaded_fails_its_job_in_one_line(tmp_p
     )
     assert line in result.stderr and "hf download no-org/no-such-model --revision main" in result.stderr
     assert not (tmp_path / "results/losses/books/neox").exists()  # nothing half-written
+
+
+NO_POST_INIT = """
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
+
+
+class NoPostInitConfig(PretrainedConfig):
+    model_type = "no_post_init"
+
+
+class NoPostInitModel(PreTrainedModel):  # as ai2-olmo's hf_olmo: never calls self.post_init()
+    config_class = NoPostInitConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.lin = torch.nn.Linear(2, 2)
+
+
+AutoConfig.register("no_post_init", NoPostInitConfig)
+AutoModelForCausalLM.register(NoPostInitConfig, NoPostInitModel)
+"""
+
+
+def test_a_registered_model_class_that_transformers_5_cannot_build_is_one_line_with_the_fixes(tmp_path, monkeypatch):
+    """ai2-olmo's hf_olmo model never calls post_init(), which transformers 5 needs: loading it through
+    modules: fails in one line naming the key, the installed transformers and both ways out."""
+    needs_transformers()
+    import transformers
+    from safetensors.torch import save_file
+
+    if int(transformers.__version__.split(".")[0]) < 5:
+        pytest.skip("transformers 4 builds models that never call post_init()")
+    (tmp_path / "no_post_init.py").write_text(NO_POST_INIT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps({"model_type": "no_post_init", "architectures": ["NoPostInitModel"]}))
+    save_file({"lin.weight": torch.zeros(2, 2), "lin.bias": torch.zeros(2)}, str(ckpt / "model.safetensors"))
+    from proxyscale.models.imported import load_imported
+
+    with pytest.raises(ConfigError) as err:
+        load_imported(entry(ckpt, modules=["no_post_init"]), CPU)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"models.s.checkpoints.d.modules: the model class that no_post_init registers does not load under "
+        f"transformers {transformers.__version__} (AttributeError: "
+    )
+    assert "format: hf_olmo instead of modules" in message and 'pip install -e ".[datadecide]"' in message

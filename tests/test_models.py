@@ -9,11 +9,16 @@ from proxyscale.models.architecture import GPTConfig, count_parameters, training
 from proxyscale.models.gpt import GPT, alibi_bias, biased_attention
 
 
+@pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("position", ["alibi", "learned"])
 @pytest.mark.parametrize("d, layers, heads", [(8, 1, 2), (12, 2, 4), (64, 3, 8)])
-def test_parameter_count_matches_module(position, d, layers, heads):
-    cfg = GPTConfig(vocab_size=257, context_length=32, d_model=d, n_layers=layers, n_heads=heads, position=position)
-    assert count_parameters(cfg) == sum(p.numel() for p in GPT(cfg).parameters())
+def test_parameter_count_matches_module(position, d, layers, heads, bias):
+    cfg = GPTConfig(
+        vocab_size=257, context_length=32, d_model=d, n_layers=layers, n_heads=heads, position=position, bias=bias
+    )
+    model = GPT(cfg)
+    assert count_parameters(cfg) == sum(p.numel() for p in model.parameters())
+    assert any(name.endswith(".bias") for name, _ in model.named_parameters()) == bias
     embeddings = 257 * d + (32 * d if position == "learned" else 0)
     assert count_parameters(cfg, include_embeddings=False) == count_parameters(cfg) - embeddings
 

@@ -166,12 +166,13 @@ def test_smoke_vision_overlay_runs_resnet18_on_cifar_format_batches(samples, tmp
 
 def test_datadecide_preset_plans_every_released_model_without_training(tmp_path):
     """configs/datadecide.yaml: DataDecide's 25 corpora x 14 sizes, each imported from the hub at its final
-    default-seed checkpoint (revision main); the plan evaluates every model and trains none."""
+    default-seed checkpoint (revision main) in hf_olmo format; the plan converts and evaluates every model
+    and trains none."""
     config = yaml.safe_load((REPO / "configs/datadecide.yaml").read_text())
     sizes = ["4M", "6M", "8M", "10M", "14M", "16M", "20M", "60M", "90M", "150M", "300M", "530M", "750M", "1B"]
     assert list(config["models"]) == sizes and config["reference"] == "1B"
     for size, spec in config["models"].items():
-        assert len(spec["checkpoints"]) == 25 and spec["modules"] == ["hf_olmo"]
+        assert len(spec["checkpoints"]) == 25 and spec["format"] == "hf_olmo" and "modules" not in spec
         nominal = int(size[:-1]) * (10**6 if size.endswith("M") else 10**9)
         assert spec["tokens"] == 100 * nominal  # the suite's 100 tokens per parameter
         for dist, entry in spec["checkpoints"].items():
@@ -184,5 +185,5 @@ def test_datadecide_preset_plans_every_released_model_without_training(tmp_path)
     result = _snakemake(tmp_path, ["configs/datadecide.yaml"], "-n")
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout)
-    assert counts == Counter(evaluate_imported=350, build_testset=6, correlation=1, all=1)
+    assert counts == Counter(convert_imported=350, evaluate_imported=350, build_testset=6, correlation=1, all=1)
     assert sum(counts.values()) == _readme_count("configs/datadecide.yaml")

@@ -41,6 +41,23 @@ def _distributions(dists: list[str], induced: list[str]) -> str:
     )
 
 
+def _training(imported: list[str], trained_here: bool, dists: str, tests: str) -> str:
+    """What each size's models were trained on and evaluated on, as far as the run knows: what a checkpoint
+    trained elsewhere saw is unknown (imported)."""
+    names = ", ".join(imported)
+    if not imported:
+        return f"Each size was trained on each of {dists} and evaluated on {tests}."
+    if trained_here:
+        return (
+            f"Each size trained here was trained on each of {dists}; the imported sizes ({names}) have one "
+            f"checkpoint per distribution, trained elsewhere on data unknown (imported). All were evaluated on {tests}."
+        )
+    return (
+        f"Every size is imported ({names}): one checkpoint per distribution of {dists}, trained elsewhere on data "
+        f"unknown (imported), evaluated on {tests}."
+    )
+
+
 def _introduction(
     means: pd.DataFrame,
     reference: str,
@@ -50,6 +67,8 @@ def _introduction(
     induced: list[str],
     tokenizer: str | None,
     unit: str,
+    imported: list[str],
+    n_sizes: int,
 ) -> list[str]:
     dists = sorted(means["dist"].unique())
     tests = sorted(means["test"].unique())
@@ -57,9 +76,14 @@ def _introduction(
     return [
         "# Scale correlation: do proxy models see the training data the way the reference does?",
         "",
-        f"Reference size **{reference}**; proxies {', '.join(proxies)}. Each size was trained on each of "
-        f"{_distributions(dists, induced)} and evaluated on {len(tests)} test sets "
-        f"({', '.join(tests)}). For each test set and proxy, the points are the training distributions: "
+        f"Reference size **{reference}**; proxies {', '.join(proxies)}. "
+        + _training(
+            imported,
+            len(imported) < n_sizes,
+            _distributions(dists, induced),
+            f"{len(tests)} test sets ({', '.join(tests)})",
+        )
+        + " For each test set and proxy, the points are the training distributions: "
         "the proxy's mean loss against the reference's. R^2 is that of the least-squares line; intervals are "
         f"{pct} percentile bootstraps over distributions."
         + (
@@ -120,7 +144,14 @@ def _headline(summary: pd.DataFrame, compute: pd.DataFrame, proxies: list[str]) 
     ]
 
 
-def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, str]) -> list[str]:
+def _imported_sizes(compute: pd.DataFrame) -> list[str]:
+    """The sizes imported from checkpoints trained elsewhere (the config's models:)."""
+    if "origin" not in compute:
+        return []
+    return compute.loc[compute["origin"] == "imported", "size"].tolist()
+
+
+def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, str], imported: list[str]) -> list[str]:
     formats = {"params": "{:,.0f}", "tokens": "{:,.0f}", "flops": "{:.3g}", "wall_seconds": "{:.2f}",
                "tokens_per_second": "{:,.0f}", "mfu": "{:.1%}", "final_train_loss": "{:.2f}",
                "max_repetition": "{:.2f}"}  # fmt: skip
@@ -131,11 +162,11 @@ def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, s
             if c in compute
         }
     )
-    imported = (
+    imported_note = (
         " Imported sizes (origin imported, the config's models:) were trained elsewhere: their parameters are "
         "counted from the checkpoints (or given), their training tokens are the config's, and what training "
         "measures is n/a."
-        if "origin" in compute and (compute["origin"] == "imported").any()
+        if imported
         else ""
     )
     if len(repeated):
@@ -144,8 +175,15 @@ def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, s
             for r in repeated.itertuples()
         )
         repeats = f"Runs that see some data more than once (times the most repeated shard is seen): {runs}."
-    else:
+    elif not imported:
         repeats = "No run sees any of its data more than once."
+    elif len(imported) == len(compute):
+        repeats = "Whether a run sees any of its data more than once: unknown (imported)."
+    else:
+        repeats = (
+            f"No run trained here sees any of its data more than once; for the imported sizes ({', '.join(imported)}): "
+            "unknown (imported)."
+        )
     return [
         "## Compute",
         "",
@@ -154,7 +192,7 @@ def _compute(compute: pd.DataFrame, repeated: pd.DataFrame, figures: dict[str, s
         "over the run's wall time over the devices' peak bf16 FLOP/s (n/a where the peak is unknown, as on a "
         "CPU: set `peak_tflops`). max_repetition: the most any of the size's runs repeats one of its shards "
         "(tokens drawn from the shard over its unique tokens); `model.max_repetition` refuses runs above it."
-        + imported,
+        + imported_note,
         "",
         md_table(shown, floatfmt=".2f"),
         "",
@@ -277,12 +315,24 @@ def correlation_report(results: CorrelationResults, figures: dict[str, str]) -> 
     r = results
     labels = _proxy_labels(r.compute, r.reference)
     proxies = list(labels)
+    imported = _imported_sizes(r.compute)
     pct = f"{100 * r.ci:.0f}%"
     parts = [
-        *_introduction(r.means, r.reference, proxies, r.reserved, pct, list(r.induced), r.tokenizer, r.unit),
+        *_introduction(
+            r.means,
+            r.reference,
+            proxies,
+            r.reserved,
+            pct,
+            list(r.induced),
+            r.tokenizer,
+            r.unit,
+            imported,
+            len(r.compute),
+        ),  # fmt: skip
         *_verdict(r.verdict, r.thresholds, pct),
         *_headline(r.summary, r.compute, proxies),
-        *_compute(r.compute, r.repeated, figures),
+        *_compute(r.compute, r.repeated, figures, imported),
         *_agreement(r.summary, labels, pct, figures, r.unit),
         *_accuracy(r.accuracy, list(r.compute["size"]), pct, figures),
         *_per_sample(r.per_sample, r.null, labels, figures),

@@ -70,6 +70,11 @@ class FastTokenizer:
             )
         self.eos_id = found[0]
 
+    @property
+    def backend(self):
+        """The `tokenizers.Tokenizer` itself (what a transformers tokenizer wraps)."""
+        return self._tok
+
     def encode(self, text: str) -> list[int]:
         return self._tok.encode(text, add_special_tokens=False).ids
 

@@ -300,6 +300,12 @@ def target_gradients(model, task, targets, batch_size: int, shard_dir: Path, dev
     return np.concatenate(rows)
 
 
+def group_means(g: np.ndarray, groups) -> np.ndarray:
+    """The mean of the rows of ``g`` in each group (``groups``: a group index per row), (n_groups, k)."""
+    groups = np.asarray(groups)
+    return np.stack([g[groups == j].mean(axis=0) for j in range(int(groups.max()) + 1)])
+
+
 def score(
     model: torch.nn.Module,
     task,
@@ -320,8 +326,7 @@ def score(
     shard_summaries(shard_dirs)
     g = target_gradients(model, task, targets, batch_size, shard_dirs[0], device)
     if groups is not None:
-        groups = np.asarray(groups)
-        g = np.stack([g[groups == j].mean(axis=0) for j in range(int(groups.max()) + 1)])
+        g = group_means(g, groups)
     weights = finalize(shard_dirs, lambda_reg, device) @ torch.from_numpy(g.T.astype(np.float32)).to(device)
     n = 0
     with npy_writer(out, np.float32, (g.shape[0],)) as append:

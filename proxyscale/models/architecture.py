@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-ARCHITECTURE_KEYS = ("d_model", "n_layers", "n_heads", "position")
+ARCHITECTURE_KEYS = ("d_model", "n_layers", "n_heads", "position", "bias")
 """The keys of a config size that shape the model (the others are the recipe's: batch sizes, lr, memory)."""
 POSITIONS = ("alibi", "learned")
 """How a model knows token positions: ALiBi's attention biases (MPT's choice, the default) or learned
@@ -27,6 +27,7 @@ class GPTConfig:
     n_layers: int
     n_heads: int
     position: str = "alibi"
+    bias: bool = True  # biases in every linear layer and LayerNorm; False: exactly MPT's blocks
 
     def __post_init__(self) -> None:
         if self.position not in POSITIONS:
@@ -45,13 +46,13 @@ class GPTConfig:
 def count_parameters(cfg: GPTConfig, include_embeddings: bool = True) -> int:
     """Number of trainable parameters of :class:`proxyscale.models.gpt.GPT` built from ``cfg``.
 
-    Per block: two LayerNorms (4d), attention qkv+proj with biases (4d^2 + 4d), MLP (8d^2 + 5d).
-    Embeddings: tokens (V d, tied with the output head), learned positions (T d) unless ALiBi;
-    final LayerNorm (2d).
+    Per block: two LayerNorms (4d), attention qkv+proj with biases (4d^2 + 4d), MLP (8d^2 + 5d); without
+    biases (``bias`` false) the LayerNorms' gains (2d) and the weights (12d^2). Embeddings: tokens (V d,
+    tied with the output head), learned positions (T d) unless ALiBi; final LayerNorm (2d, or d).
     """
     d, n_layers = cfg.d_model, cfg.n_layers
-    per_block = 12 * d * d + 13 * d
-    total = n_layers * per_block + 2 * d
+    per_block = 12 * d * d + (13 * d if cfg.bias else 2 * d)
+    total = n_layers * per_block + (2 * d if cfg.bias else d)
     if include_embeddings:
         total += cfg.vocab_size * d + (cfg.context_length * d if cfg.position == "learned" else 0)
     return total

@@ -2,8 +2,10 @@
 
 One architecture family, scaled by ``d_model``, ``n_layers`` and ``n_heads`` (pre-LayerNorm blocks,
 causal self-attention with ALiBi (MPT's choice) or learned positions, 4x GELU MLP, output head tied to
-the token embedding), built from a :class:`proxyscale.models.architecture.GPTConfig`, whose closed-form
-parameter count a unit test checks against the built module.
+the token embedding; biases in every linear layer and LayerNorm unless ``bias`` is false, which makes
+it exactly MPT, :mod:`proxyscale.models.export`), built from a
+:class:`proxyscale.models.architecture.GPTConfig`, whose closed-form parameter count a unit test checks
+against the built module.
 
 Called with targets, the model returns the per-token loss computed a chunk of tokens at a time
 (:func:`proxyscale.losses.per_token_head`), never the whole batch's logits; with
@@ -100,14 +102,14 @@ class Block(nn.Module):
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        d = cfg.d_model
+        d, bias = cfg.d_model, cfg.bias
         self.n_heads = cfg.n_heads
-        self.ln1 = nn.LayerNorm(d)
-        self.qkv = nn.Linear(d, 3 * d)
-        self.proj = nn.Linear(d, d)
-        self.ln2 = nn.LayerNorm(d)
-        self.fc = nn.Linear(d, 4 * d)
-        self.out = nn.Linear(4 * d, d)
+        self.ln1 = nn.LayerNorm(d, bias=bias)
+        self.qkv = nn.Linear(d, 3 * d, bias=bias)
+        self.proj = nn.Linear(d, d, bias=bias)
+        self.ln2 = nn.LayerNorm(d, bias=bias)
+        self.fc = nn.Linear(d, 4 * d, bias=bias)
+        self.out = nn.Linear(4 * d, d, bias=bias)
 
     def forward(self, x: torch.Tensor, attend) -> torch.Tensor:
         """``attend(q, k, v)`` is the attention (heads first), chosen by the model for all its blocks."""
@@ -132,7 +134,7 @@ class GPT(nn.Module):
         else:
             self.alibi = None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
-        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.ln_f = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
         self.checkpoint_blocks = False  # activation checkpointing (training loops set it per size)
         self.attention = "sdpa"  # or "flex" (module docstring)
         self.compile_flex = None  # compile FlexAttention: None, on CUDA only (eager flex is a slow reference)
@@ -149,7 +151,8 @@ class GPT(nn.Module):
     def _init(module: nn.Module) -> None:
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, std=0.02)
-            nn.init.zeros_(module.bias)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, std=0.02)
 

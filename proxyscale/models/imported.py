@@ -28,7 +28,7 @@ from proxyscale.data.tokenizer import FastTokenizer
 from proxyscale.errors import ConfigError, DataError, reason
 from proxyscale.losses import PerToken
 
-_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "max_sequence_length", "seq_length")
 
 
 def _transformers():
@@ -74,6 +74,20 @@ def model_source(entry: dict) -> Source:
             raise DataError(f"{entry['where']}.path: directory '{entry['path']}' does not exist")
         return Source(entry["path"], None, entry["where"], hub=False)
     return Source(entry["hub"], entry["revision"], entry["where"], hub=True)
+
+
+def checkpoint_directory(entry: dict) -> Path:
+    """The local directory of an imported entry's checkpoint: its ``path``, or its hub revision downloaded
+    once into the Hugging Face cache (for what reads the files themselves, as conversion does)."""
+    source = model_source(entry)
+    if not source.hub:
+        return Path(source.name)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(source.name, revision=source.revision))
+    except Exception as exc:  # offline, unknown name or revision: each its own hub error class
+        raise source.unreachable(exc) from None
 
 
 def tokenizer_source(entry: dict) -> Source:
@@ -132,9 +146,20 @@ def _architecture(transformers, source: Source, trust: bool) -> dict:
     remote = " (it ships its own code: set trust_remote_code: true if you trust it)" if "auto_map" in raw else ""
     raise ConfigError(
         f"{source.where}: transformers {transformers.__version__} does not know the architecture "
-        f"'{kind}' of {source.describe()}{remote}; install the package that registers it and name it under "
-        "modules (DataDecide's hf_olmo: pip install ai2-olmo, modules: [hf_olmo]), or convert the checkpoint "
-        "to an architecture transformers ships"
+        f"'{kind}' of {source.describe()}{remote}; OLMo's hf_olmo (DataDecide's): give it format: hf_olmo, "
+        "which converts it; otherwise install the package that registers the architecture and name it under "
+        "modules, or convert the checkpoint to an architecture transformers ships"
+    )
+
+
+def _registered_model_fails(transformers, entry: dict, exc: AttributeError) -> ConfigError:
+    """The one line for a model class from ``modules`` that this transformers cannot build (ai2-olmo's
+    hf_olmo never calls post_init(), which transformers 5 needs), with the two ways out."""
+    return ConfigError(
+        f"{entry['where']}.modules: the model class that {', '.join(entry['modules'])} registers does not load "
+        f"under transformers {transformers.__version__} ({reason(exc)}); give the checkpoint format: hf_olmo "
+        "instead of modules (converted to transformers' own OLMo or Llama, no ai2-olmo), or install the "
+        'datadecide extra (pip install -e ".[datadecide]", transformers<5)'
     )
 
 
@@ -182,6 +207,10 @@ def load_imported(entry: dict, device: torch.device) -> Imported:
         )
     except OSError as exc:
         raise source.unreachable(exc) from None
+    except AttributeError as exc:
+        if not entry.get("modules"):
+            raise
+        raise _registered_model_fails(transformers, entry, exc) from None
     except ValueError as exc:
         raise ConfigError(
             f"{source.where}: {source.describe()} ('{raw.get('model_type')}') is not a causal language model "
