@@ -6,7 +6,7 @@ import time
 from snakemake.utils import min_version, validate
 
 sys.path.insert(0, workflow.basedir)  # the proxyscale package beside this Snakefile, installed or not
-from proxyscale.config import drop_keys
+from proxyscale.config import default_configfile, drop_keys
 from proxyscale.errors import ConfigError
 from proxyscale.runner import outlive_stop_warnings
 from proxyscale.summary import failure_summary, run_summary
@@ -17,7 +17,7 @@ outlive_stop_warnings()  # a cluster's SIGUSR1 ahead of a job's time limit is fo
 min_version("9.0")
 
 
-configfile: "config.yaml"
+configfile: default_configfile(workflow.basedir)  # the working directory's config.yaml, else the embedded default
 
 
 try:

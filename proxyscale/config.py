@@ -42,6 +42,42 @@ def drop_keys(config: dict) -> None:
         del node[last]
 
 
+def default_configfile(workflow_dir: str | Path) -> str:
+    """The config the workflow starts from: ``config.yaml`` in the working directory where there is one
+    (a run's own copy, as Snakemake workflows are deployed), else the embedded default beside the
+    Snakefile, so that ``snakemake -s .../Snakefile -d elsewhere`` runs with no copy."""
+    return "config.yaml" if Path("config.yaml").is_file() else str(Path(workflow_dir) / "config.yaml")
+
+
+DATA_KEYS = ("path", "images", "labels", "root")
+"""The config keys whose values are local files or folders (sources, test sets, tokenizers, vision data,
+imported checkpoints)."""
+
+
+def resolve_data_paths(node, workflow_dir: str | Path, working_dir: str | Path = "."):
+    """``node`` (the config, or part of it) with each relative data path (:data:`DATA_KEYS`) that is not
+    under the working directory but is under the workflow's own directory made absolute there: the
+    embedded data of the default config resolve wherever Snakemake runs (``-d elsewhere``), while a
+    path under the working directory (a user's own data) keeps its meaning, and results still go to the
+    working directory. A path found in neither is left for the config checks to name."""
+    if isinstance(node, dict):
+        return {
+            k: _resolved(v, Path(workflow_dir), Path(working_dir))
+            if k in DATA_KEYS and isinstance(v, str)
+            else resolve_data_paths(v, workflow_dir, working_dir)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [resolve_data_paths(v, workflow_dir, working_dir) for v in node]
+    return node
+
+
+def _resolved(path: str, workflow_dir: Path, working_dir: Path) -> str:
+    if Path(path).is_absolute() or (working_dir / path).exists() or not (workflow_dir / path).exists():
+        return path
+    return str((workflow_dir / path).resolve())
+
+
 def tokenizer_spec(config: dict, bpe_path: str) -> dict:
     """The tokenizer entry rules pass to jobs: a ``bpe`` entry gains the ``path`` its training rule writes."""
     spec = dict(config.get("tokenizer", {"kind": "byte"}))

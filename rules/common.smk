@@ -16,6 +16,7 @@ from proxyscale.config import (
     imported_checkpoint,
     needs_q,
     proxies,
+    resolve_data_paths,
     rule_resources,
     rule_retries,
     rule_threads,
@@ -29,6 +30,7 @@ from proxyscale.errors import ConfigError
 from proxyscale.layout import REPORTS, RESULTS, artifact_path, one_of, shard_name
 from proxyscale.selection.registry import method_params, parse_method
 
+config.update(resolve_data_paths(config, workflow.basedir))  # the embedded data, from any working directory
 try:
     check_config(config)
 except ConfigError as exc:
