@@ -99,11 +99,41 @@ def run_summary(workdir: str | Path = ".", since: float = 0.0) -> str:
 
 
 _ERROR = re.compile(r"^Error in rule (\w+):$")
+_START = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
+_JOB_LINE = re.compile(r"^error in rule \w+: ")  # the one line a failed job's runner writes (proxyscale.runner)
+
+
+def _blocks(lines: list[str], header: re.Pattern) -> list[dict]:
+    """Snakemake's job blocks that start with ``header`` (the rule name its group), each with its indented
+    ``key: value`` details."""
+    blocks = []
+    for i, line in enumerate(lines):
+        if m := header.match(line.strip()):
+            block = {"rule": m[1]}
+            for detail in lines[i + 1 :]:
+                if not detail.startswith((" ", "\t")):
+                    break
+                key, _, value = detail.strip().partition(": ")
+                block.setdefault(key, value.replace(" (check log file(s) for error details)", ""))
+            blocks.append(block)
+    return blocks
+
+
+def _job_error(log: str) -> str:
+    """What a failed job said: the one line its runner wrote (without the rule, which the summary names),
+    else its log's last line (an error from outside the runner), or nothing when the log is missing."""
+    try:
+        lines = [line for line in Path(log).read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    said = [line for line in lines if _JOB_LINE.match(line)]
+    return _JOB_LINE.sub("", said[-1]) if said else (lines[-1].strip() if lines else "")
 
 
 def failure_summary(snakemake_logs: str | Path | list) -> str:
-    """The failed jobs of a run and their log files, from Snakemake's log of it (the ``log`` an
-    ``onerror:`` handler gets: one path or, in Snakemake 9, a list of them)."""
+    """The failed jobs of a run, from Snakemake's log of it (the ``log`` an ``onerror:`` handler gets: one
+    path or, in Snakemake 9, a list of them): each job's rule and wildcards, the one line it failed with
+    (from its log file) and that log's path."""
     paths = [snakemake_logs] if isinstance(snakemake_logs, str | Path) else list(snakemake_logs)
     lines = []
     for path in paths:
@@ -111,23 +141,15 @@ def failure_summary(snakemake_logs: str | Path | list) -> str:
             lines += Path(path).read_text().splitlines()
         except OSError:
             continue
-    failed = []
-    for i, line in enumerate(lines):
-        if m := _ERROR.match(line.strip()):
-            block = {"rule": m[1]}
-            for detail in lines[i + 1 : i + 12]:
-                key, _, value = detail.strip().partition(": ")
-                if key in ("wildcards", "output", "log") and key not in block:
-                    block[key] = value.replace(" (check log file(s) for error details)", "")
-                if not detail.startswith((" ", "\t")):
-                    break
-            failed.append(block)
+    wildcards = {b.get("jobid"): b["wildcards"] for b in _blocks(lines, _START) if "wildcards" in b}
+    failed = _blocks(lines, _ERROR)
     if not failed:
         return ""
     out = ["", f"{len(failed)} job(s) failed:"]
     for job in failed:
-        what = job.get("wildcards") or job.get("output", "").split(", ")[0]
-        where = f" ({what})" if what else ""
-        out.append(f"  {job['rule']}{where}: " + (f"log {job['log']}" if "log" in job else "no log file"))
+        what = job.get("wildcards") or wildcards.get(job.get("jobid")) or job.get("output", "").split(", ")[0]
+        said = _job_error(job["log"].split(", ")[0]) if "log" in job else ""
+        out.append(f"  {job['rule']}" + (f" ({what})" if what else "") + (f": {said}" if said else ""))
+        out.append(f"    log: {job['log']}" if "log" in job else "    no log file")
     out.append(f"Snakemake's own log: {', '.join(str(p) for p in paths)}")
     return "\n".join(out)

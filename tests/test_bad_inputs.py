@@ -311,8 +311,9 @@ def test_a_damaged_input_fails_its_job_in_one_line_and_keep_going_finishes_the_o
     assert (tmp_path / shards[0]).is_file() and (tmp_path / shards[2]).is_file()
     assert not (tmp_path / shards[1]).exists() and not (tmp_path / "results/holdout/web.parquet").exists()
     assert not [p for p in (tmp_path / "results").rglob("*") if ".tmp" in p.name]  # nothing half-written
-    failed = "1 job(s) failed:\n  prepare_source (results/shards/web.npy): log results/logs/prepare_source/web.log"
-    assert failed in result.stderr
+    failed = result.stderr.split("1 job(s) failed:\n", 1)[1].splitlines()  # by rule and wildcards, line, log
+    assert failed[0].startswith(f"  prepare_source (source=web): {bad}: xz data ends early (the file is cut off)")
+    assert failed[1] == "    log: results/logs/prepare_source/web.log"
 
     # a finished artifact damaged by hand: its reader names it and its maker; deleting it is the remedy
     books = tmp_path / shards[0]

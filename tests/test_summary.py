@@ -76,15 +76,31 @@ def test_the_summary_names_only_the_reports_this_run_made(tmp_path):
 
 
 SNAKEMAKE_LOG = """\
+[Thu Nov 26 10:12:19 2026]
+localrule build_testset:
+    input: data/c4.jsonl.xz
+    output: results/testsets/c4.parquet
+    log: {c4_log}
+    jobid: 5
+    reason: Missing output files: results/testsets/c4.parquet
+    wildcards: test=c4
+    resources: tmpdir=/tmp, runtime=30, gpu=0, mem_mb=2000
 [Thu Nov 26 10:12:20 2026]
 Error in rule prepare_source:
     message: None
     jobid: 3
     input: data/web.jsonl.xz
     output: results/shards/web.npy, results/holdout/web.parquet
-    log: results/logs/prepare_source/web.log (check log file(s) for error details)
+    log: {web_log} (check log file(s) for error details)
     wildcards: source=web
 Shutting down, this might take some time.
+[Thu Nov 26 10:12:21 2026]
+Error in rule build_testset:
+    message: None
+    jobid: 5
+    input: data/c4.jsonl.xz
+    output: results/testsets/c4.parquet
+    log: {c4_log} (check log file(s) for error details)
 [Thu Nov 26 10:12:21 2026]
 Error in rule train:
     message: None
@@ -94,13 +110,22 @@ Exiting because a job execution failed. Look above for error messages
 """
 
 
-def test_the_failure_summary_lists_failed_jobs_and_their_logs(tmp_path):
+def test_the_failure_summary_names_each_job_its_one_line_and_its_log(tmp_path):
+    """Each failed job: its rule and wildcards (from the job's start block when its error block has none),
+    the one line its runner wrote (else its log's last line), and the log's path."""
+    web_log, c4_log = tmp_path / "web.log", tmp_path / "c4.log"
+    web_log.write_text("reading data/web.jsonl.xz\nerror in rule prepare_source: data/web.jsonl.xz: not xz\n")
+    c4_log.write_text("Traceback (most recent call last):\n  ...\nMemoryError\n")
     log = tmp_path / "run.snakemake.log"
-    log.write_text(SNAKEMAKE_LOG)
+    log.write_text(SNAKEMAKE_LOG.format(web_log=web_log, c4_log=c4_log))
     assert failure_summary([log]).splitlines()[1:] == [
-        "2 job(s) failed:",
-        "  prepare_source (source=web): log results/logs/prepare_source/web.log",
-        "  train (results/checkpoints/books/tiny.pt): no log file",
+        "3 job(s) failed:",
+        "  prepare_source (source=web): data/web.jsonl.xz: not xz",
+        f"    log: {web_log}",
+        "  build_testset (test=c4): MemoryError",
+        f"    log: {c4_log}",
+        "  train (results/checkpoints/books/tiny.pt)",
+        "    no log file",
         f"Snakemake's own log: {log}",
     ]
     assert failure_summary(tmp_path / "missing.log") == ""
