@@ -6,10 +6,13 @@ the markdown report) and an SVG (for papers) next to each other.
 
 from __future__ import annotations
 
+import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from proxyscale import stats
 from proxyscale.correlation.analysis import NATS_PER_TOKEN
@@ -156,34 +159,59 @@ def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0, in
     save(fig, path)
 
 
+_OBSERVED = {"histtype": "stepfilled", "facecolor": (*mcolors.to_rgb("C0"), 0.55), "edgecolor": "C0", "linewidth": 0.8}
+_NULL = {"histtype": "step", "edgecolor": "black", "linewidth": 1.3}
+"""How Figure 5 draws a proxy's observed per-sample R^2 (filled) and its null (an outline on top)."""
+
+
 def per_sample_hist(per_sample, null, compute, path) -> None:
-    """Figure 5: distribution of per-sample R^2, one panel per test set, one colour per proxy; the black
-    dashed line is the permutation null (distributions shuffled, all proxies pooled)."""
-    order = [s for s in compute["size"] if s in set(per_sample["size"])]
-    g = sns.displot(
-        per_sample.dropna(subset=["r2"]),
-        x="r2",
-        hue="size",
-        hue_order=order,
-        col="test",
-        col_wrap=3,
-        kind="hist",
-        bins=np.linspace(0, 1, 21),
-        element="step",
-        stat="density",
-        common_norm=False,
-        height=2.4,
-        aspect=1.2,
-        facet_kws={"sharey": False},
-    )
+    """Figure 5: distribution of per-sample R^2, one panel per (test set, proxy): rows are test sets,
+    columns proxies (largest first), on shared axes. Each panel's filled histogram is the proxy's observed
+    values; its black outline is the same proxy's permutation null (the training distributions shuffled
+    against the reference's, the same number of times for every proxy), named in the legend and the title."""
+    ratio = compute.set_index("size")["compute_ratio"]
+    proxies = [s for s in compute["size"] if s in set(per_sample["size"])]
+    tests = sorted(per_sample["test"].unique())
+    n_perm = round(len(null) / len(per_sample)) if len(per_sample) else 0  # each null holds n_perm values per example
     bins = np.linspace(0, 1, 21)
-    for test, ax in g.axes_dict.items():
-        values = null.loc[null["test"] == test, "r2"].dropna()
-        ax.hist(values, bins=bins, density=True, histtype="step", color="black", linestyle="--", linewidth=1.2)
-    g.figure.text(0.99, 0.01, "dashed: shuffled distributions (null)", ha="right", fontsize=8)
-    g.set_axis_labels("per-sample $R^2$", "density")
-    g.figure.suptitle("Per-sample $R^2$ across training distributions", y=1.02)
-    save(g.figure, path)
+    fig, axes = plt.subplots(
+        len(tests),
+        len(proxies),
+        figsize=(max(1.9 * len(proxies) + 0.6, 5.0), 1.4 * len(tests) + 1.3),  # wide enough for the title
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
+    for i, test in enumerate(tests):
+        for j, size in enumerate(proxies):
+            ax = axes[i, j]
+            for frame, style in ((per_sample, _OBSERVED), (null, _NULL)):
+                values = frame.loc[(frame["test"] == test) & (frame["size"] == size), "r2"].dropna()
+                if len(values):
+                    ax.hist(values, bins=bins, weights=np.full(len(values), 1 / len(values)), **style)
+            if i == 0:
+                ax.set_title(f"proxy {size}\n{ratio_label(ratio[size])} less compute", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(f"{test}\nshare of examples", fontsize=9)
+            if i == len(tests) - 1:
+                ax.set_xlabel("per-sample $R^2$")
+    axes[0, 0].set_xlim(0, 1)
+    axes[0, 0].set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
+    fig.suptitle(
+        "Per-sample $R^2$ of proxy vs reference loss across training distributions\n"
+        f"black outline: null, the distributions shuffled ({n_perm} permutations per proxy)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    handles = [
+        Patch(facecolor=_OBSERVED["facecolor"], edgecolor=_OBSERVED["edgecolor"],
+              label="observed: proxy vs reference, per example"),
+        Line2D([], [], color=_NULL["edgecolor"], linewidth=_NULL["linewidth"],
+               label=f"null: training distributions shuffled ({n_perm} permutations)"),
+    ]  # fmt: skip
+    ncol = 2 if len(proxies) > 2 else 1  # side by side only where the panels are as wide as the two entries
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False, fontsize=8)
+    save(fig, path)
 
 
 def training_curves(curves: pd.DataFrame, path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from proxyscale.plotting import ratio_label, save
 from proxyscale.selection.registry import METHODS
@@ -17,14 +18,34 @@ _BASELINES = sorted((m for m in METHODS.values() if m not in (_LINE, _COMPARISON
 """Every other method is a horizontal line: those that select without a datamodel, then with one."""
 
 
+def _size_ticks(ax, dsdm: pd.DataFrame, reference: str) -> None:
+    """The compute-ratio axis of Figure 8: log scale, most compute on the right, one tick per size that selected
+    (its name over its compute ratio, 'reference' for the reference) and room beyond the outermost points, so
+    the sizes are named below the axis rather than beside points, where they would meet the other lines."""
+    sizes = dsdm.drop_duplicates("size").sort_values("compute_ratio")
+    ratios = sizes["compute_ratio"].to_numpy(float)
+    names = [
+        f"{size}\nreference" if size == reference else f"{size}\n{ratio_label(ratio)}"
+        for size, ratio in zip(sizes["size"], ratios)
+    ]
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(ratios))
+    ax.xaxis.set_major_formatter(FixedFormatter(names))
+    ax.xaxis.set_minor_locator(NullLocator())
+    if len(ratios):
+        pad = max(ratios.max() / ratios.min(), 4.0) ** 0.12  # a margin of about a tenth of the span, in log units
+        ax.set_xlim(ratios.max() * pad, ratios.min() / pad)  # inverted: the reference on the right
+
+
 def dsdm_vs_compute(results: pd.DataFrame, reference: str, path) -> None:
     """Figure 8: holdout loss (top) and token accuracy (bottom) of the reference trained on each
-    size's DsDm selection, against that size's compute ratio; random selection is the dashed line,
-    the other baselines horizontal lines. Error bars: the paired interval of the difference from
-    random, drawn around the point. One column per target."""
+    size's DsDm selection, against that size's compute ratio (a log axis whose ticks name the sizes);
+    random selection is the dashed line, the other baselines horizontal lines, all named in the legend.
+    Error bars: the paired interval of the difference from random, drawn around the point. One column
+    per target."""
     targets = list(dict.fromkeys(results["target"]))
     metrics = [("loss", "holdout loss (nats/token)"), ("token_accuracy", "holdout token accuracy")]
-    fig, axes = plt.subplots(len(metrics), len(targets), figsize=(4.6 * len(targets), 6.4), squeeze=False)
+    fig, axes = plt.subplots(len(metrics), len(targets), figsize=(4.2 * len(targets), 5.6), squeeze=False, sharex=True)
     for col, target in enumerate(targets):
         block = results[results["target"] == target]
         dsdm = block[block["kind"] == _LINE.kind].sort_values("compute_ratio")
@@ -48,25 +69,14 @@ def dsdm_vs_compute(results: pd.DataFrame, reference: str, path) -> None:
                 fmt=f"o{_LINE.linestyle}",
                 color=_LINE.color,
                 capsize=3,
-                label=f"{_LINE.label} with size (bars: paired CI vs {_COMPARISON.label})",
+                label=f"{_LINE.label}, selecting with each size (bars: paired CI vs {_COMPARISON.label})",
             )
             if row == 0:
-                for _, d in dsdm.iterrows():
-                    tag = (
-                        f"{d['size']} (reference)"
-                        if d["size"] == reference
-                        else f"{d['size']} ({ratio_label(d['compute_ratio'])})"
-                    )
-                    ax.annotate(
-                        tag, (d["compute_ratio"], d[metric]), textcoords="offset points", xytext=(5, 6), fontsize=8
-                    )
                 ax.set_title(f"target: {target}")
-            ax.set_xscale("log")
-            if not ax.xaxis_inverted():
-                ax.invert_xaxis()
-            ax.set_ylabel(label)
-            if row == len(metrics) - 1:
-                ax.set_xlabel("proxy compute ratio (reference FLOPs / proxy's), log scale")
+            ax.set_ylabel(label if col == 0 else "")
+        axes[-1, col].set_xlabel("size whose datamodel selected\n(compute ratio: reference FLOPs / its)")
+    for ax in axes.flat:  # shared, but set on each so no matplotlib version leaves a panel unticked
+        _size_ticks(ax, results[results["kind"] == _LINE.kind], reference)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.tight_layout()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 3), fontsize=8)
