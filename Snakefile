@@ -3,12 +3,13 @@
 import sys
 import time
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 sys.path.insert(0, workflow.basedir)  # the proxyscale package beside this Snakefile, installed or not
 from proxyscale.config import default_configfile, drop_keys
 from proxyscale.errors import ConfigError
 from proxyscale.runner import outlive_stop_warnings
+from proxyscale.schema import validate_config
 from proxyscale.summary import failure_summary, run_summary
 
 RUN_STARTED = time.time()  # reports written after this were made by this run
@@ -22,9 +23,12 @@ configfile: default_configfile(workflow.basedir)  # the working directory's conf
 
 try:
     drop_keys(config)  # an overlay's `drop:` list removes what merging config files cannot
+    validate_config(config, f"{workflow.basedir}/schemas/config.schema.yaml")  # fills the defaults too
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
-validate(config, "schemas/config.schema.yaml")
+
+
+report: "rules/report/workflow.rst"  # the front page of snakemake --report; figure captions beside it
 
 
 include: "rules/common.smk"

@@ -213,13 +213,21 @@ def resources(config: dict, group: str) -> dict:
     return {**_DEFAULT_RESOURCES, **config.get("resources", {}).get(group, {})}
 
 
+PLACEMENT = ("slurm_partition", "slurm_account", "gpu_model", "gres", "constraint", "slurm_extra")
+"""Where a group's jobs run on a cluster, as snakemake-executor-plugin-slurm names it, passed only where set."""
+
+
 def rule_resources(config: dict, group: str, training: bool = False) -> dict:
-    """A rule's ``resources:`` from its group's (mem_mb, runtime in minutes, gpu), and for a rule that
-    trains (``training``) the data-parallel process count its job starts under torchrun. A rule that does
-    not train runs one process on one device: it asks for one GPU at most, whatever training asks for."""
+    """A rule's ``resources:`` from its group's (mem_mb, runtime in minutes, gpu, and the :data:`PLACEMENT`
+    it sets), and for a rule that trains (``training``) the data-parallel process count its job starts
+    under torchrun. A rule that does not train runs one process on one device: it asks for one GPU at
+    most, whatever training asks for."""
     res = resources(config, group)
     out = {k: res[k] for k in ("mem_mb", "runtime", "gpu", *(("processes",) if training else ()))}
-    return out if training else {**out, "gpu": min(out["gpu"], 1)}
+    out |= {k: res[k] for k in PLACEMENT if k in res}
+    if "gres" in out:  # the plugin refuses gpu and gres together: gres then says how many GPUs
+        del out["gpu"]
+    return out if training or "gpu" not in out else {**out, "gpu": min(out["gpu"], 1)}
 
 
 def uses_gpus(config: dict) -> bool:

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from proxyscale.benchmarks import measured_jobs
 from proxyscale.config import (
     attribution_setting,
     correlation_distributions,
+    datamodel_experiments,
     datamodel_settings,
     lookup,
     needs_q,
@@ -331,9 +333,13 @@ def _data_rows(config: dict, vocab: int) -> list[Row]:
     ]  # fmt: skip
 
 
-def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataFrame:
+def plan(config: dict, measured_mfu: dict[str, float] | None = None, benchmark_dir=None) -> pd.DataFrame:
     """The plan of a validated config, one row per rule and size (module docstring). ``measured_mfu``
-    (size -> MFU of finished training runs) replaces the assumed MFU of those sizes' bf16 GPU rules."""
+    (size -> MFU of finished training runs) replaces the assumed MFU of those sizes' bf16 GPU rules; the
+    benchmark files of finished jobs under ``benchmark_dir`` (:mod:`proxyscale.benchmarks`) replace the
+    estimated hours of one job and host memory of their rows, whose MFU and GPU-hours follow from them."""
+    references = {e: datamodel_settings(config, e)["reference"] for e in datamodel_experiments(config)}
+    benchmarks = measured_jobs(benchmark_dir, references) if benchmark_dir else {}
     vocab = vocab_size(config)
     peak = float(config.get("peak_tflops") or DEFAULT_PEAK_TFLOPS) * 1e12
     rows = _data_rows(config, vocab) + _correlation_rows(config, vocab)
@@ -346,13 +352,18 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
     measured = measured_mfu or {}
     records = []
     for r in rows:
+        bench = benchmarks.get((r.rule, r.size))
         known = r.precision == "bf16" and r.size in measured
         mfu = measured[r.size] if known else ASSUMED_MFU[r.precision]
+        if bench and r.flops_per_job:  # the MFU its jobs reached: their FLOPs over their measured wall time
+            mfu = r.flops_per_job / (bench.seconds * peak * r.processes)
         total = r.jobs * r.flops_per_job
         group = resources(config, r.group) if r.group else {}
         retries = group.get("retries") or 0
         tries = retries + 1 if r.resumes else 1  # a job that does not resume starts again in its retry
         per_job = r.flops_per_job / (mfu * peak * r.processes) / 3600 if r.gpu else float("nan")  # wall hours
+        if bench:
+            per_job = bench.seconds / 3600
         # judged only where its group asks for a GPU: the hours are GPU-hours (a CPU group runs elsewhere)
         limit = group["runtime"] / 60 * tries if r.gpu and group and group["gpu"] > 0 else float("nan")
         record = {
@@ -363,14 +374,17 @@ def plan(config: dict, measured_mfu: dict[str, float] | None = None) -> pd.DataF
             "flops_per_job": r.flops_per_job,
             "flops": total,
             "mfu": mfu if r.gpu else float("nan"),
-            "mfu_source": ("measured" if known else f"assumed {r.precision}") if r.gpu else "",
+            "mfu_source": ("benchmarked" if bench else "measured" if known else f"assumed {r.precision}")
+            if r.gpu
+            else "",
             "gpu_hours": total / (mfu * peak) / 3600 if r.gpu else 0.0,
             "hours_per_job": per_job,
             "runtime_hours": group["runtime"] / 60 if limit == limit else float("nan"),
             "retries": retries,
             "tries": tries,
             "finishes": bool(per_job <= limit) if limit == limit else pd.NA,
-            "host_gib": r.host_bytes / GIB,
+            "host_gib": (bench.max_rss_bytes if bench else r.host_bytes) / GIB,
+            "measured_jobs": bench.jobs if bench else 0,
             "disk_gb": r.disk_bytes / 1e9,
             "temp_disk_gb": r.temp_bytes / 1e9,
             "note": r.note,
@@ -416,6 +430,14 @@ def plan_markdown(table: pd.DataFrame, config: dict) -> str:
         "TRAK: fp32 per-example gradients), with activation checkpointing where marked (*).",
         "",
     ]
+    if measured := int(table["measured_jobs"].sum()):
+        rows = ", ".join(f"{r.rule} {r.size}" for r in table.itertuples() if r.measured_jobs)
+        lines += [
+            f"Measured, not estimated ({rows}): hours per job are the mean wall time, host GiB the largest "
+            f"resident memory, and MFU (benchmarked) their FLOPs over that time, of {measured:,} finished jobs' "
+            "benchmark files (results/benchmarks/), on the machines that ran them.",
+            "",
+        ]
     head = ["rule", "size", "jobs", "PFLOPs", "GPU-hours", "hours per job (runtime x tries)", "MFU"]  # wall hours
     head += [f"{gb} GB: micro-batch (peak GiB)" for gb in CARDS_GB] + ["host GiB", "disk GB (temporary)", "note"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

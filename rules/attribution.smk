@@ -32,6 +32,8 @@ rule lds_subset:
         artifact_path("lds_subset", subset="{subset}"),
     log:
         f"{LOGS}/lds_subset/{{subset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/lds_subset/{{subset}}.tsv"
     retries: rule_retries(config, "datamodels")
     conda:
         conda_env("datamodels")
@@ -62,16 +64,53 @@ rule lds:
         subsets=[artifact_path("lds_subset", subset=i) for i in LDS_SUBSETS],
     output:
         report=LDS_REPORT,
+        html=report(
+            f"{ATTRIBUTION_DIR}/report/report.html",
+            caption="report/lds_report.rst",
+            category="Data attribution",
+            labels={"#": "1", "item": "Report", "shows": "the findings, every table and figure (report.md)"},
+        ),
         lds=f"{ATTRIBUTION_DIR}/report/lds.parquet",
         lds_vs_m=f"{ATTRIBUTION_DIR}/report/lds_vs_checkpoints.parquet",
         overlap=f"{ATTRIBUTION_DIR}/report/top_k_overlap.parquet",
         rank=f"{ATTRIBUTION_DIR}/report/rank_correlation.parquet",
         compute=f"{ATTRIBUTION_DIR}/report/compute.parquet",
-        fig_lds=report(f"{ATTRIBUTION_DIR}/report/fig6_lds_vs_compute.png", category="Data attribution (LDS)"),
-        fig_m=report(f"{ATTRIBUTION_DIR}/report/lds_vs_checkpoints.png", category="Data attribution (LDS)"),
-        fig_overlap=report(f"{ATTRIBUTION_DIR}/report/fig7_top_k_overlap.png", category="Data attribution (LDS)"),
-        fig_rank=report(f"{ATTRIBUTION_DIR}/report/rank_correlation.png", category="Data attribution (LDS)"),
-        fig_examples=report(f"{ATTRIBUTION_DIR}/report/top_k_examples.png", category="Data attribution (LDS)"),
+        # every figure is a PNG (in the HTML report, captioned from rules/report/) and an SVG beside it
+        fig_lds=report(
+            f"{ATTRIBUTION_DIR}/report/fig6_lds_vs_compute.png",
+            caption="report/fig6_lds_vs_compute.rst",
+            category="Data attribution",
+            labels={"#": "2", "item": "Figure 6", "shows": "each size's LDS against its compute ratio"},
+        ),
+        fig_lds_svg=f"{ATTRIBUTION_DIR}/report/fig6_lds_vs_compute.svg",
+        fig_overlap=report(
+            f"{ATTRIBUTION_DIR}/report/fig7_top_k_overlap.png",
+            caption="report/fig7_top_k_overlap.rst",
+            category="Data attribution",
+            labels={"#": "3", "item": "Figure 7", "shows": "top-k and bottom-k examples shared with the reference"},
+        ),
+        fig_overlap_svg=f"{ATTRIBUTION_DIR}/report/fig7_top_k_overlap.svg",
+        fig_m=report(
+            f"{ATTRIBUTION_DIR}/report/lds_vs_checkpoints.png",
+            caption="report/lds_vs_checkpoints.rst",
+            category="Data attribution",
+            labels={"#": "4", "item": "LDS vs checkpoints", "shows": "LDS as more checkpoints are averaged"},
+        ),
+        fig_m_svg=f"{ATTRIBUTION_DIR}/report/lds_vs_checkpoints.svg",
+        fig_rank=report(
+            f"{ATTRIBUTION_DIR}/report/rank_correlation.png",
+            caption="report/rank_correlation.rst",
+            category="Data attribution",
+            labels={"#": "5", "item": "Rank correlation", "shows": "Spearman of datamodel weights between sizes"},
+        ),
+        fig_rank_svg=f"{ATTRIBUTION_DIR}/report/rank_correlation.svg",
+        fig_examples=report(
+            f"{ATTRIBUTION_DIR}/report/top_k_examples.png",
+            caption="report/top_k_examples.rst",
+            category="Data attribution",
+            labels={"#": "6", "item": "Top examples", "shows": "each size's most helpful training examples"},
+        ),
+        fig_examples_svg=f"{ATTRIBUTION_DIR}/report/top_k_examples.svg",
     log:
         f"{LOGS}/lds.log",
     retries: rule_retries(config, "report")

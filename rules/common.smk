@@ -45,6 +45,7 @@ CORRELATION_DIR = f"{RESULTS}/correlation"
 ATTRIBUTION_DIR = f"{RESULTS}/attribution"
 SELECTION_DIR = f"{RESULTS}/selection"
 LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"  # the costliest rules' wall time and memory per job (snakemake plan reads them)
 
 # Scale correlation: every size trained (sizes) or imported (models) on every distribution, evaluated
 # on every test set.

@@ -16,6 +16,8 @@ rule train:
         curve=artifact_path("curve", dist="{dist}", size="{size}"),
     log:
         f"{LOGS}/train/{{dist}}/{{size}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train/{{dist}}/{{size}}.tsv"
     wildcard_constraints:
         size=one_of(TRAINED_SIZES),
     retries: rule_retries(config, "train")
@@ -46,6 +48,8 @@ rule evaluate:
         [artifact_path("losses", dist="{dist}", size="{size}", test=t) for t in TESTS],
     log:
         f"{LOGS}/evaluate/{{dist}}/{{size}}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate/{{dist}}/{{size}}.tsv"
     wildcard_constraints:
         size=one_of(TRAINED_SIZES),
     retries: rule_retries(config, "evaluate")
@@ -120,6 +124,12 @@ rule correlation:
         reserved=[artifact_path("split", target=t) for t in RESERVED_TESTS],
     output:
         report=CORRELATION_REPORT,
+        html=report(
+            f"{CORRELATION_DIR}/report.html",
+            caption="report/correlation_report.rst",
+            category="Scale correlation",
+            labels={"#": "1", "item": "Report", "shows": "the findings, every table and figure (report.md)"},
+        ),
         means=f"{CORRELATION_DIR}/mean_losses.parquet",
         accuracy=f"{CORRELATION_DIR}/accuracy.parquet",
         compute=f"{CORRELATION_DIR}/compute.parquet",
@@ -128,12 +138,49 @@ rule correlation:
         loo=f"{CORRELATION_DIR}/loo_predictions.parquet",
         null=f"{CORRELATION_DIR}/per_sample_null.parquet",
         verdict=f"{CORRELATION_DIR}/verdict.parquet",
-        scatter=report(f"{CORRELATION_DIR}/fig1_scatter.png", category="Scale correlation"),
-        r2_compute=report(f"{CORRELATION_DIR}/fig2_r2_vs_compute.png", category="Scale correlation"),
-        r2_accuracy=report(f"{CORRELATION_DIR}/fig3_r2_vs_accuracy.png", category="Scale correlation"),
-        per_sample_fig=report(f"{CORRELATION_DIR}/fig4_per_sample.png", category="Scale correlation"),
-        per_sample_hist=report(f"{CORRELATION_DIR}/fig5_per_sample_r2.png", category="Scale correlation"),
-        curves=report(f"{CORRELATION_DIR}/training_curves.png", category="Scale correlation"),
+        # every figure is a PNG (in the HTML report, captioned from rules/report/) and an SVG beside it
+        scatter=report(
+            f"{CORRELATION_DIR}/fig1_scatter.png",
+            caption="report/fig1_scatter.rst",
+            category="Scale correlation",
+            labels={"#": "2", "item": "Figure 1", "shows": "reference vs proxy mean loss, per distribution"},
+        ),
+        scatter_svg=f"{CORRELATION_DIR}/fig1_scatter.svg",
+        r2_compute=report(
+            f"{CORRELATION_DIR}/fig2_r2_vs_compute.png",
+            caption="report/fig2_r2_vs_compute.rst",
+            category="Scale correlation",
+            labels={"#": "3", "item": "Figure 2", "shows": "R² against how much less compute the proxy used"},
+        ),
+        r2_compute_svg=f"{CORRELATION_DIR}/fig2_r2_vs_compute.svg",
+        r2_accuracy=report(
+            f"{CORRELATION_DIR}/fig3_r2_vs_accuracy.png",
+            caption="report/fig3_r2_vs_accuracy.rst",
+            category="Scale correlation",
+            labels={"#": "4", "item": "Figure 3", "shows": "R² against the proxy's accuracy above chance"},
+        ),
+        r2_accuracy_svg=f"{CORRELATION_DIR}/fig3_r2_vs_accuracy.svg",
+        per_sample_fig=report(
+            f"{CORRELATION_DIR}/fig4_per_sample.png",
+            caption="report/fig4_per_sample.rst",
+            category="Scale correlation",
+            labels={"#": "5", "item": "Figure 4", "shows": "single test examples' losses, per distribution"},
+        ),
+        per_sample_fig_svg=f"{CORRELATION_DIR}/fig4_per_sample.svg",
+        per_sample_hist=report(
+            f"{CORRELATION_DIR}/fig5_per_sample_r2.png",
+            caption="report/fig5_per_sample_r2.rst",
+            category="Scale correlation",
+            labels={"#": "6", "item": "Figure 5", "shows": "per-example R² against its permutation null"},
+        ),
+        per_sample_hist_svg=f"{CORRELATION_DIR}/fig5_per_sample_r2.svg",
+        curves=report(
+            f"{CORRELATION_DIR}/training_curves.png",
+            caption="report/training_curves.rst",
+            category="Scale correlation",
+            labels={"#": "7", "item": "Training curves", "shows": "training loss against tokens, every run"},
+        ),
+        curves_svg=f"{CORRELATION_DIR}/training_curves.svg",
     log:
         f"{LOGS}/correlation.log",
     retries: rule_retries(config, "report")
@@ -143,8 +190,10 @@ rule correlation:
     resources:
         **rule_resources(config, "report"),
     params:
-        loss_keys=LOSS_KEYS,
-        run_keys=TRAINED_RUNS,
+        # the inputs' keys are products of these (losses: dists x sizes x tests, curves: dists x trained
+        # sizes): any change of a key changes a param, and the HTML report's job parameters stay short
+        dists=DISTRIBUTIONS,
+        sizes=SIZES,
         tests=TESTS,
         reserved_tests=RESERVED_TESTS,
         induced=list(SELECTION_DISTRIBUTIONS),

@@ -41,6 +41,8 @@ rule trak_featurize:
         temp(directory(artifact_path("trak_shard", exp="{exp}", size="{size}", model_id="{model_id}", shard="{shard}"))),
     log:
         f"{LOGS}/{{exp}}/trak_featurize/{{size}}/{{model_id}}/{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{exp}}/trak_featurize/{{size}}/{{model_id}}/{{shard}}.tsv"
     wildcard_constraints:
         exp=one_of(TEMPORARY_GRADIENTS),
     retries: rule_retries(config, "datamodels")
@@ -75,6 +77,8 @@ rule trak:
         scores=artifact_path("trak_scores", exp="{exp}", size="{size}", model_id="{model_id}"),
     log:
         f"{LOGS}/{{exp}}/trak/{{size}}/{{model_id}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{exp}}/trak/{{size}}/{{model_id}}.tsv"
     retries: rule_retries(config, "datamodels")
     conda:
         conda_env("datamodels")

@@ -18,5 +18,6 @@ rule plan:
     params:
         config=config,
         compute=f"{CORRELATION_DIR}/compute.parquet",
+        benchmarks=BENCHMARKS,
     script:
         "../workflow_scripts/plan.py"

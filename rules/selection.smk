@@ -77,6 +77,8 @@ rule selection_retrain:
         artifact_path("retrain", target="{target}", method="{method}"),
     log:
         f"{LOGS}/selection/retrain/{{target}}/{{method}}.log",
+    benchmark:
+        f"{BENCHMARKS}/selection/retrain/{{target}}/{{method}}.tsv"
     retries: rule_retries(config, "datamodels")
     conda:
         conda_env("datamodels")
@@ -124,11 +126,30 @@ rule dsdm:
         stores=model_artifacts("selection", SELECTION_SIZES, "trak_store"),
     output:
         report=DSDM_REPORT,
+        html=report(
+            f"{SELECTION_DIR}/report/report.html",
+            caption="report/dsdm_report.rst",
+            category="Dataset selection",
+            labels={"#": "1", "item": "Report", "shows": "the findings, every table and figure (report.md)"},
+        ),
         results=f"{SELECTION_DIR}/report/results.parquet",
         cost=f"{SELECTION_DIR}/report/cost.parquet",
         composition=f"{SELECTION_DIR}/report/composition.parquet",
-        fig_dsdm=report(f"{SELECTION_DIR}/report/fig8_dsdm_vs_compute.png", category="Dataset selection (DsDm)"),
-        fig_composition=report(f"{SELECTION_DIR}/report/composition.png", category="Dataset selection (DsDm)"),
+        # every figure is a PNG (in the HTML report, captioned from rules/report/) and an SVG beside it
+        fig_dsdm=report(
+            f"{SELECTION_DIR}/report/fig8_dsdm_vs_compute.png",
+            caption="report/fig8_dsdm_vs_compute.rst",
+            category="Dataset selection",
+            labels={"#": "2", "item": "Figure 8", "shows": "the reference trained on each size's DsDm selection"},
+        ),
+        fig_dsdm_svg=f"{SELECTION_DIR}/report/fig8_dsdm_vs_compute.svg",
+        fig_composition=report(
+            f"{SELECTION_DIR}/report/composition.png",
+            caption="report/composition.rst",
+            category="Dataset selection",
+            labels={"#": "3", "item": "Composition", "shows": "the share of each source in every selection"},
+        ),
+        fig_composition_svg=f"{SELECTION_DIR}/report/composition.svg",
     log:
         f"{LOGS}/dsdm.log",
     retries: rule_retries(config, "report")
@@ -138,7 +159,8 @@ rule dsdm:
     resources:
         **rule_resources(config, "report"),
     params:
-        runs=SELECTION_RUNS,
+        targets=SELECTION_TARGETS,  # the runs are targets x methods, in the inputs' order
+        methods=SELECTION_METHODS,
         sizes=SELECTION_SIZES,
         checkpoints=len(MODEL_IDS["selection"]),
         reference=SELECTION["reference"],

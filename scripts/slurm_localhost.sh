@@ -4,8 +4,9 @@
 #   scripts/slurm_localhost.sh [install|start|stop|status]   (default: install, then start)
 #
 # install: Debian's slurm-wlm and munge (needs root and a Debian package mirror) and the Snakemake
-#          SLURM executor plugin. start: a munge key, a slurm.conf for this host (all its CPUs, one
-#          partition "debug", no cgroups, no accounting database) under /etc/slurm, then munged,
+#          SLURM executor plugin. start: a munge key, a slurm.conf for this host (all its CPUs, two
+#          partitions on it: "debug", the default, and "gpu", which the placement test sends the rules
+#          that ask for GPUs to; no cgroups, no accounting database) under /etc/slurm, then munged,
 #          slurmctld and slurmd; waits until the node is idle. Exits non-zero with a reason on failure.
 set -euo pipefail
 
@@ -51,6 +52,7 @@ MinJobAge=300
 MpiDefault=none
 NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$host Default=NO MaxTime=INFINITE State=UP
 CONF
     if [ ! -s /etc/munge/munge.key ]; then
         dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none

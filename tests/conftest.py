@@ -135,3 +135,15 @@ def write_config(config: dict, directory: Path) -> Path:
 @pytest.fixture
 def tiny(tmp_path) -> tuple[dict, Path]:
     return tiny_config(), tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The working directory of one end-to-end run of the tiny config (its console output in console.txt),
+    shared by every test module that reads a finished run: a test that changes a run works on a copy."""
+    work = tmp_path_factory.mktemp("tiny")
+    write_config(tiny_config(), work)
+    result = run_snakemake(work, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-5000:]
+    (work / "console.txt").write_text(result.stderr)
+    return work

@@ -163,3 +163,26 @@ def test_the_projection_warning_starts_above_a_fifth_of_the_training_examples():
     message = projection_warning(401, 2000, 0.0, "attribution.trak.proj_dim")
     assert message.startswith("attribution.trak.proj_dim 401 is 20.1% of the 2000 training examples with lambda_reg 0")
     assert "use at most 400" in message
+
+
+def test_each_groups_cluster_placement_reaches_its_rules_only_where_set():
+    from proxyscale.config import rule_resources
+
+    config = {
+        "resources": {
+            "train": {"gpu": 4, "processes": 4, "gpu_model": "h100", "slurm_partition": "gpu", "constraint": "ib"},
+            "datamodels": {"gres": "gpu:a100:1", "slurm_extra": "--signal=USR1@300"},
+        }
+    }
+    assert rule_resources(config, "train", training=True) == {
+        "mem_mb": 2000, "runtime": 30, "gpu": 4, "processes": 4, "gpu_model": "h100", "slurm_partition": "gpu",
+        "constraint": "ib",
+    }  # fmt: skip
+    assert rule_resources(config, "train") == {  # a rule of the group that does not train: one GPU
+        "mem_mb": 2000, "runtime": 30, "gpu": 1, "gpu_model": "h100", "slurm_partition": "gpu", "constraint": "ib",
+    }  # fmt: skip
+    # gres says how many GPUs (the plugin refuses gpu with it); nothing set, nothing passed
+    assert rule_resources(config, "datamodels") == {
+        "mem_mb": 2000, "runtime": 30, "gres": "gpu:a100:1", "slurm_extra": "--signal=USR1@300",
+    }  # fmt: skip
+    assert rule_resources(config, "data") == {"mem_mb": 2000, "runtime": 30, "gpu": 0}

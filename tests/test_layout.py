@@ -43,7 +43,7 @@ FLOORS = (
     ("training",),
     ("datamodels",),
     ROOMS,
-    ("config", "plan", "runner"),
+    ("config", "schema", "plan", "benchmarks", "runner"),
 )
 """The package's floors, lowest first: the small generic modules, then the data, model, training and
 datamodel pieces every experiment shares, the experiments' rooms, and the workflow's own modules (the

@@ -42,7 +42,10 @@ def _slurm_ready() -> str | None:
 
 def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     config = tiny_config()
-    config["resources"] = {"train": {"mem_mb": 1500, "runtime": 7, "threads": 2}}  # must reach sbatch
+    config["resources"] = {  # must reach sbatch: each group's size, and where its jobs run
+        "data": {"slurm_partition": "debug"},
+        "train": {"mem_mb": 1500, "runtime": 7, "threads": 2, "slurm_partition": "gpu"},
+    }
     write_config(config, workdir)
     return run_snakemake(workdir, *args, *TARGETS)
 
@@ -65,6 +68,10 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path):
     assert all("JobState=COMPLETED" in state for state in states), states
     train = next(state for state in states if "rule_train" in state)  # its rule group's resources, as sbatch options
     assert "TimeLimit=00:07:00" in train and "MinMemoryNode=1500M" in train and "NumCPUs=2" in train, train
+    # per-group placement: the "GPU" rule in the gpu partition, the CPU rules in the other
+    assert "Partition=gpu" in train, train
+    data = [state for state in states if "rule_prepare_source" in state or "rule_build_testset" in state]
+    assert len(data) == 2 and all("Partition=debug" in state for state in data), data
     assert _run(local, "--cores", "2").returncode == 0
 
     pd.testing.assert_frame_equal(pd.read_parquet(slurm / TARGETS[0]), pd.read_parquet(local / TARGETS[0]))

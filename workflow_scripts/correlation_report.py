@@ -1,11 +1,12 @@
-"""Snakemake entry: all per-sample losses and checkpoints -> tables, figures and the markdown report."""
+"""Snakemake entry: all per-sample losses and checkpoints -> tables, figures and the report (markdown, and
+the same as an HTML page for snakemake --report)."""
 
 from proxyscale.artifacts import load_parquet
 from proxyscale.correlation import analysis, figures, report
 from proxyscale.correlation.evaluate import chance_accuracy
 from proxyscale.data.tokenizer import describe_tokenizers
-from proxyscale.io import save_parquet, save_text
-from proxyscale.markdown import figure_links
+from proxyscale.io import save_parquet
+from proxyscale.markdown import figure_links, save_report
 from proxyscale.runner import run_job
 
 
@@ -14,10 +15,12 @@ def main():
     p, inp, out = smk.params, smk.input, smk.output
     testsets = {t: load_parquet(path) for t, path in zip(p.tests, inp.testsets)}
     splits = {t: load_parquet(path) for t, path in zip(p.reserved_tests, inp.reserved)}
-    losses = analysis.read_tables(p.loss_keys, inp.losses, ("dist", "size", "test"))
+    runs = [(d, s) for d in p.dists for s in p.sizes]  # the rule's inputs are in this order
+    trained = [(d, s) for d, s in runs if s not in p.imported_sizes]
+    losses = analysis.read_tables([(d, s, t) for d, s in runs for t in p.tests], inp.losses, ("dist", "size", "test"))
     losses, reserved = analysis.drop_reserved(losses, testsets, splits)
     losses, unit = analysis.comparable_losses(losses)
-    curves = analysis.read_tables(p.run_keys, inp.curves, ("dist", "size"))
+    curves = analysis.read_tables(trained, inp.curves, ("dist", "size"))
     results = analysis.analyse(
         losses,
         analysis.read_runs(inp.ckpts, inp.imported),
@@ -48,7 +51,9 @@ def main():
     figures.training_curves(curves, out.curves)
 
     keys = ("scatter", "r2_compute", "r2_accuracy", "curves", "per_sample_hist", "per_sample_fig")
-    save_text(report.correlation_report(results, figure_links(out.report, {k: out[k] for k in keys})), out.report)
+    save_report(
+        report.correlation_report(results, figure_links(out.report, {k: out[k] for k in keys})), out.report, out.html
+    )
 
 
 run_job(snakemake, main)  # noqa: F821

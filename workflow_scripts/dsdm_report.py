@@ -1,4 +1,5 @@
-"""Snakemake entry: retraining results, subsets and proxy costs -> DsDm tables, figures and report."""
+"""Snakemake entry: retraining results, subsets and proxy costs -> DsDm tables, figures and report
+(markdown and HTML)."""
 
 import logging
 
@@ -8,8 +9,8 @@ from proxyscale.artifacts import load_parquet
 from proxyscale.datamodels.conditioning import projection_warning
 from proxyscale.datamodels.cost import checkpoint_costs, size_costs
 from proxyscale.datamodels.dataset import load_dataset
-from proxyscale.io import save_parquet, save_text
-from proxyscale.markdown import figure_links
+from proxyscale.io import save_parquet
+from proxyscale.markdown import figure_links, save_report
 from proxyscale.runner import run_job
 from proxyscale.selection import analysis, figures, report
 
@@ -18,7 +19,7 @@ def main():
     smk = snakemake  # noqa: F821 (injected by Snakemake)
     p, inp, out = smk.params, smk.input, smk.output
     data = load_dataset(inp.data)
-    runs = [tuple(r) for r in p.runs]
+    runs = [(t, m) for t in p.targets for m in p.methods]  # the rule's inputs are in this order
     retrains = pd.concat(
         [load_parquet(path).assign(target=t, method=m) for (t, m), path in zip(runs, inp.retrains)],
         ignore_index=True,
@@ -42,7 +43,7 @@ def main():
         logging.warning(warning)
     setup = analysis.setup_summary(data, retrains, subsets, compute, p.reference, p.q_term, warning)
     links = figure_links(out.report, {key: out[key] for key in ("fig_dsdm", "fig_composition")})
-    save_text(report.dsdm_report(results, cost, composition, setup, p.ci, links), out.report)
+    save_report(report.dsdm_report(results, cost, composition, setup, p.ci, links), out.report, out.html)
 
 
 run_job(snakemake, main)  # noqa: F821

@@ -1,5 +1,5 @@
 """Snakemake entry: checkpoint scores, datamodels, TRAK stores and LDS subsets -> LDS tables, figures
-and report. Scores and datamodels are read a block of training rows at a time."""
+and report (markdown and HTML). Scores and datamodels are read a block of training rows at a time."""
 
 import logging
 
@@ -13,8 +13,8 @@ from proxyscale.datamodels.cost import checkpoint_costs, grouped, size_costs
 from proxyscale.datamodels.datamodel import CheckpointScores, sample_rows
 from proxyscale.datamodels.dataset import load_dataset
 from proxyscale.datamodels.store import load_q
-from proxyscale.io import save_parquet, save_text
-from proxyscale.markdown import figure_links
+from proxyscale.io import save_parquet
+from proxyscale.markdown import figure_links, save_report
 from proxyscale.runner import run_job
 
 
@@ -73,7 +73,9 @@ def main():
     links = figure_links(
         out.report, {key: out[key] for key in ("fig_lds", "fig_m", "fig_overlap", "fig_rank", "fig_examples")}
     )
-    save_text(report.lds_report(lds, compute, lds_m, overlap, rank, accuracy, setup, p.ci, links), out.report)
+    save_report(
+        report.lds_report(lds, compute, lds_m, overlap, rank, accuracy, setup, p.ci, links), out.report, out.html
+    )
 
 
 run_job(snakemake, main)  # noqa: F821
