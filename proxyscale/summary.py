@@ -93,7 +93,7 @@ def run_summary(workdir: str | Path = ".", since: float = 0.0) -> str:
             "",
             "What this run found:",
             *blocks,
-            f"Every figure in one HTML page: snakemake --report {HTML_REPORT}",
+            f"The run in one HTML page (its reports, every figure captioned): snakemake --report {HTML_REPORT}",
         ]
     )
 

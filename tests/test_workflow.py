@@ -142,7 +142,8 @@ def test_a_run_ends_with_what_it_found(tiny_run):
     assert summary[4].startswith("  LDS without Q, reference first: w4 ")
     assert summary[5] == "selection: results/selection/report/report.md"
     assert summary[6].startswith("  lambada: DsDm holdout loss minus random's (below 0: DsDm helps): dsdm-d8 ")
-    assert "Every figure in one HTML page: snakemake --report results/report.html" in summary[7:9]
+    front = "The run in one HTML page (its reports, every figure captioned): snakemake --report results/report.html"
+    assert front in summary[7:9]
 
 
 def test_tiny_end_to_end_run_produces_the_report(tiny_run):
