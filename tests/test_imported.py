@@ -160,7 +160,7 @@ def test_each_bad_checkpoint_is_one_line_naming_its_key(checkpoints, tmp_path, m
     olmo.mkdir()
     (olmo / "config.json").write_text(json.dumps({"model_type": "hf_olmo", "d_model": 64}))
     with pytest.raises(
-        ConfigError, match=r"does not know the architecture 'hf_olmo' .*modules: \[hf_olmo\]"
+        ConfigError, match=r"does not know the architecture 'hf_olmo' .*: give it format: hf_olmo, which converts it"
     ) as unknown:
         load_imported(entry(olmo), CPU)
     assert "trust_remote_code" not in str(unknown.value)
