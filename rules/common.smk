@@ -261,23 +261,21 @@ def scoring_settings(wildcards):
     return {"lambda_reg": trak["lambda_reg"], "batch_size": trak["batch_size"], "grouped": wildcards.exp == "selection"}
 
 
-def featurized_shards(wildcards):
+def checkpoint_shards(exp, size, model_id):
     """The shard directories of one checkpoint, in row order."""
-    n = TRAK_SHARDS[wildcards.exp][wildcards.size]
-    fields = {k: wildcards[k] for k in ("exp", "size", "model_id")}
-    return [artifact_path("trak_shard", **fields, shard=shard_name(i, n)) for i in range(n)]
+    n = TRAK_SHARDS[exp][size]
+    return [
+        artifact_path("trak_shard", exp=exp, size=size, model_id=model_id, shard=shard_name(i, n)) for i in range(n)
+    ]
+
+
+def featurized_shards(wildcards):
+    return checkpoint_shards(wildcards.exp, wildcards.size, wildcards.model_id)
 
 
 def size_kept_shards(wildcards):
     """Every kept shard directory of every checkpoint of a size, one list per checkpoint in row order."""
-    n = TRAK_SHARDS[wildcards.exp][wildcards.size]
-    return [
-        [
-            artifact_path("trak_shard", exp=wildcards.exp, size=wildcards.size, model_id=m, shard=shard_name(i, n))
-            for i in range(n)
-        ]
-        for m in MODEL_IDS[wildcards.exp]
-    ]
+    return [checkpoint_shards(wildcards.exp, wildcards.size, m) for m in MODEL_IDS[wildcards.exp]]
 
 
 def traker_exports(wildcards):

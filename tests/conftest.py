@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from proxyscale.config import DATA_KEYS
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 CONFIGS = REPO / "tests" / "configs"
-DATA_KEYS = ("path", "images", "labels", "root")
 
 # The embedded MNIST as the vision attribution setting of the library tests (a ConvNet on 14x14 digits).
 MNIST = {

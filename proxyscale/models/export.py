@@ -28,14 +28,7 @@ from proxyscale.data.tokenizer import EOS_TOKEN, make_tokenizer
 from proxyscale.errors import ConfigError
 from proxyscale.io import atomic_dir, save_json
 from proxyscale.models.gpt import GPT
-
-
-def _transformers():
-    try:
-        import transformers
-    except ImportError:
-        raise ConfigError("export_hf needs the 'transformers' package: pip install -e \".[hf]\"") from None
-    return transformers
+from proxyscale.models.imported import transformers_package
 
 
 def family(model: GPT, where: str) -> str:
@@ -105,7 +98,7 @@ def _gpt2(transformers, model: GPT, eos_id: int):
 def to_transformers(model: GPT, eos_id: int, where: str):
     """``model`` as a transformers causal LM (fp32, eval mode) with every weight copied; ``eos_id`` is its
     tokenizer's end-of-sequence id (also the start of an empty context)."""
-    transformers = _transformers()
+    transformers = transformers_package("export_hf needs")
     build = _mpt if family(model, where) == "mpt" else _gpt2
     hf, state = build(transformers, model, eos_id)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
@@ -136,7 +129,7 @@ def hf_tokenizer(spec: dict, context_length: int):
     """The workflow's tokenizer (a config entry, :func:`proxyscale.data.tokenizer.make_tokenizer`) as a
     ``PreTrainedTokenizerFast`` that tokenises exactly alike, with its end-of-sequence token and the
     model's context length."""
-    transformers = _transformers()
+    transformers = transformers_package("export_hf needs")
     ours = make_tokenizer(spec)
     backend = _byte_level_bpe() if spec.get("kind", "byte") == "byte" else ours.backend
     eos = backend.id_to_token(ours.eos_id)

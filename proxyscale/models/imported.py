@@ -31,13 +31,13 @@ from proxyscale.losses import PerToken
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "max_sequence_length", "seq_length")
 
 
-def _transformers():
+def transformers_package(needed_by: str):
+    """The ``transformers`` package (the ``hf`` extra), imported only where a job needs it; without it, one
+    line saying what ``needed_by`` it (the line's start, e.g. "export_hf needs") and how to install it."""
     try:
         import transformers
     except ImportError:
-        raise ConfigError(
-            "models: imported checkpoints need the 'transformers' package: pip install -e \".[hf]\""
-        ) from None
+        raise ConfigError(f"{needed_by} the 'transformers' package: pip install -e \".[hf]\"") from None
     return transformers
 
 
@@ -194,7 +194,7 @@ def _tokenizer(transformers, entry: dict, trust: bool) -> FastTokenizer:
 
 def load_imported(entry: dict, device: torch.device) -> Imported:
     """Load and check the checkpoint of an imported entry (module docstring); fp32 weights, eval mode."""
-    transformers = _transformers()
+    transformers = transformers_package("models: imported checkpoints need")
     trust = bool(entry.get("trust_remote_code", False))
     if trust:
         logging.warning("%s: trust_remote_code is set: running the Python code the checkpoint ships", entry["where"])

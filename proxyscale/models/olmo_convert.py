@@ -34,6 +34,7 @@ import torch
 from proxyscale.errors import ConfigError, DataError
 from proxyscale.io import atomic_dir
 from proxyscale.models import built_parameters
+from proxyscale.models.imported import transformers_package
 
 # ai2-olmo 0.6.0's ModelConfig defaults of the keys read here: hf_olmo's OLMoConfig fills a key that
 # config.json lacks with them (DataDecide's configs, from an older branch, have no rope_theta).
@@ -131,13 +132,9 @@ def convert_hf_olmo(source: Path, out: Path, where: str) -> dict:
 
 def _libraries(where: str):
     """``transformers`` and safetensors' loader, imported only here (the ``hf`` extra)."""
-    try:
-        import transformers
-        from safetensors.torch import load_file
-    except ImportError:
-        raise ConfigError(
-            f"{where}: converting an hf_olmo checkpoint needs the 'transformers' package: pip install -e \".[hf]\""
-        ) from None
+    transformers = transformers_package(f"{where}: converting an hf_olmo checkpoint needs")
+    from safetensors.torch import load_file  # a dependency of transformers
+
     return transformers, load_file
 
 
