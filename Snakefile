@@ -69,7 +69,7 @@ rule all:
 
 rule correlation_report:
     input:
-        CORRELATION_REPORT,
+        CORRELATION_TARGETS,
 
 
 rule export_hf:

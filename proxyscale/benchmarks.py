@@ -5,17 +5,21 @@ the selection retrains), so that a user sizes ``runtime`` and ``mem_mb`` from a 
 
 The files lie under ``results/benchmarks/`` as the logs do under ``results/logs/``; each maps to the
 plan's row of its rule and size (:func:`plan_row`): the size is a wildcard, except for the jobs that
-train the reference (an LDS subset, a selection retrain), whose size is the experiment's reference.
+train the reference (an LDS subset, a selection retrain), whose size is the experiment's reference. The
+replicates of a training distribution and size (config ``seeds``), under ``train/seed{k}/`` and
+``evaluate/seed{k}/``, count with the size's train and evaluate rows.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 MIB = 2**20
+REPLICATE_FOLDER = re.compile(r"seed[1-9][0-9]*")  # the folder of replicate k >= 1 (train_replicate's seed{k})
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,9 @@ def plan_row(relative: Path, references: dict[str, str]) -> tuple[str, str] | No
     """The plan's (rule, size) of a benchmark file at ``relative`` (under the benchmarks folder), given each
     datamodel experiment's reference size; None for a file of no plan row."""
     parts = relative.with_suffix("").parts
-    if parts[0] in ("train", "evaluate") and len(parts) == 3:
-        return parts[0], parts[2]
+    if parts[0] in ("train", "evaluate"):
+        run = parts[2:] if len(parts) == 4 and REPLICATE_FOLDER.fullmatch(parts[1]) else parts[1:]  # (dist, size)
+        return (parts[0], run[1]) if len(run) == 2 else None
     if len(parts) >= 4 and parts[1] in ("trak", "trak_featurize"):
         return f"{parts[0]}: {parts[1]}", parts[2]
     if parts[0] == "lds_subset" and "attribution" in references:

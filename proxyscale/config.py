@@ -109,6 +109,7 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
             f"(defined: {', '.join(correlation_sizes(config))})"
         )
     _check_architectures(sizes, "sizes")
+    _check_seeds(config)
     for name, files in sources.items():
         for i, entry in enumerate(files):
             needed = "dataset" if entry["format"] == "hf" else "path"
@@ -201,6 +202,26 @@ def imported_checkpoint(config: dict, size: str, dist: str) -> dict:
     spec = config["models"][size]
     shared = {k: v for k, v in spec.items() if k != "checkpoints"}
     return {**shared, **spec["checkpoints"][dist], "where": f"models.{size}.checkpoints.{dist}"}
+
+
+def size_seeds(config: dict) -> dict[str, int]:
+    """Seeds (replicates) of every correlation size (``seeds``): an integer applies to each size trained
+    here, a mapping to the sizes it names (others 1); an imported size has one."""
+    seeds = config.get("seeds", 1)
+    named = seeds if isinstance(seeds, dict) else dict.fromkeys(config["sizes"], seeds)
+    return {s: named.get(s, 1) for s in correlation_sizes(config)}
+
+
+def _check_seeds(config: dict) -> None:
+    """A ``seeds`` mapping names correlation sizes, and an imported one once (one checkpoint per distribution)."""
+    seeds = config.get("seeds", 1)
+    for name, n in seeds.items() if isinstance(seeds, dict) else ():
+        if name not in correlation_sizes(config):
+            raise ConfigError(f"seeds.{name}: '{name}' is not a size (sizes: {', '.join(correlation_sizes(config))})")
+        if name in config.get("models", {}) and n > 1:
+            raise ConfigError(
+                f"seeds.{name}: {n} seeds, but '{name}' is imported (models:), one checkpoint per distribution"
+            )
 
 
 def proxies(config: dict) -> list[str]:

@@ -19,6 +19,10 @@ ARTIFACTS = {
     "checkpoint": ("checkpoints/{dist}/{size}.pt", "train"),
     "curve": ("train_logs/{dist}/{size}.parquet", "train"),
     "losses": ("losses/{dist}/{size}/{test}.parquet", "evaluate"),
+    # replicate k >= 1 of a (dist, size) (config seeds:): replicate 0's tree under seed{k}/
+    "checkpoint_replicate": ("checkpoints/seed{seed}/{dist}/{size}.pt", "train_replicate"),
+    "curve_replicate": ("train_logs/seed{seed}/{dist}/{size}.parquet", "train_replicate"),
+    "losses_replicate": ("losses/seed{seed}/{dist}/{size}/{test}.parquet", "evaluate_replicate"),
     "imported": ("imported/{dist}/{size}.json", "evaluate_imported"),
     "converted": ("imported/converted/{dist}/{size}", "convert_imported"),
     "hf_export": ("export/hf/{dist}/{size}", "export_hf_model"),
@@ -33,6 +37,7 @@ ARTIFACTS = {
     "split": ("selection/splits/{target}.parquet", "selection_split"),
     "subset": ("selection/subsets/{target}/{method}.parquet", "select"),
     "retrain": ("selection/retrain/{target}/{method}.parquet", "selection_retrain"),
+    "retrain_noise": ("selection/retrain_noise/{target}/{method}.parquet", "selection_retrain_noise"),
     "selected_shard": ("selection/shards/{target}/{method}.npy", "selection_shard"),
     "correlation_report": ("correlation/{file}", "correlation"),
     "lds_report": ("attribution/report/{file}", "lds"),
@@ -43,6 +48,19 @@ ARTIFACTS = {
 def artifact_path(kind: str, **fields) -> str:
     """The path of one artifact (a field given as ``"{name}"`` stays a Snakemake wildcard)."""
     return f"{RESULTS}/{ARTIFACTS[kind][0].format(**fields)}"
+
+
+def replicate_path(kind: str, seed, **fields) -> str:
+    """The path of replicate ``seed`` of a checkpoint, curve or losses artifact: replicate 0 at the
+    artifact's own path (what a single-seed run has), replicate k >= 1 under ``seed{k}/`` (``"{seed}"``
+    stays a wildcard)."""
+    return artifact_path(kind if seed == 0 else f"{kind}_replicate", seed=seed, **fields)
+
+
+def replicate_runs(dists: list[str], sizes: list[str], seeds: dict[str, int]) -> list[tuple[str, str, int]]:
+    """Every (distribution, size, replicate) of the correlation experiment, in the order its report rule
+    lists their artifacts; ``seeds`` maps each size to its replicate count."""
+    return [(d, s, k) for d in dists for s in sizes for k in range(seeds[s])]
 
 
 REPORTS = {

@@ -33,6 +33,7 @@ from proxyscale.config import (
     needs_q,
     resources,
     selection_methods,
+    size_seeds,
     trak_shards,
 )
 from proxyscale.datamodels.budget import budget_windows
@@ -44,6 +45,7 @@ from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
 from proxyscale.models.architecture import GPTConfig, count_parameters, token_budget, training_flops
 from proxyscale.selection.memory import report_host_bytes, retrain_host_bytes, select_host_bytes
+from proxyscale.selection.registry import noise_selections
 from proxyscale.training.distributed import Group
 from proxyscale.training.memory import GIB, choose
 
@@ -143,8 +145,10 @@ def _checkpoint_bytes(params: int) -> float:
 
 
 def _correlation_rows(config: dict, vocab: int) -> list[Row]:
+    """Per size: its models' evaluation (imported), or their training and evaluation, one job per training
+    distribution and seed (``seeds``)."""
     T, tpp = config["model"]["context_length"], config["model"]["tokens_per_param"]
-    dists = len(correlation_distributions(config))
+    dists, seeds = len(correlation_distributions(config)), size_seeds(config)
     examples = len(config["test_sets"]) * config["evaluation"]["max_examples"]
     rows = []
     for name, spec in config["models"].items():
@@ -158,15 +162,16 @@ def _correlation_rows(config: dict, vocab: int) -> list[Row]:
     train_world = resources(config, "train")["processes"]
     for name, size in config["sizes"].items():
         cfg = GPTConfig.from_size(size, vocab, T)
-        p = count_parameters(cfg)
+        p, models = count_parameters(cfg), dists * seeds[name]
+        replicated = f"{dists} distributions x {seeds[name]} seeds" if seeds[name] > 1 else ""
         rows.append(
-            Row("train", name, jobs=dists, group="train", params=p,
+            Row("train", name, jobs=models, group="train", params=p,
                 flops_per_job=training_flops(p, token_budget(cfg, tpp)), processes=train_world, resumes=True,
                 memory=_training_memory(cfg, size, train_world),
-                disk_bytes=dists * _checkpoint_bytes(p))
+                disk_bytes=models * _checkpoint_bytes(p), note=replicated)
         )  # fmt: skip
         rows.append(
-            Row("evaluate", name, jobs=dists, group="evaluate", params=p, flops_per_job=2.0 * p * (examples * T),
+            Row("evaluate", name, jobs=models, group="evaluate", params=p, flops_per_job=2.0 * p * (examples * T),
                 note="at most max_examples per test set")
         )  # fmt: skip
     return rows
@@ -291,9 +296,12 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
     else:
         runs = len(selection_methods(config)) * len(block["targets"])
         seeds = config["selection"]["retrain_seeds"]
+        noisy = len(noise_selections(selection_methods(config), dm["reference"])) * len(block["targets"])
+        extra = max(0, config["selection"]["noise_seeds"] - seeds)
+        more = f", {noisy} x {extra} more (noise_seeds)" if extra else ""
         rows.append(
-            Row("selection: selection_retrain", dm["reference"], jobs=runs * seeds, **reference,
-                host_bytes=retrain_host_bytes(n), note=f"{runs} selections x {seeds} seeds")
+            Row("selection: selection_retrain", dm["reference"], jobs=runs * seeds + noisy * extra, **reference,
+                host_bytes=retrain_host_bytes(n), note=f"{runs} selections x {seeds} seeds{more}")
         )  # fmt: skip
         rows.append(
             Row("selection: select", "-", jobs=runs, gpu=False, host_bytes=select_host_bytes(n, T),

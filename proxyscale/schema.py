@@ -22,7 +22,9 @@ from jsonschema.exceptions import ValidationError
 
 from proxyscale.errors import ConfigError
 
-MAX_LISTED = 20  # names an "allowed" list shows before it says how many more there are (the top level has 20)
+MAX_LISTED = 30
+"""Names an "allowed" list shows before it says how many more there are: enough for every top-level key (a
+typo there is the commonest and its list the longest), few enough that no list runs to many lines."""
 _TYPES = {
     "integer": "an integer",
     "number": "a number",

@@ -121,3 +121,48 @@ def mean_ci(values, n_boot: int, ci: float, seed: int = 0) -> tuple[float, float
     means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(1)
     alpha = (1 - ci) / 2
     return float(values.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def nested_mean_ci(runs, weights, n_boot: int, ci: float, seed: int = 0) -> tuple[float, float, float]:
+    """``sum_k weights[k] * mean(runs[k])`` and its percentile bootstrap interval over two sources of noise.
+
+    ``runs[k]`` is (seeds, examples): one row per independent repetition of run k (a retraining seed),
+    every run scored on the same examples (columns). Each resample draws the examples with replacement,
+    the same ones for every run (paired), and within each run its seeds with replacement, so the
+    interval covers both the examples' and the seeds' noise. One run with weight 1 is a mean; two with
+    weights (1, -1) a paired difference. Examples where a run has a non-finite value are left out. The
+    examples are drawn as :func:`mean_ci` draws them, so where every run's seeds agree (no seed noise,
+    or one seed: none measured) the interval is :func:`mean_ci`'s on the seed-averaged values.
+    """
+    runs = [np.atleast_2d(np.asarray(r, float)) for r in runs]
+    keep = np.logical_and.reduce([np.isfinite(r).all(0) for r in runs])
+    runs = [r[:, keep] for r in runs]
+    n = int(keep.sum())
+    if not n:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    examples = rng.integers(0, n, (n_boot, n))
+    per_example = np.zeros((n_boot, n))
+    for w, r in zip(weights, runs):
+        picks = rng.integers(0, len(r), (n_boot, len(r)))
+        counts = (picks[:, :, None] == np.arange(len(r))).sum(1)  # (n_boot, seeds): times each seed is drawn
+        per_example += w * (counts @ r) / len(r)
+    means = np.take_along_axis(per_example, examples, 1).mean(1)
+    estimate = sum(w * r.mean() for w, r in zip(weights, runs))
+    alpha = (1 - ci) / 2
+    return float(estimate), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def wilson_interval(successes, n, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of the binomial share ``successes / n`` (arrays alike; NaN where n is 0).
+
+    Unlike the normal approximation it stays within [0, 1] and keeps its width at 0 or n successes,
+    which is where a well-calibrated high probability puts most of its bins.
+    """
+    k, n = np.asarray(successes, float), np.asarray(n, float)
+    z = sps.norm.ppf(0.5 + ci / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = k / n
+        centre = (share + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z / (1 + z**2 / n) * np.sqrt(share * (1 - share) / n + z**2 / (4 * n**2))
+    return centre - half, centre + half

@@ -125,6 +125,7 @@ rule lds:
         checkpoints=len(MODEL_IDS["attribution"]),
         q_term=ATTRIBUTION["trak"]["q_term"],
         lambda_reg=ATTRIBUTION["trak"]["lambda_reg"],
+        proj_dim=ATTRIBUTION["trak"]["proj_dim"],
         report=ATTRIBUTION["report"],
         bootstrap=config["report"]["bootstrap"],
         ci=config["report"]["ci"],

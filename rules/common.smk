@@ -22,12 +22,13 @@ from proxyscale.config import (
     rule_threads,
     selection_distributions,
     selection_methods,
+    size_seeds,
     tokenizer_spec,
     trak_shards,
     uses_gpus,
 )
 from proxyscale.errors import ConfigError
-from proxyscale.layout import REPORTS, RESULTS, artifact_path, one_of, shard_name
+from proxyscale.layout import REPORTS, RESULTS, artifact_path, one_of, replicate_path, replicate_runs, shard_name
 from proxyscale.selection.registry import method_params, parse_method
 
 config.update(resolve_data_paths(config, workflow.basedir))  # the embedded data, from any working directory
@@ -61,15 +62,24 @@ REFERENCE = config["reference"]
 RUNS = [(d, s) for d in DISTRIBUTIONS for s in SIZES]
 TRAINED_RUNS = [(d, s) for d, s in RUNS if s in TRAINED_SIZES]
 IMPORTED_RUNS = [(d, s) for d, s in RUNS if s in IMPORTED_SIZES]
+SEEDS = size_seeds(config)  # replicates of each size (seeds:); replicate k trains with seed + k
+REPLICATES = replicate_runs(DISTRIBUTIONS, SIZES, SEEDS)  # (dist, size, replicate) of every model
 BPE_PATH = artifact_path("bpe")  # where train_tokenizer writes the BPE of tokenizer.kind bpe
 TOKENIZER = tokenizer_spec(config, BPE_PATH)  # a trained BPE's entry names its file
 TOKENIZER_FILES = [TOKENIZER["path"]] if "path" in TOKENIZER else []  # what tokenised artifacts depend on
 TESTSET_FILES = [artifact_path("testset", test=t) for t in TESTS]
 HF_EXPORTS = [artifact_path("hf_export", dist=d, size=s) for d, s in TRAINED_RUNS]  # export_hf's models
-LOSS_KEYS = [(d, s, t) for d, s in RUNS for t in TESTS]
+LOSS_KEYS = [(d, s, k, t) for d, s, k in REPLICATES for t in TESTS]
 SELECTION_TARGETS = list(config.get("selection", {}).get("targets", []))
 RESERVED_TESTS = [t for t in SELECTION_TARGETS if t in TESTS]  # their DsDm target parts stay out
 CORRELATION_REPORT = REPORTS["correlation"]
+NOISE_TABLE = f"{CORRELATION_DIR}/noise.parquet"  # per (test set, size): seed noise (seeds:)
+# the decision probabilities (report.decision_probability): per decision, their calibration, per test set and proxy
+DECISION_TABLES = {
+    "decisions": f"{CORRELATION_DIR}/decisions.parquet",
+    "reliability": f"{CORRELATION_DIR}/reliability.parquet",
+    "safe": f"{CORRELATION_DIR}/safe_decisions.parquet",
+}
 # {shard name: token stream path} of each training distribution: its sources' shards, or its selection's
 TRAINING_SHARDS = {
     **{
@@ -96,7 +106,10 @@ TEMPORARY_GRADIENTS = [e for e in DATAMODELS if e not in KEPT_GRADIENTS]
 # every rule that reads the dataset's training examples, so a rebuilt shard reruns them
 DATASET_SOURCES = {e: dataset_sources(config, e) for e in DATAMODELS}
 DATASET_SHARDS = {e: [artifact_path("shard", source=s) for s in DATASET_SOURCES[e]] for e in DATAMODELS}
-REPORT_TARGETS = [CORRELATION_REPORT]
+# the noise and decision tables too: a run finished before the correlation rule declared them has no record
+# of them, which hides the rule's changed inputs and params (seeds:) from Snakemake until they are made
+CORRELATION_TARGETS = [CORRELATION_REPORT, NOISE_TABLE, *DECISION_TABLES.values()]
+REPORT_TARGETS = list(CORRELATION_TARGETS)
 
 # Data attribution across scale (LDS).
 if "attribution" in DATAMODELS:
@@ -124,6 +137,7 @@ wildcard_constraints:
     size="[A-Za-z0-9_-]+",
     test="[A-Za-z0-9_-]+",
     model_id="[0-9]+",
+    seed="[1-9][0-9]*",
     shard="[0-9]+-of-[0-9]+",
     subset="[0-9]+",
     exp="|".join(DATAMODELS),
@@ -188,6 +202,11 @@ def distribution_weights(wildcards):
 
 def size_spec(wildcards):
     return config["sizes"][wildcards.size]
+
+
+def replicate_seed(wildcards):
+    """The training seed of replicate k >= 1 (replicate 0 trains with the config's seed)."""
+    return config["seed"] + int(wildcards.seed)
 
 
 def imported_source(wildcards):

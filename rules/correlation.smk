@@ -5,6 +5,8 @@
 # architecture and recipe are params, so editing one size re-runs that size's models and the report.
 # A size under models: is imported from transformers checkpoints instead: evaluate_imported replaces
 # its train and evaluate jobs (after convert_imported for checkpoints in OLMo's hf_olmo format).
+# With seeds: above 1, replicate k >= 1 of a (distribution, size) is trained and evaluated by
+# train_replicate and evaluate_replicate, its files under seed{k}/; replicate 0 is train's and evaluate's.
 
 
 rule train:
@@ -67,6 +69,31 @@ rule evaluate:
         "../workflow_scripts/evaluate.py"
 
 
+use rule train as train_replicate with:
+    output:
+        ckpt=replicate_path("checkpoint", "{seed}", dist="{dist}", size="{size}"),
+        curve=replicate_path("curve", "{seed}", dist="{dist}", size="{size}"),
+    log:
+        f"{LOGS}/train/seed{{seed}}/{{dist}}/{{size}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train/seed{{seed}}/{{dist}}/{{size}}.tsv"
+    params:
+        seed=replicate_seed,
+
+
+use rule evaluate as evaluate_replicate with:
+    input:
+        ckpt=replicate_path("checkpoint", "{seed}", dist="{dist}", size="{size}"),
+        tests=TESTSET_FILES,
+        tokenizer=TOKENIZER_FILES,
+    output:
+        [replicate_path("losses", "{seed}", dist="{dist}", size="{size}", test=t) for t in TESTS],
+    log:
+        f"{LOGS}/evaluate/seed{{seed}}/{{dist}}/{{size}}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate/seed{{seed}}/{{dist}}/{{size}}.tsv"
+
+
 rule convert_imported:
     input:
         lambda w: local_files(imported_source(w)),
@@ -116,7 +143,7 @@ rule evaluate_imported:
 
 rule correlation:
     input:
-        losses=[artifact_path("losses", dist=d, size=s, test=t) for d, s, t in LOSS_KEYS],
+        losses=[replicate_path("losses", k, dist=d, size=s, test=t) for d, s, k, t in LOSS_KEYS],
         ckpts=[artifact_path("checkpoint", dist=d, size=s) for d, s in TRAINED_RUNS],
         imported=[artifact_path("imported", dist=d, size=s) for d, s in IMPORTED_RUNS],
         curves=[artifact_path("curve", dist=d, size=s) for d, s in TRAINED_RUNS],
@@ -138,6 +165,10 @@ rule correlation:
         loo=f"{CORRELATION_DIR}/loo_predictions.parquet",
         null=f"{CORRELATION_DIR}/per_sample_null.parquet",
         verdict=f"{CORRELATION_DIR}/verdict.parquet",
+        noise=NOISE_TABLE,
+        decisions=DECISION_TABLES["decisions"],
+        reliability=DECISION_TABLES["reliability"],
+        safe=DECISION_TABLES["safe"],
         # every figure is a PNG (in the HTML report, captioned from rules/report/) and an SVG beside it
         scatter=report(
             f"{CORRELATION_DIR}/fig1_scatter.png",
@@ -174,11 +205,18 @@ rule correlation:
             labels={"#": "6", "item": "Figure 5", "shows": "per-example R² against its permutation null"},
         ),
         per_sample_hist_svg=f"{CORRELATION_DIR}/fig5_per_sample_r2.svg",
+        reliability_fig=report(
+            f"{CORRELATION_DIR}/fig6_reliability.png",
+            caption="report/fig6_reliability.rst",
+            category="Scale correlation",
+            labels={"#": "7", "item": "Reliability", "shows": "how often proxy decisions held, by their probability"},
+        ),
+        reliability_fig_svg=f"{CORRELATION_DIR}/fig6_reliability.svg",
         curves=report(
             f"{CORRELATION_DIR}/training_curves.png",
             caption="report/training_curves.rst",
             category="Scale correlation",
-            labels={"#": "7", "item": "Training curves", "shows": "training loss against tokens, every run"},
+            labels={"#": "8", "item": "Training curves", "shows": "training loss against tokens, every run"},
         ),
         curves_svg=f"{CORRELATION_DIR}/training_curves.svg",
     log:
@@ -190,10 +228,12 @@ rule correlation:
     resources:
         **rule_resources(config, "report"),
     params:
-        # the inputs' keys are products of these (losses: dists x sizes x tests, curves: dists x trained
-        # sizes): any change of a key changes a param, and the HTML report's job parameters stay short
+        # the inputs' keys are products of these (losses: dists x sizes x each size's seeds x tests, curves:
+        # dists x trained sizes): any change of a key changes a param, and the HTML report's job parameters
+        # stay short
         dists=DISTRIBUTIONS,
         sizes=SIZES,
+        seeds=SEEDS,
         tests=TESTS,
         reserved_tests=RESERVED_TESTS,
         induced=list(SELECTION_DISTRIBUTIONS),
@@ -205,6 +245,7 @@ rule correlation:
         panels=config["report"]["per_sample_panels"],
         null_permutations=config["report"]["null_permutations"],
         verdict=config["report"]["verdict"],
+        decision_probability=config["report"]["decision_probability"],
         seed=config["seed"],
     script:
         "../workflow_scripts/correlation_report.py"

@@ -3,7 +3,14 @@
 # TRAK datamodels of every size on the pool (datamodels.smk, exp=selection) -> one subset per
 # (target, method) -> the reference retrained on each subset -> the DsDm report. A selection
 # listed in selection.distributions also becomes a training distribution of the correlation
-# experiment through its token stream (selection_shard).
+# experiment through its token stream (selection_shard). Random selection and DsDm with the reference size
+# are retrained with selection.noise_seeds seeds, the ones beyond retrain_seeds in jobs of their own
+# (selection_retrain_noise), so that the interval of their difference covers seed noise.
+
+from proxyscale.selection.registry import noise_runs
+
+SELECTION_NOISE_SEEDS = max(0, SELECTION["noise_seeds"] - SELECTION["retrain_seeds"])  # beyond retrain_seeds
+SELECTION_NOISE_RUNS = noise_runs(SELECTION_TARGETS, SELECTION_METHODS, SELECTION["reference"], SELECTION_NOISE_SEEDS)
 
 
 rule selection_split:
@@ -98,6 +105,18 @@ rule selection_retrain:
         "../workflow_scripts/selection_retrain.py"
 
 
+use rule selection_retrain as selection_retrain_noise with:
+    output:
+        artifact_path("retrain_noise", target="{target}", method="{method}"),
+    log:
+        f"{LOGS}/selection/retrain_noise/{{target}}/{{method}}.log",
+    benchmark:
+        f"{BENCHMARKS}/selection/retrain_noise/{{target}}/{{method}}.tsv"
+    params:
+        seeds=SELECTION_NOISE_SEEDS,
+        seed=SELECTION["seed"] + SELECTION["retrain_seeds"],  # after the selection_retrain job's seeds
+
+
 rule selection_shard:
     input:
         data=artifact_path("dataset", exp="selection"),
@@ -121,6 +140,7 @@ rule dsdm:
     input:
         data=artifact_path("dataset", exp="selection"),
         retrains=[artifact_path("retrain", target=t, method=m) for t, m in SELECTION_RUNS],
+        noise=[artifact_path("retrain_noise", target=t, method=m) for t, m in SELECTION_NOISE_RUNS],
         subsets=[artifact_path("subset", target=t, method=m) for t, m in SELECTION_RUNS],
         models=model_artifacts("selection", SELECTION_SIZES, "model"),
         stores=model_artifacts("selection", SELECTION_SIZES, "trak_store"),
@@ -161,6 +181,7 @@ rule dsdm:
     params:
         targets=SELECTION_TARGETS,  # the runs are targets x methods, in the inputs' order
         methods=SELECTION_METHODS,
+        noise_seeds=SELECTION_NOISE_SEEDS,  # with targets, methods and reference: the noise inputs' runs
         sizes=SELECTION_SIZES,
         checkpoints=len(MODEL_IDS["selection"]),
         reference=SELECTION["reference"],

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import REPO, validated
-from proxyscale.benchmarks import MIB, measured_jobs, plan_row
+from proxyscale.benchmarks import MIB, Measured, measured_jobs, plan_row
 from proxyscale.plan import DEFAULT_PEAK_TFLOPS, plan, plan_markdown
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -25,6 +25,10 @@ def bench(path: Path, seconds, rss) -> None:
     [
         ("train/web/l.tsv", ("train", "l")),
         ("evaluate/books/xs.tsv", ("evaluate", "xs")),
+        ("train/seed1/web/ref.tsv", ("train", "ref")),  # replicate 1 (seeds:)
+        ("evaluate/seed12/books/ref.tsv", ("evaluate", "ref")),
+        ("train/seed0/web/ref.tsv", None),  # replicate 0 has no folder of its own
+        ("train/web/ref/extra.tsv", None),
         ("attribution/trak_featurize/h64/3/0-of-2.tsv", ("attribution: trak_featurize", "h64")),
         ("selection/trak/d8/1.tsv", ("selection: trak", "d8")),
         ("lds_subset/17.tsv", ("attribution: lds_subset", "h8192")),  # the jobs that train the reference
@@ -58,3 +62,13 @@ def test_benchmarks_replace_the_plans_estimates_of_their_rows_and_it_says_so(tmp
     assert "Measured, not estimated (train l): hours per job are the mean wall time" in text
     assert "of 2 finished jobs' benchmark files (results/benchmarks/)" in text
     assert "Measured, not estimated" not in plan_markdown(estimated.reset_index(), config)
+
+
+def test_every_replicates_benchmark_counts_with_its_sizes_row(tmp_path):
+    bench(tmp_path / "train/web/ref.tsv", 100.0, 1000.0)
+    bench(tmp_path / "train/seed1/web/ref.tsv", 200.0, 3000.0)
+    bench(tmp_path / "evaluate/seed1/web/ref.tsv", 10.0, 500.0)
+    assert measured_jobs(tmp_path, {}) == {
+        ("train", "ref"): Measured(jobs=2, seconds=150.0, max_rss_bytes=3000.0 * MIB),
+        ("evaluate", "ref"): Measured(jobs=1, seconds=10.0, max_rss_bytes=500.0 * MIB),
+    }

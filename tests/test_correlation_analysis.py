@@ -9,6 +9,7 @@ import torch
 
 from proxyscale import stats
 from proxyscale.correlation.analysis import (
+    CorrelationResults,
     compute_table,
     drop_reserved,
     largest_proxy,
@@ -22,6 +23,9 @@ from proxyscale.correlation.analysis import (
     scale_correlation,
     verdict,
 )
+from proxyscale.correlation.decisions import BOOTSTRAP_MODEL, PROBIT_MODEL, reliability_table, safe_decisions
+from proxyscale.correlation.noise import noise_table, with_ceilings
+from proxyscale.correlation.report import correlation_report
 from proxyscale.io import save_json
 from proxyscale.training.checkpoints import save_checkpoint
 
@@ -80,6 +84,11 @@ def _constructed():
     return pd.DataFrame(rows), compute
 
 
+def _one_seed(summary: pd.DataFrame, means: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with the ceilings of a run whose every size has one seed (none measured)."""
+    return with_ceilings(summary, noise_table(means.assign(seed=0)), "ref")
+
+
 def test_scale_correlation_on_constructed_losses():
     means, compute = _constructed()
     table = scale_correlation(means, compute, {"t": None}, "ref", n_boot=200, ci=0.9).set_index("size")
@@ -95,7 +104,7 @@ def test_scale_correlation_on_constructed_losses():
 
 def test_verdict_names_the_cheapest_proxy_that_agrees_and_never_an_opposite_one():
     means, compute = _constructed()
-    table = scale_correlation(means, compute, {"t": None}, "ref", n_boot=200, ci=0.9)
+    table = _one_seed(scale_correlation(means, compute, {"t": None}, "ref", n_boot=200, ci=0.9), means)
     # 'down' is cheapest with R^2 1 but moves opposite; 'noisy' misorders a pair; 'up' qualifies
     assert verdict(table, min_r2=0.5, min_decision_accuracy=0.95).iloc[0]["proxy"] == "up"
     loose = verdict(table, min_r2=0.0, min_decision_accuracy=0.0).iloc[0]
@@ -141,18 +150,35 @@ def test_per_sample_table_and_its_null():
     assert len(null) == 30 * 2 and null["r2"].median() < table["r2"].median()
 
 
-def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null():
-    from proxyscale.correlation.analysis import CorrelationResults
-    from proxyscale.correlation.report import correlation_report
+FIGURES = {
+    k: f"{k}.png"
+    for k in ("curves", "scatter", "r2_compute", "r2_accuracy", "per_sample_fig", "per_sample_hist", "reliability_fig")
+}
 
+
+def _decisions(model: str = PROBIT_MODEL) -> pd.DataFrame:
+    """Decisions of the proxies of :func:`_constructed` on test sets t and u, whose counts are worked out by hand
+    at the threshold 0.9: up 5 decisions, 3 safe (2 of them held), 3 of 4 known outcomes held; noisy 4 (a tie on t
+    is no decision), 1 safe that held, 3 of 4 held; down 3, none safe, none held. No safe decision: down on t,
+    noisy and down on u."""
+    rows = [("t", "up", 0.95, True), ("t", "up", 0.92, False), ("t", "up", 0.6, True), ("u", "up", 0.99, True),
+            ("u", "up", 0.5, pd.NA), ("t", "noisy", 0.7, True), ("t", "noisy", 0.91, True),
+            ("t", "noisy", np.nan, True), ("u", "noisy", 0.8, False), ("u", "noisy", 0.3, True),
+            ("t", "down", 0.2, False), ("t", "down", 0.4, False), ("u", "down", 0.1, False)]  # fmt: skip
+    table = pd.DataFrame(rows, columns=["test", "size", "probability", "held"])
+    return table.astype({"held": "boolean"}).assign(model=model)
+
+
+def _report_tables(decisions: pd.DataFrame | None = None) -> dict:
+    """The fields of a :class:`CorrelationResults` of :func:`_constructed`'s losses (one test set, t) and
+    ``decisions`` (default :func:`_decisions`), a decision safe at 0.9."""
+    decisions = _decisions() if decisions is None else decisions
     means, compute = _constructed()
-    summary = scale_correlation(means, compute, {"t": None}, "ref", n_boot=100, ci=0.9)
+    summary = _one_seed(scale_correlation(means, compute, {"t": None}, "ref", n_boot=100, ci=0.9), means)
+    noise = noise_table(means.assign(seed=0))
     per_sample = pd.DataFrame({"test": "t", "size": ["up", "down", "noisy"], "example_id": 0, "r2": [0.9, 0.8, 0.7]})
     null = pd.DataFrame({"test": "t", "size": ["up", "down", "noisy"], "r2": [0.2, 0.1, 0.3]})
     thresholds = {"min_r2": 0.5, "min_decision_accuracy": 0.95}
-    figures = {
-        k: f"{k}.png" for k in ("curves", "scatter", "r2_compute", "r2_accuracy", "per_sample_fig", "per_sample_hist")
-    }
     compute = compute.assign(params=1, tokens=1, flops=1.0, tokens_per_second=1234.0, mfu=[0.4, float("nan"), 0.2, 0.3])
     repeated = pd.DataFrame(
         {"distribution": ["abstracts"], "size": ["ref"], "tokens": [10], "unique_tokens": [5], "repetition": [2.0],
@@ -162,10 +188,17 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
         {"test": "t", "size": ["ref", "up"], "accuracy": [0.3, 0.26], "accuracy_lo": [0.27, 0.23],
          "accuracy_hi": [0.33, 0.29], "chance": 0.25, "examples": 300}
     )  # fmt: skip
-    tables = {"summary": summary, "compute": compute, "means": means, "accuracy": accuracy,
-              "per_sample": per_sample, "null": null, "loo": None, "repeated": repeated, "thresholds": thresholds,
-              "reference": "ref", "ci": 0.9}  # fmt: skip
-    text = correlation_report(CorrelationResults(**tables, verdict=verdict(summary, **thresholds)), figures)
+    return {"summary": summary, "compute": compute, "means": means, "accuracy": accuracy,
+            "per_sample": per_sample, "null": null, "loo": None, "repeated": repeated, "thresholds": thresholds,
+            "reference": "ref", "ci": 0.9, "noise": noise, "verdict": verdict(summary, **thresholds),
+            "decisions": decisions, "reliability": reliability_table(decisions),
+            "safe": safe_decisions(decisions, 0.9), "decision_probability": 0.9}  # fmt: skip
+
+
+def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null():
+    tables = _report_tables()
+    summary, thresholds, accuracy, repeated = (tables[k] for k in ("summary", "thresholds", "accuracy", "repeated"))
+    text = correlation_report(CorrelationResults(**tables), FIGURES)
     accuracies = text.split("## Accuracy")[1].split("![")[0]
     assert "| test | ref | up | noisy | down | chance |" in accuracies  # sizes by compute, reference first
     assert "| t | 0.30 [0.27, 0.33] | 0.26 [0.23, 0.29] | - | - | 0.25 |" in accuracies
@@ -177,21 +210,21 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
     mixed = verdict(pd.concat([summary, summary.assign(test="u", r2_lo=0.0)]), **thresholds)
     tables |= {"verdict": mixed}
     text = correlation_report(
-        CorrelationResults(**{**tables, "accuracy": accuracy.iloc[:0], "repeated": repeated.iloc[:0]}), figures
+        CorrelationResults(**{**tables, "accuracy": accuracy.iloc[:0], "repeated": repeated.iloc[:0]}), FIGURES
     )
     assert "(no test set with an accuracy)" in text
     assert "No run sees any of its data more than once." in text
     assert "- **u**: none of the proxies clears the thresholds." in text
     assert "each of 5 training distributions (d0, d1, d2, d3, d4) and" in text
     marked = correlation_report(
-        CorrelationResults(**tables, induced=("d3", "d4"), tokenizer="a byte-level BPE of 512 tokens"), figures
+        CorrelationResults(**tables, induced=("d3", "d4"), tokenizer="a byte-level BPE of 512 tokens"), FIGURES
     )
     assert "Text is tokenised with a byte-level BPE of 512 tokens. Losses are in nats per token in every" in marked
     assert "tokenised" not in text and "Losses are in nats per token in every table and figure." in text
     assert "MAE in nats per token." in text and "bits" not in text
     per_byte = correlation_report(
         CorrelationResults(**tables, tokenizer="each imported model's own tokenizer (ref)", unit="bits per byte"),
-        figures,
+        FIGURES,
     )
     assert (
         "Text is tokenised with each imported model's own tokenizer (ref). Losses are in bits per byte in every "
@@ -206,6 +239,28 @@ def test_report_shows_the_verdict_signed_correlation_decision_accuracy_and_null(
     decision = text.split("## Decision accuracy (90% CI)")[1].split("##")[0]
     assert "| t | 1.00 [1.00, 1.00] | 0.90 [" in decision  # columns: up, noisy, down (cheapest last)
     assert "0.90 (null 0.20)" in text and "0.70 (null 0.30)" in text
+
+
+def test_report_says_how_likely_each_decision_is_to_hold_with_counts_by_hand():
+    text = correlation_report(CorrelationResults(**_report_tables()), FIGURES)
+    section = text.split("## How likely each decision is to hold")[1].split("\n## ")[0]
+    assert text.index("## Seed noise") < text.index("## How likely each decision") < text.index("## Compute")
+    assert "through a probit fit per proxy on the outcomes of the other test sets" in section
+    assert "A decision is safe when its probability is at least 0.90 (`report.decision_probability`)." in section
+    assert "![Reliability of the decision probabilities](reliability_fig.png)" in section
+    assert "| up (4x) | 5 | 3 | 0.67 | 0.75 |" in section
+    assert "| noisy (8x) | 4 | 1 | 1.00 | 0.75 |" in section
+    assert "| down (16x) | 3 | 0 | - | 0.00 |" in section
+    assert "- **t**: no safe decision from down.\n- **u**: no safe decision from noisy, down." in section
+    sure = _decisions().assign(probability=lambda d: d["probability"].where(d["probability"].isna(), 0.95))
+    section = correlation_report(CorrelationResults(**_report_tables(sure)), FIGURES)
+    assert "- **t**: every proxy has a safe decision.\n- **u**: every proxy has a safe decision." in section
+    one_test = _decisions(BOOTSTRAP_MODEL)  # a single test set: nothing to learn the transfer from
+    section = correlation_report(CorrelationResults(**_report_tables(one_test)), FIGURES)
+    assert "With a single test set there is no other one to learn from" in section and "probit" not in section
+    mixed = _decisions().assign(model=lambda d: d["model"].where(d["test"] == "t", BOOTSTRAP_MODEL))
+    section = correlation_report(CorrelationResults(**_report_tables(mixed)), FIGURES)
+    assert "Where no other test set has a known outcome (up on u, noisy on u, down on u) it is the bootstrap" in section
 
 
 def test_the_selection_target_part_and_its_passages_leave_every_evaluation_of_that_test_set():
@@ -316,11 +371,11 @@ def test_verdict_thresholds_are_inclusive_and_a_zero_correlation_never_qualifies
     summary = pd.DataFrame(
         {"test": ["t"] * 3, "size": ["a", "b", "c"], "compute_ratio": [2.0, 4.0, 8.0], "pearson": [0.9, 0.9, 0.0],
          "r2": [0.9, 0.8, 0.0], "r2_lo": [0.5, 0.5, 0.9], "decision_accuracy": [0.9, 0.8, 0.5],
-         "decision_accuracy_lo": [0.7, 0.7, 0.9]}
+         "decision_accuracy_lo": [0.7, 0.7, 0.9], "at_ceiling": pd.array([False, True, True], dtype="boolean")}
     )  # fmt: skip
     expected = pd.DataFrame(
         {"test": ["t"], "proxy": ["b"], "compute_ratio": [4.0], "r2": [0.8], "r2_lo": [0.5],
-         "decision_accuracy": [0.8], "decision_accuracy_lo": [0.7]}
+         "decision_accuracy": [0.8], "decision_accuracy_lo": [0.7], "at_ceiling": pd.array([True], dtype="boolean")}
     )  # fmt: skip
     pd.testing.assert_frame_equal(verdict(summary, min_r2=0.5, min_decision_accuracy=0.7), expected)
 

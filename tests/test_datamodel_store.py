@@ -251,12 +251,14 @@ def test_a_store_from_another_projector_is_refused(trained, tmp_path):
 
 
 def test_a_store_of_another_projection_size_is_refused(trained, tmp_path):
+    """A store of exact gradients (k at least the parameters) that says it has more dimensions than the model."""
     from proxyscale.models import built_parameters
 
-    _featurize(trained, tmp_path / "store")
+    _, task, model = trained
+    n = built_parameters(model)
+    store.featurize(model, task, _train(trained), 20, tmp_path / "store", 10**4, CPU, fingerprint="ckpt-a")
     info = tmp_path / "store/proxyscale.json"
-    info.write_text(info.read_text().replace('"proj_dim": 32', '"proj_dim": 1000000'))
-    n = built_parameters(trained[2])
+    info.write_text(info.read_text().replace(f'"proj_dim": {n}', '"proj_dim": 1000000'))
     with pytest.raises(DataError, match=f"store has projection size 1000000, model gives {n}$"):
         _score(trained, tmp_path / "store", tmp_path / "scores.npy")
 

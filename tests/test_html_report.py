@@ -23,7 +23,7 @@ ITEMS = {
     "Scale correlation": (
         "results/correlation",
         ["fig1_scatter", "fig2_r2_vs_compute", "fig3_r2_vs_accuracy", "fig4_per_sample", "fig5_per_sample_r2"]
-        + ["training_curves"],
+        + ["fig6_reliability", "training_curves"],
         "correlation_report",
     ),
     "Data attribution": (

@@ -138,6 +138,22 @@ def test_a_job_that_cannot_finish_is_named_in_one_line_and_stops_the_workflow(tm
     assert result.returncode == 0 and "Cannot finish" not in result.stdout + result.stderr, result.stdout[-2000:]
 
 
+def test_each_seed_of_a_size_is_a_train_and_an_evaluate_job():
+    config = _paper()
+    dists = len(config["distributions"]) + len(config["selection"]["distributions"])
+    single = plan(config).set_index(["rule", "size"])
+    config["seeds"] = {"760m": 3}
+    seeded = plan(config).set_index(["rule", "size"])
+    for rule in ("train", "evaluate"):
+        assert seeded.loc[(rule, "760m"), "jobs"] == 3 * dists and seeded.loc[(rule, "37m"), "jobs"] == dists
+        assert seeded.loc[(rule, "760m"), "gpu_hours"] == pytest.approx(3 * single.loc[(rule, "760m"), "gpu_hours"])
+    assert seeded.loc[("train", "760m"), "disk_gb"] == pytest.approx(3 * single.loc[("train", "760m"), "disk_gb"])
+    assert seeded.loc[("train", "760m"), "note"] == f"{dists} distributions x 3 seeds"
+    assert single.loc[("train", "760m"), "note"] == ""  # one seed: the plan as before seeds existed
+    config["seeds"] = 2
+    assert (plan(config).set_index("rule").loc["train", "jobs"] == 2 * dists).all()
+
+
 def test_measured_mfu_replaces_the_assumed_one():
     config = _paper()
     config["peak_tflops"] = 100.0

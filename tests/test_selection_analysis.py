@@ -108,5 +108,5 @@ def test_setup_summary_describes_pool_targets_and_selection(tmp_path):
         "n_pool": 50, "window": 9, "sources": ["web", "books"], "targets": ["squad", "lambada"], "n_targets": 3,
         "n_holdout": 1, "checkpoints": 4, "checkpoint_examples": {"big": 20, "small": 5}, "proj_dim": 32,
         "projection": "dense Gaussian and sparse Johnson-Lindenstrauss", "projection_warning": "too large",
-        "q_term": True, "fraction": 0.2, "k": 10, "retrain_repetition": 2.0, "reference": "big", "seeds": 2,
+        "q_term": True, "fraction": 0.2, "k": 10, "retrain_repetition": 2.0, "reference": "big",
     }  # fmt: skip

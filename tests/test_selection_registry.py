@@ -3,6 +3,7 @@ params, Figure 8 and the report read every method from its entry."""
 
 from __future__ import annotations
 
+import pandas as pd
 import yaml
 
 from conftest import REPO
@@ -49,9 +50,10 @@ def test_figure_8_draws_every_method_other_than_dsdm_and_random_as_a_baseline():
 def test_the_report_describes_every_method_in_the_registry_order():
     setup = {"n_pool": 10, "window": 9, "sources": ["a"], "targets": ["t"], "n_targets": 2, "n_holdout": 3,
              "checkpoints": 1, "checkpoint_examples": {"d4": 5}, "projection": "SJLT", "proj_dim": 4,
-             "q_term": False, "k": 5, "fraction": 0.5, "reference": "d4", "retrain_repetition": 1.0, "seeds": 1,
+             "q_term": False, "k": 5, "fraction": 0.5, "reference": "d4", "retrain_repetition": 1.0,
              "projection_warning": None}  # fmt: skip
-    text = "\n".join(report._introduction(setup, "95%"))
+    results = pd.DataFrame({"method": ["random", "dsdm-d4"], "seeds": [1, 1]})
+    text = "\n".join(report._introduction(setup, results, "95%"))
     assert (
         "Each method keeps 5 windows (50% of the pool): DsDm the examples with the largest mean datamodel weight "
         "over the target's examples (predicted to lower target loss most), Bot-DsDm the smallest, DSIR hashed "

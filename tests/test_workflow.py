@@ -18,6 +18,8 @@ import yaml
 from scipy.stats import spearmanr
 
 from conftest import REPO, job_counts, run_snakemake, tiny_config, write_config
+from proxyscale.config import size_seeds
+from proxyscale.correlation.decisions import PROBIT_MODEL
 from proxyscale.models.vision import forward_macs, make_classifier
 from proxyscale.training.checkpoints import checkpoint_meta
 
@@ -51,6 +53,7 @@ def test_default_graph_plans_every_experiment(tmp_path):
     sel = config["selection"]
     induced = sel["distributions"]
     runs = (len(config["distributions"]) + len(induced)) * len(config["sizes"])
+    replicates = (len(config["distributions"]) + len(induced)) * sum(n - 1 for n in size_seeds(config).values())
     assert config["tokenizer"]["kind"] == "bpe" and len(config["sources"]) >= 6 and "mixture" in config["distributions"]
     assert len(config["distributions"]) + len(induced) >= 11
     assert len(config["test_sets"]) >= 6 and len(config["sizes"]) >= 4
@@ -64,6 +67,8 @@ def test_default_graph_plans_every_experiment(tmp_path):
         build_testset=len(config["test_sets"]),
         train=runs,
         evaluate=runs,
+        train_replicate=replicates,  # the seeds beyond the first (seeds:)
+        evaluate_replicate=replicates,
         selection_split=len(sel["targets"]),  # their DsDm target parts stay out of evaluation
         selection_data=1,
         datamodel_train=len(dsdm_sizes) * sel["checkpoints"],  # the datamodels the DsDm selections need
@@ -179,10 +184,16 @@ def test_tiny_end_to_end_run_produces_the_report(tiny_run):
         "fig3_r2_vs_accuracy",
         "fig4_per_sample",
         "fig5_per_sample_r2",
+        "fig6_reliability",
         "training_curves",
     ):
         assert (out / f"{fig}.png").stat().st_size > 1000 and (out / f"{fig}.svg").exists()
         assert f"{fig}.png" in report
+    decisions = pd.read_parquet(out / "decisions.parquet")  # 4 test sets x 10 pairs of 5 distributions
+    assert len(decisions) == 40 and (decisions["model"] == PROBIT_MODEL).all()
+    assert decisions["probability"].dropna().between(0, 1).all()
+    assert pd.read_parquet(out / "reliability.parquet")["count"].sum() == decisions["held"].notna().sum()
+    assert "## How likely each decision is to hold" in report
     losses = pd.read_parquet(tiny_run / "results/losses/mixture/ref/hellaswag.parquet")
     assert len(losses) == 20 and losses["correct"].isin([0.0, 1.0]).all()
     assert (tiny_run / "results/logs/train/web/tiny.log").read_text().count("done in") == 1
@@ -207,6 +218,22 @@ def test_editing_one_size_reruns_only_that_size_and_the_report(tiny_run, tmp_pat
     for rule in ("train", "evaluate"):
         wildcards = planned_wildcards(result.stdout, rule)
         assert len(wildcards) == n and all(w.endswith("size=tiny") for w in wildcards)
+
+
+def test_a_run_finished_before_the_decision_tables_existed_remakes_only_the_report(tiny_run, tmp_path):
+    """Such a run has neither the tables nor Snakemake's record of them; the default target and
+    correlation_report ask for them, so the report job runs again (and nothing else)."""
+    work = tmp_path / "run"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    tables = [f"results/correlation/{name}.parquet" for name in ("decisions", "reliability", "safe_decisions")]
+    for table in tables:
+        (work / table).unlink()
+    forget = run_snakemake(work, "--cleanup-metadata", *tables)
+    assert forget.returncode == 0, forget.stderr
+    for target in ("all", "correlation_report"):
+        result = run_snakemake(work, "-n", target)
+        assert result.returncode == 0, result.stderr
+        assert job_counts(result.stdout) == Counter({"correlation": 1, target: 1}), target
 
 
 def test_default_graph_plans_the_attribution_experiment(tmp_path):
@@ -452,6 +479,7 @@ def test_default_graph_plans_the_selection_experiment(tmp_path):
         datamodel=sizes,
         select=targets * per_target,
         selection_retrain=targets * per_target,
+        selection_retrain_noise=targets * 2,  # random and dsdm-<reference>: the seeds beyond retrain_seeds
         dsdm=1,
         dsdm_report=1,
     )
@@ -468,9 +496,13 @@ def test_tiny_run_produces_the_dsdm_report(tiny_run):
     results = pd.read_parquet(out / "results.parquet").set_index("method")
     assert set(results.index) == {"dsdm-d4", "dsdm-d8", "bot_dsdm-d8", "dsir", "classifier", "random"}
     assert results.loc["dsdm-d4", "compute_ratio"] > 1
-    # holdout loss: per example the mean over seeds of the retrained reference's loss on its own target
+    # holdout loss: per example the mean over seeds of the retrained reference's loss on its own target (random
+    # and DsDm with the reference size: retrain_seeds seeds, and up to noise_seeds in retrain_noise/)
     for method in results.index:
-        retrained = pd.read_parquet(tiny_run / f"results/selection/retrain/lambada/{method}.parquet")
+        runs = [tiny_run / f"results/selection/{d}/lambada/{method}.parquet" for d in ("retrain", "retrain_noise")]
+        retrained = pd.concat([pd.read_parquet(r) for r in runs if r.is_file()], ignore_index=True)
+        seeds = 2 if method in ("random", "dsdm-d8") else 1
+        assert retrained["seed"].nunique() == seeds == results.loc[method, "seeds"]
         own = retrained[retrained["holdout_task"] == "lambada"]
         assert results.loc[method, "loss"] == pytest.approx(own.groupby("example_id")["loss"].mean().mean(), 1e-9)
     assert results["loss_delta"].drop("random").notna().all()
@@ -492,8 +524,9 @@ def test_changing_the_selected_fraction_reruns_selection_and_retraining_only(tin
     out = _dry_run_with(tiny_run, tmp_path, lambda c: c["selection"].update(fraction=0.5))
     # and what is trained on the selection listed as a correlation distribution; nothing upstream
     assert job_counts(out) == Counter(
-        select=6, selection_retrain=6, dsdm=1, selection_shard=1, train=2, evaluate=2, correlation=1, all=1
-    )
+        select=6, selection_retrain=6, selection_retrain_noise=2, dsdm=1, selection_shard=1, train=2, evaluate=2,
+        correlation=1, all=1,
+    )  # fmt: skip
 
 
 def test_a_selection_listed_as_a_distribution_is_trained_on_in_the_correlation_experiment(tiny_run, tmp_path):

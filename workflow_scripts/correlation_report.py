@@ -6,6 +6,7 @@ from proxyscale.correlation import analysis, figures, report
 from proxyscale.correlation.evaluate import chance_accuracy
 from proxyscale.data.tokenizer import describe_tokenizers
 from proxyscale.io import save_parquet
+from proxyscale.layout import replicate_runs
 from proxyscale.markdown import figure_links, save_report
 from proxyscale.runner import run_job
 
@@ -17,7 +18,8 @@ def main():
     splits = {t: load_parquet(path) for t, path in zip(p.reserved_tests, inp.reserved)}
     runs = [(d, s) for d in p.dists for s in p.sizes]  # the rule's inputs are in this order
     trained = [(d, s) for d, s in runs if s not in p.imported_sizes]
-    losses = analysis.read_tables([(d, s, t) for d, s in runs for t in p.tests], inp.losses, ("dist", "size", "test"))
+    keys = [(d, s, k, t) for d, s, k in replicate_runs(p.dists, p.sizes, p.seeds) for t in p.tests]
+    losses = analysis.read_tables(keys, inp.losses, ("dist", "size", "seed", "test"))  # every seed's
     losses, reserved = analysis.drop_reserved(losses, testsets, splits)
     losses, unit = analysis.comparable_losses(losses)
     curves = analysis.read_tables(trained, inp.curves, ("dist", "size"))
@@ -31,6 +33,7 @@ def main():
         p.null_permutations,
         p.seed,
         dict(p.verdict),
+        p.decision_probability,
         unit=unit,
         reserved=reserved,
         induced=tuple(p.induced),
@@ -45,12 +48,20 @@ def main():
     figures.r2_vs_accuracy(r.summary, out.r2_accuracy)
     proxy = analysis.largest_proxy(r.compute, p.reference)
     figures.per_sample_scatter(
-        losses, proxy, p.reference, p.tests[0], p.panels, out.per_sample_fig, induced=p.induced, unit=unit
+        analysis.seed_mean(losses),
+        proxy,
+        p.reference,
+        p.tests[0],
+        p.panels,
+        out.per_sample_fig,
+        induced=p.induced,
+        unit=unit,
     )
     figures.per_sample_hist(r.per_sample, r.null, r.compute, out.per_sample_hist)
     figures.training_curves(curves, out.curves)
+    figures.reliability_figure(r.reliability, out.reliability_fig, p.ci)
 
-    keys = ("scatter", "r2_compute", "r2_accuracy", "curves", "per_sample_hist", "per_sample_fig")
+    keys = ("scatter", "r2_compute", "r2_accuracy", "curves", "per_sample_hist", "per_sample_fig", "reliability_fig")
     save_report(
         report.correlation_report(results, figure_links(out.report, {k: out[k] for k in keys})), out.report, out.html
     )

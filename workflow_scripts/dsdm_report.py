@@ -13,6 +13,7 @@ from proxyscale.io import save_parquet
 from proxyscale.markdown import figure_links, save_report
 from proxyscale.runner import run_job
 from proxyscale.selection import analysis, figures, report
+from proxyscale.selection.registry import noise_runs
 
 
 def main():
@@ -20,9 +21,10 @@ def main():
     p, inp, out = smk.params, smk.input, smk.output
     data = load_dataset(inp.data)
     runs = [(t, m) for t in p.targets for m in p.methods]  # the rule's inputs are in this order
+    noise = noise_runs(list(p.targets), list(p.methods), p.reference, p.noise_seeds)  # the extra seeds' runs
+    retrained = [*zip(runs, inp.retrains), *zip(noise, inp.noise)]
     retrains = pd.concat(
-        [load_parquet(path).assign(target=t, method=m) for (t, m), path in zip(runs, inp.retrains)],
-        ignore_index=True,
+        [load_parquet(path).assign(target=t, method=m) for (t, m), path in retrained], ignore_index=True
     )
     subsets = {run: load_parquet(path) for run, path in zip(runs, inp.subsets)}
     costs = checkpoint_costs(list(p.sizes), p.checkpoints, list(inp.models), list(inp.stores))

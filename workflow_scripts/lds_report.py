@@ -30,6 +30,7 @@ def main():
     actual = np.stack([b["outputs"] for b in subsets])
 
     compute = size_costs(metas, stores, len(targets), p.reference)
+    compute["trak_rank"] = compute["size"].map(analysis.trak_ranks(stores))
     score_files, store_dirs = grouped(list(inp.scores), sizes, per_size), grouped(list(inp.stores), sizes, per_size)
     predictions = {
         s: analysis.size_predictions(CheckpointScores(score_files[s], [load_q(d) for d in store_dirs[s]]), masks)
@@ -74,7 +75,9 @@ def main():
         out.report, {key: out[key] for key in ("fig_lds", "fig_m", "fig_overlap", "fig_rank", "fig_examples")}
     )
     save_report(
-        report.lds_report(lds, compute, lds_m, overlap, rank, accuracy, setup, p.ci, links), out.report, out.html
+        report.lds_report(lds, compute, lds_m, overlap, rank, accuracy, setup, p.ci, links, p.proj_dim),
+        out.report,
+        out.html,
     )
 
 

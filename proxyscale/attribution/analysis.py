@@ -19,6 +19,7 @@ from proxyscale.artifacts import NpyRows
 from proxyscale.attribution.dataset import describe
 from proxyscale.attribution.lds import lds_per_target, predicted_outputs
 from proxyscale.datamodels.datamodel import BLOCK_BYTES, CheckpointScores, TopK, datamodel, overlap, rank_correlation
+from proxyscale.datamodels.projectors import PROJECTIONS
 
 
 def size_predictions(scores: CheckpointScores, masks: np.ndarray) -> dict[tuple[bool, int], np.ndarray]:
@@ -33,6 +34,13 @@ def size_predictions(scores: CheckpointScores, masks: np.ndarray) -> dict[tuple[
                 part = predicted_outputs(datamodel(s[:m], q[:m], q_term), masks[:, rows])
                 out[q_term, m] = out[q_term, m] + part if (q_term, m) in out else part
     return out
+
+
+def trak_ranks(stores: dict[str, list[dict]]) -> dict[str, int]:
+    """Per size, the fewest dimensions a checkpoint's TRAK inverse spans (its store summaries'): the
+    projection size, or fewer where exact gradients span fewer (:func:`proxyscale.datamodels.store.span_inverse`);
+    a store scored before this was recorded inverted all of its ``proj_dim``."""
+    return {size: min(s.get("rank", s["proj_dim"]) for s in summaries) for size, summaries in stores.items()}
 
 
 def lds_table(
@@ -172,8 +180,9 @@ def setup_summary(
     projection_warning: str | None,
 ) -> dict:
     """What the report says of the run: setting, examples, checkpoints and their training examples,
-    projection (and a warning when its size is too large for the training set), Q term, LDS subsets
-    and the retrained reference's passes over each."""
+    projection (of the sizes projected: those with exact gradients are named in the LDS section; and a
+    warning when its size is too large for the training set), Q term, LDS subsets and the retrained
+    reference's passes over each."""
     return {
         "setting": task_spec["setting"],
         "description": describe(task_spec),
@@ -184,7 +193,7 @@ def setup_summary(
         "checkpoint_examples": {s: int(n) for s, n in zip(compute["size"], compute["examples"])},
         "checkpoint_passes": float(compute.set_index("size").loc[reference, "repetition"]),
         "proj_dim": int(compute["proj_dim"].max()),
-        "projection": " and ".join(sorted(set(compute["projection"]))),
+        "projection": " and ".join(sorted(set(compute["projection"]) - {PROJECTIONS["ExactGradients"]})) or "no",
         "projection_warning": projection_warning,
         "q_term": q_term,
         "subsets": len(masks),

@@ -66,9 +66,42 @@ def _protocol(setup: dict) -> str:
     )
 
 
-def _lds(lds: pd.DataFrame, lds_m: pd.DataFrame, compute: pd.DataFrame, accuracy: dict, pct: str, figures) -> list[str]:
-    """Figure 6's table (LDS of every size, without and with the Q term, with its compute ratio) and
-    LDS as checkpoints are averaged, both variants side by side."""
+def projection_notes(compute: pd.DataFrame, proj_dim: int) -> list[str]:
+    """Per size with no more parameters than ``trak.proj_dim`` (``proj_dim``): the dimensions its TRAK
+    features have and span (from its stores), and why."""
+    return [
+        f"- **{r.size}**: {r.params:,} parameters, not more than trak.proj_dim {proj_dim}, so TRAK uses its exact "
+        f"gradients ({r.proj_dim:,} dimensions: min(k, parameters)) rather than a random projection, which "
+        "could only lose information. "
+        + (
+            f"They span {r.trak_rank:,} of them (at least, over its checkpoints; the weights of an image pixel "
+            "constant over the training set get identical gradients), so Phi^T Phi is singular and TRAK inverts "
+            "it on that span."
+            if r.trak_rank < r.proj_dim
+            else "Phi^T Phi is inverted on all of them."
+        )
+        for r in compute[compute["params"] <= proj_dim].itertuples()
+    ]
+
+
+def _dims(dims: pd.Series, params: int) -> str:
+    """A size's TRAK dimensions as the LDS table shows them: k, or for exact gradients their span of p."""
+    if dims["proj_dim"] < params:
+        return f"{dims['proj_dim']}"
+    return f"{dims['trak_rank']} of {params} (exact)"
+
+
+def _span(compute: pd.DataFrame) -> str:
+    """The range of training compute the sizes cover: the smallest's compute ratio to the reference."""
+    smallest = compute.loc[compute["compute_ratio"].idxmax()]
+    return f"{smallest['compute_ratio']:,.0f}x (the smallest, {smallest['size']}, to the reference)"
+
+
+def _lds(
+    lds: pd.DataFrame, lds_m: pd.DataFrame, compute: pd.DataFrame, accuracy: dict, pct: str, figures, proj_dim: int
+) -> list[str]:
+    """Figure 6's table (LDS of every size, without and with the Q term, with its compute ratio and the
+    dimensions of its TRAK features) and LDS as checkpoints are averaged, both variants side by side."""
     configured = bool(lds.loc[lds["configured"], "q_term"].iloc[0])
     wide = None
     for q_term, block in lds.groupby("q_term"):
@@ -77,18 +110,30 @@ def _lds(lds: pd.DataFrame, lds_m: pd.DataFrame, compute: pd.DataFrame, accuracy
         part = part.assign(**{column: [with_ci(r.lds, r.lds_lo, r.lds_hi) for r in part.itertuples()]})[[column]]
         wide = part if wide is None else wide.join(part)
     mine = lds[lds["configured"]].set_index("size").loc[list(compute["size"])]
+    dims = compute.set_index("size")[["proj_dim", "trak_rank"]]
+    notes = projection_notes(compute, proj_dim)
     headline = (
         wide.loc[mine.index]
         .assign(
             params=mine["params"],
             compute_ratio=mine["compute_ratio"].map(lambda r: f"{r:.1f}x"),
+            trak_dims=[_dims(dims.loc[s], s_params) for s, s_params in zip(mine.index, mine["params"])],
             relative_to_reference=mine["relative_to_reference"].map("{:.2f}".format),
             accuracy=[("-" if accuracy.get(s) is None else f"{accuracy[s]:.3f}") for s in mine.index],
             targets=mine["targets"],
         )
         .reset_index()
     )
-    order = ["size", "params", "compute_ratio", *wide.columns, "relative_to_reference", "accuracy", "targets"]
+    order = [
+        "size",
+        "params",
+        "compute_ratio",
+        "trak_dims",
+        *wide.columns,
+        "relative_to_reference",
+        "accuracy",
+        "targets",
+    ]
     by_m = pd.DataFrame(
         {
             f"{size} {variant_name(q, q == configured)}": lds_m[
@@ -104,10 +149,13 @@ def _lds(lds: pd.DataFrame, lds_m: pd.DataFrame, compute: pd.DataFrame, accuracy
         "Both variants of each datamodel come from the same per-checkpoint scores: without the out-to-loss "
         "term Q (the paper's choice for language models, eq. 17) and with it (traker's default). The "
         "configured one (`trak.q_term`) is the one every other table, figure and selection uses; "
-        "relative_to_reference compares it with the reference's datamodel of the same variant.",
+        "relative_to_reference compares it with the reference's datamodel of the same variant. The sizes span "
+        f"{_span(compute)} of training compute per model; trak_dims is the dimension of each size's TRAK features "
+        f"(trak.proj_dim {proj_dim}, or the span of its exact gradients where it has no more parameters).",
         "",
         md_table(headline[order]),
         "",
+        *([*notes, ""] if notes else []),
         f"![Figure 6: LDS against compute ratio]({figures['fig_lds']})",
         "",
         "## LDS as checkpoints are averaged",
@@ -194,12 +242,14 @@ def lds_report(
     setup: dict,
     ci: float,
     figures: dict[str, str],
+    proj_dim: int,
 ) -> str:
-    """Markdown of the attribution-across-scale experiment; ``setup`` describes the run."""
+    """Markdown of the attribution-across-scale experiment; ``setup`` describes the run, ``proj_dim`` is
+    ``trak.proj_dim``."""
     pct = f"{100 * ci:.0f}%"
     parts = [
         *_introduction(setup, pct),
-        *_lds(lds, lds_m, compute, accuracy, pct, figures),
+        *_lds(lds, lds_m, compute, accuracy, pct, figures, proj_dim),
         *_agreement(overlap, rank, list(compute["size"]), figures),
         *_compute(compute),
     ]

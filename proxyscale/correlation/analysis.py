@@ -1,8 +1,10 @@
 """The scale-correlation analysis: do proxy losses across training distributions predict the reference's?
 
-Inputs are the per-sample loss tables of every (distribution, size, test set) and the training summary
-of every checkpoint (trained here, or the record of an imported one); outputs are tidy tables the report
-and figures are drawn from.
+Inputs are the per-sample loss tables of every (distribution, size, seed, test set) and the training
+summary of every checkpoint (trained here, or the record of an imported one); outputs are tidy tables the
+report and figures are drawn from. Every table but the seed noise's (:mod:`proxyscale.correlation.noise`)
+and the decision probabilities' (:mod:`proxyscale.correlation.decisions`), which resample seeds, is drawn
+from the seed-mean per-sample losses (:func:`seed_mean`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import pandas as pd
 
 from proxyscale import stats
 from proxyscale.artifacts import load_json, load_parquet
+from proxyscale.correlation.decisions import decision_probabilities, reliability_table, safe_decisions
+from proxyscale.correlation.noise import noise_table, with_ceilings
 from proxyscale.errors import DataError
 from proxyscale.training.checkpoints import checkpoint_meta
 
@@ -67,6 +71,18 @@ def comparable_losses(losses: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         )
     per_byte = losses["loss"] * losses["n_tokens"] / losses["n_bytes"] / math.log(2)
     return losses.assign(loss=per_byte), BITS_PER_BYTE
+
+
+SAMPLE_KEYS = ["dist", "size", "test", "example_id"]
+AVERAGED = ("loss", "correct")  # what differs between seeds of one (distribution, size); the rest is the test's
+
+
+def seed_mean(losses: pd.DataFrame) -> pd.DataFrame:
+    """Per-sample losses with loss and correctness averaged over each (distribution, size)'s seeds, without
+    the ``seed`` column, rows in their first seed's order: a single-seed table comes back as it was."""
+    columns = [c for c in losses.columns if c != "seed"]
+    how = {c: "mean" if c in AVERAGED else "first" for c in columns if c not in SAMPLE_KEYS}
+    return losses.groupby(SAMPLE_KEYS, sort=False, as_index=False).agg(how)[columns]
 
 
 def mean_losses(losses: pd.DataFrame, induced=()) -> pd.DataFrame:
@@ -249,7 +265,8 @@ def verdict(summary: pd.DataFrame, min_r2: float, min_decision_accuracy: float) 
     """Per test set, the cheapest proxy (largest compute ratio) that agrees with the reference: positive
     correlation, R^2 interval above ``min_r2`` and decision-accuracy interval above
     ``min_decision_accuracy``; ``proxy`` is missing (None or NaN) where no proxy does. The figures
-    behind it come along."""
+    behind it come along, and whether it is at the noise ceiling (missing where none was measured or no
+    proxy qualifies; :func:`proxyscale.correlation.noise.with_ceilings`)."""
     rows = []
     for test, block in summary.groupby("test"):
         ok = block[
@@ -267,9 +284,10 @@ def verdict(summary: pd.DataFrame, min_r2: float, min_decision_accuracy: float) 
                     k: np.nan if row is None else float(row[k])
                     for k in ("compute_ratio", "r2", "r2_lo", "decision_accuracy", "decision_accuracy_lo")
                 },
+                "at_ceiling": None if row is None else row["at_ceiling"],
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"at_ceiling": "boolean"})
 
 
 @dataclass(frozen=True)
@@ -284,10 +302,15 @@ class CorrelationResults:
     loo: pd.DataFrame
     null: pd.DataFrame
     verdict: pd.DataFrame
+    noise: pd.DataFrame  # per (test, size): seed-to-seed agreement, reliability, SNR (proxyscale.correlation.noise)
     repeated: pd.DataFrame  # the runs that see some data more than once (:func:`repeated_runs`)
+    decisions: pd.DataFrame  # per (test, proxy, pair of distributions): P(reference agrees) (decisions.py)
+    reliability: pd.DataFrame  # calibration of those probabilities, per bin of probability
+    safe: pd.DataFrame  # per (test, proxy): decisions, those safe at decision_probability, the share that held
     reference: str
     thresholds: dict  # report.verdict: min_r2, min_decision_accuracy
     ci: float
+    decision_probability: float  # report.decision_probability: the probability at which a decision is safe
     unit: str = NATS_PER_TOKEN
     reserved: dict = field(default_factory=dict)  # test set -> examples left out for the selection experiment
     induced: tuple = ()  # the selection-induced training distributions
@@ -295,7 +318,8 @@ class CorrelationResults:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables the workflow saves, by output key; those of losses carry their unit."""
-        keys = ("means", "accuracy", "compute", "summary", "per_sample", "loo", "null", "verdict")
+        keys = ("means", "accuracy", "compute", "summary", "per_sample", "loo", "null", "verdict", "noise",
+                "decisions", "reliability", "safe")  # fmt: skip
         return {k: getattr(self, k).assign(loss_unit=self.unit) if k in ("means", "loo") else getattr(self, k)
                 for k in keys}  # fmt: skip
 
@@ -310,14 +334,19 @@ def analyse(
     null_permutations: int,
     seed: int,
     thresholds: dict,
+    decision_probability: float,
     **described,
 ) -> CorrelationResults:
-    """Every table of the analysis from the comparable per-sample ``losses`` (:func:`comparable_losses`)
-    and the ``runs`` (:func:`read_runs`); ``described`` holds what the report says of the run (the
-    fields of :class:`CorrelationResults` after ``ci``)."""
+    """Every table of the analysis from the comparable per-sample ``losses`` of every seed
+    (:func:`comparable_losses`; column ``seed``) and the ``runs`` (:func:`read_runs`); a decision is safe
+    at ``decision_probability``; ``described`` holds what the report says of the run (the fields of
+    :class:`CorrelationResults` after ``decision_probability``)."""
+    noise = noise_table(losses)
+    decisions = decision_probabilities(losses, reference, n_boot, seed)
+    losses = seed_mean(losses)
     means = mean_losses(losses, described.get("induced", ()))
     compute = compute_table(runs, reference)
-    summary = scale_correlation(means, compute, chance, reference, n_boot, ci)
+    summary = with_ceilings(scale_correlation(means, compute, chance, reference, n_boot, ci), noise, reference)
     return CorrelationResults(
         means=means,
         accuracy=accuracy_table(losses, chance, n_boot, ci, seed),
@@ -327,9 +356,14 @@ def analyse(
         loo=loo_predictions(means, reference),
         null=per_sample_null(losses, reference, null_permutations, seed),
         verdict=verdict(summary, **thresholds),
+        noise=noise,
         repeated=repeated_runs(runs),
+        decisions=decisions,
+        reliability=reliability_table(decisions, ci=ci),
+        safe=safe_decisions(decisions, decision_probability),
         reference=reference,
         thresholds=dict(thresholds),
         ci=ci,
+        decision_probability=decision_probability,
         **described,
     )

@@ -68,11 +68,18 @@ def scatter_grid(means, compute, reference, path, induced=(), unit=NATS_PER_TOKE
 
 
 def r2_vs_compute(summary, path) -> None:
-    """Figure 2: R^2 against how much less compute the proxy used, per test set and on average."""
+    """Figure 2: R^2 against how much less compute the proxy used, per test set and on average; where the
+    reference has 2 or more seeds, each test set's noise ceiling (the reference's reliability, what a
+    noise-free proxy reaches against its seed mean) as a dashed line."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     tests = sorted(summary["test"].unique())
     colors = palette(tests)
     dodge = np.linspace(-0.04, 0.04, len(tests))  # in log10 units, so the intervals do not overlap
+    ceilings = summary.groupby("test")["ref_reliability"].first().dropna()
+    for test, ceiling in ceilings.items():
+        ax.axhline(ceiling, color=colors[test], linestyle="--", linewidth=1, alpha=0.7)
+    if len(ceilings):
+        ax.plot([], [], color="gray", linestyle="--", linewidth=1, label="noise ceiling")
     for test, shift in zip(tests, dodge):
         s = summary[summary["test"] == test].sort_values("compute_ratio")
         err = np.vstack([s["r2"] - s["r2_lo"], s["r2_hi"] - s["r2"]]).clip(min=0)
@@ -239,3 +246,37 @@ def training_curves(curves: pd.DataFrame, path) -> None:
     g.set(xscale="log")
     g.set_axis_labels("training tokens", "train loss (nats/token)")
     save(g.figure, path)
+
+
+def reliability_figure(table: pd.DataFrame, path, ci: float = 0.95) -> None:
+    """Calibration of the decision probabilities (:func:`proxyscale.correlation.decisions.reliability_table`):
+    above, the observed share of decisions that held against the mean predicted probability per bin, with
+    its Wilson interval (the table's level ``ci``) and the diagonal of perfect calibration; below, the
+    number of decisions per bin."""
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(4.8, 5.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.2], "hspace": 0.08}
+    )
+    top.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="perfect calibration")
+    err = np.vstack([table["observed"] - table["observed_lo"], table["observed_hi"] - table["observed"]]).clip(min=0)
+    top.errorbar(table["predicted"], table["observed"], yerr=err, marker="o", ms=5, capsize=3, color="C0",
+                 linewidth=1.2, label=f"observed share held ({100 * ci:.0f}% Wilson interval)")  # fmt: skip
+    top.set_xlim(0, 1)
+    top.set_ylim(-0.02, 1.02)
+    top.set_ylabel("share of decisions that held")
+    top.set_title(
+        f"Do proxy decisions hold for the reference as predicted?\n{int(table['count'].sum())} decisions "
+        "(pairs of training distributions x test sets x proxies)",
+        fontsize=10,
+    )
+    centres, width = (table["bin_lo"] + table["bin_hi"]) / 2, table["bin_hi"] - table["bin_lo"]
+    bottom.bar(centres, table["count"], width=0.9 * width, color="C0", alpha=0.55, edgecolor="C0")
+    for x, n in zip(centres, table["count"]):
+        bottom.annotate(str(int(n)), (x, n), xytext=(0, 4), textcoords="offset points", ha="center", va="bottom",
+                        fontsize=7)  # fmt: skip
+    bottom.set_ylim(0, 1.3 * (table["count"].max() if len(table) else 1))  # none: every pair tied
+    bottom.set_ylabel("decisions")
+    bottom.set_xlabel("predicted probability that the reference agrees")
+    fig.legend(
+        *top.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0), frameon=False, fontsize=8
+    )
+    save(fig, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from proxyscale.correlation.analysis import BITS_PER_BYTE, STATISTICS, CorrelationResults
+from proxyscale.correlation.decisions import BOOTSTRAP_MODEL, safe_decisions
 from proxyscale.markdown import md_table, with_ci
 
 
@@ -105,25 +106,230 @@ def _introduction(
     ]
 
 
-def _verdict(verdict: pd.DataFrame, thresholds: dict, pct: str) -> list[str]:
-    """The answer a data team acts on: per test set, the cheapest proxy that agrees with the reference."""
+def _ceiling_sentence(test: str, proxy, summary: pd.DataFrame) -> str:
+    """Whether the verdict's ``proxy`` of ``test`` is at the noise ceiling, else which proxies are (cheapest
+    first), in a sentence; '' where the reference has one seed (no ceiling measured)."""
+    block = summary[summary["test"] == test].sort_values("compute_ratio", ascending=False)
+    if block["at_ceiling"].isna().all():
+        return ""
+    at = block[block["at_ceiling"].fillna(False).astype(bool)]
+    if isinstance(proxy, str) and proxy in set(at["size"]):
+        bound = at.set_index("size").loc[proxy, "r2_bound"]
+        return f" It is at the noise ceiling: its R^2 interval reaches {bound:.2f}, as much as seed noise allows."
+    if len(at):
+        return f" At the noise ceiling: {', '.join(at['size'])}."
+    return " No proxy is at the noise ceiling."
+
+
+def _no_ceiling(reference: str) -> str:
+    """What the report says where the reference has one seed, naming the key that measures the ceiling."""
+    return (
+        f"No noise ceiling can be measured: the reference ({reference}) was trained with one seed, so how far seed "
+        f"noise alone moves its losses is unknown; set `seeds` in the config (e.g. `seeds: {{{reference}: 2}}`) "
+        "to measure it."
+    )
+
+
+def _verdict(verdict: pd.DataFrame, summary: pd.DataFrame, reference: str, thresholds: dict, pct: str) -> list[str]:
+    """The answer a data team acts on: per test set, the cheapest proxy that agrees with the reference, and
+    which proxies are at the noise ceiling (or that none can be measured)."""
     lines = []
     for row in verdict.itertuples():
+        ceiling = _ceiling_sentence(row.test, row.proxy, summary)
         if pd.isna(row.proxy):
-            lines.append(f"- **{row.test}**: none of the proxies clears the thresholds.")
+            lines.append(f"- **{row.test}**: none of the proxies clears the thresholds.{ceiling}")
         else:
             lines.append(
                 f"- **{row.test}**: **{row.proxy}** ({row.compute_ratio:.0f}x less compute): R^2 {row.r2:.2f} "
                 f"(lower bound {row.r2_lo:.2f}), decision accuracy {row.decision_accuracy:.2f} "
-                f"(lower bound {row.decision_accuracy_lo:.2f})."
+                f"(lower bound {row.decision_accuracy_lo:.2f}).{ceiling}"
             )
+    measured = summary["at_ceiling"].notna().any()
+    about_ceiling = (
+        " A proxy is at the noise ceiling when it agrees with the reference as well as the reference's own seed "
+        "noise lets one tell (see Seed noise)."
+        if measured
+        else ""
+    )
+    if not measured:
+        lines += ["", _no_ceiling(reference)]
     return [
         "## Verdict: the cheapest proxy you can trust, per test set",
         "",
         f"A proxy qualifies when its losses rise with the reference's (positive correlation), the lower end of "
         f"its {pct} interval of R^2 is at least {thresholds['min_r2']:.2f} and that of its decision accuracy "
         f"(the share of pairs of training distributions it orders as the reference does) at least "
-        f"{thresholds['min_decision_accuracy']:.2f} (`report.verdict` in the config).",
+        f"{thresholds['min_decision_accuracy']:.2f} (`report.verdict` in the config).{about_ceiling}",
+        "",
+        *lines,
+        "",
+    ]
+
+
+def _snr_cell(row) -> str:
+    """A size's signal-to-noise ratio in words where it is not a number."""
+    if row.seeds < 2:
+        return "one seed"
+    return "no seed noise" if row.snr == float("inf") else f"{row.snr:.1f}"
+
+
+def _seed_noise(noise: pd.DataFrame, summary: pd.DataFrame, reference: str, labels: dict[str, str]) -> list[str]:
+    """Seeds per size; per test set the noise ceiling, the reference's reliability and each proxy's R^2
+    corrected for attenuation; every size's signal-to-noise ratio (:mod:`proxyscale.correlation.noise`)."""
+    seeds = noise.groupby("size")["seeds"].first().reindex([reference, *labels])
+    counts = ", ".join(f"{s} {n}" for s, n in seeds.items())
+    head = [
+        "## Seed noise",
+        "",
+        f"Seeds per size: {counts} (`seeds` in the config; replicate k trains with the config's seed + k). Every "
+        "other table and figure compares seed means: per test example, its loss averaged over the size's seeds.",
+        "",
+    ]
+    if (seeds < 2).all():
+        return head + [
+            "Every size was trained with one seed, so seed noise cannot be measured: no noise ceiling, reliability "
+            f"or signal-to-noise ratio. Set `seeds` in the config (e.g. `seeds: {{{reference}: 2}}`, the reference "
+            "trained twice) to measure them.",
+            "",
+        ]
+    if seeds[reference] < 2:
+        ceiling = [_no_ceiling(reference), ""]
+    else:
+        ceiling = _ceiling_table(noise, summary, reference, labels, seeds[reference])
+    snr = noise.assign(cell=[_snr_cell(r) for r in noise.itertuples()])
+    snr = snr.pivot(index="test", columns="size", values="cell").reindex(columns=list(seeds.index))
+    return (
+        head
+        + ceiling
+        + [
+            "Signal-to-noise ratio, as Signal and Noise (Heineman et al. 2025, arXiv 2508.13144) defines it: signal is "
+            "the spread of the distributions' mean losses, max |m_i - m_j| / mean m; noise their standard deviation "
+            "over seeds over mean m (pooled over distributions, with the n - 1 denominator). Their ratio is the gap "
+            "between the best and the worst distribution in units of one seed's standard deviation: near 1 or "
+            "below, seed noise alone can reorder them.",
+            "",
+            md_table(snr.reset_index()),
+            "",
+        ]
+    )
+
+
+def _ceiling_table(
+    noise: pd.DataFrame, summary: pd.DataFrame, reference: str, labels: dict[str, str], n: int
+) -> list[str]:
+    """Per test set: the reference's seed-to-seed R^2 and decision accuracy (the noise ceiling), the
+    reliability of its n-seed mean, and each proxy's R^2 -> corrected R^2 (* at the ceiling)."""
+    ref = noise[noise["size"] == reference].set_index("test")
+    proxies = list(labels)
+    cells = {}
+    for test, block in summary.groupby("test"):
+        block = block.set_index("size")
+        cells[test] = {
+            "seed-to-seed R^2": f"{ref.loc[test, 'seed_r2']:.2f}",
+            "seed-to-seed decision accuracy": f"{ref.loc[test, 'seed_decision_accuracy']:.2f}",
+            f"reliability of {n} seeds": f"{ref.loc[test, 'reliability']:.2f}",
+            **{labels[p]: _corrected_cell(block.loc[p]) for p in proxies},
+        }
+    table = pd.DataFrame(cells).T.rename_axis("test").reset_index()
+    one_seed = [p for p in proxies if pd.isna(summary.loc[summary["size"] == p, "proxy_reliability"]).all()]
+    note = (
+        f" Proxies with one seed ({', '.join(one_seed)}) count as noise-free: uncorrected on their side and held "
+        "to the reference's reliability."
+        if one_seed
+        else ""
+    )
+    return [
+        f"The noise ceiling is the reference's agreement with itself across distributions, one seed against "
+        f"another (mean over its pairs of {n} seeds): a proxy cannot be expected to agree with one reference seed "
+        "better. Against the seed-mean reference, R^2 is bounded by the product of both sides' reliabilities "
+        "(Spearman-Brown, n r / (1 + (n - 1) r) from the seeds' correlation r). Each proxy's cell: its R^2 -> "
+        "the R^2 corrected for attenuation (divided by that product; sampling error can take it above 1), * where "
+        "the proxy is at the noise ceiling: its losses rise with the reference's and the upper end of its R^2 "
+        "interval reaches the bound; - where a reliability is 0 (the seeds share no ordering of the "
+        "distributions: nothing to correct or reach)." + note,
+        "",
+        md_table(table),
+        "",
+    ]
+
+
+def _corrected_cell(row) -> str:
+    """A proxy's R^2 and its corrected R^2, starred at the noise ceiling."""
+    corrected = "-" if pd.isna(row["r2_corrected"]) else f"{row['r2_corrected']:.2f}"
+    star = " *" if pd.notna(row["at_ceiling"]) and row["at_ceiling"] else ""
+    return f"{row['r2']:.2f} -> {corrected}{star}"
+
+
+def _share(x) -> str:
+    """A share to two decimals, or - where there is none (nothing to take it of)."""
+    return "-" if pd.isna(x) else f"{x:.2f}"
+
+
+def _probability_method(decisions: pd.DataFrame) -> str:
+    """How the probabilities were made, in words: a probit fit on the other test sets, or, where there are
+    none with a known outcome (one test set), the bootstrap share, which the reader must not take at its word."""
+    fallback = decisions[decisions["model"] == BOOTSTRAP_MODEL]
+    if len(fallback) == len(decisions):
+        return (
+            "With a single test set there is no other one to learn from how the proxies' decisions carry over to "
+            "the reference, so each probability is only the bootstrap share: the share of resamples of the test "
+            "examples (and seeds) that keep the proxy's order. It says how sure the proxy is of its own order, not "
+            "that the reference agrees, and is overconfident wherever the two disagree beyond sampling noise."
+        )
+    sentence = (
+        "For each pair of training distributions, test set and proxy, the probability that the reference orders "
+        "the pair as the proxy does: the proxy's gap in mean loss over its bootstrap standard error (resampling the "
+        "test examples, and the seeds of a proxy with several), through a probit fit per proxy on the outcomes of "
+        "the other test sets, so that no probability uses the reference's result on its own test set."
+    )
+    if len(fallback):
+        pairs = fallback[["size", "test"]].drop_duplicates().itertuples(index=False)
+        sentence += (
+            " Where no other test set has a known outcome ("
+            + ", ".join(f"{size} on {test}" for size, test in pairs)
+            + ") it is the bootstrap share alone, which is overconfident about the reference."
+        )
+    return sentence
+
+
+def _decision_probabilities(
+    decisions: pd.DataFrame, safe: pd.DataFrame, threshold: float, labels: dict[str, str], figures: dict[str, str]
+) -> list[str]:
+    """How likely each proxy decision is to hold for the reference (:mod:`proxyscale.correlation.decisions`):
+    the method, the reliability figure, per proxy its decisions, those safe at ``threshold`` and the share of
+    them that held, and per test set the proxies with no safe decision."""
+    proxies = list(labels)
+    pooled = safe_decisions(decisions, threshold, by=["size"]).set_index("size").reindex(proxies)
+    table = pd.DataFrame(
+        {
+            "proxy": [labels[p] for p in proxies],
+            "decisions": pooled["decisions"].fillna(0).astype(int),
+            f"safe (probability >= {threshold:.2f})": pooled["safe"].fillna(0).astype(int),
+            "share of the safe that held": pooled["safe_share_held"].map(_share),
+            "decision accuracy": pooled["accuracy"].map(_share),
+        }
+    )
+    counts = safe.set_index(["test", "size"])["safe"]
+    lines = []
+    for test in sorted(decisions["test"].unique()):
+        unsafe = [p for p in proxies if counts.get((test, p), 0) == 0]
+        lines.append(
+            f"- **{test}**: no safe decision from {', '.join(unsafe)}."
+            if unsafe
+            else f"- **{test}**: every proxy has a safe decision."
+        )
+    return [
+        "## How likely each decision is to hold",
+        "",
+        _probability_method(decisions)
+        + f" A decision is safe when its probability is at least {threshold:.2f} (`report.decision_probability`). "
+        "The figure checks the probabilities against what happened, over every pair, test set and proxy; the table "
+        "counts each proxy's decisions over all test sets (a pair the proxy ties is no decision; one the reference "
+        "ties counts in neither share).",
+        "",
+        f"![Reliability of the decision probabilities]({figures['reliability_fig']})",
+        "",
+        md_table(table),
         "",
         *lines,
         "",
@@ -330,8 +536,10 @@ def correlation_report(results: CorrelationResults, figures: dict[str, str]) -> 
             imported,
             len(r.compute),
         ),  # fmt: skip
-        *_verdict(r.verdict, r.thresholds, pct),
+        *_verdict(r.verdict, r.summary, r.reference, r.thresholds, pct),
         *_headline(r.summary, r.compute, proxies),
+        *_seed_noise(r.noise, r.summary, r.reference, labels),
+        *_decision_probabilities(r.decisions, r.safe, r.decision_probability, labels, figures),
         *_compute(r.compute, r.repeated, figures, imported),
         *_agreement(r.summary, labels, pct, figures, r.unit),
         *_accuracy(r.accuracy, list(r.compute["size"]), pct, figures),

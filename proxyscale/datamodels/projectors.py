@@ -14,6 +14,11 @@ matrix. ``trak.projector: dense`` is traker's own choice:
   can regenerate it;
 - on a GPU without ``fast_jl``, SJLT stands in.
 
+A model with no more parameters than the projection size keeps its exact gradients
+(:class:`ExactGradients`): TRAK's scores are unchanged by any invertible projection, so a random one
+could only lose information, and SJLT onto as many dimensions as parameters is not invertible (its
+parameter blocks' buckets collide, some stay empty, and Phi^T Phi is singular).
+
 Algorithm 2 of the paper draws a new projection for every model: :func:`checkpoint_seed` derives each
 checkpoint's projection seed from the configured ``projector_seed`` and the checkpoint index.
 """
@@ -21,10 +26,11 @@ checkpoint's projection seed from the configured ``projector_seed`` and the chec
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import torch
-from trak.projectors import BasicProjector, ChunkedCudaProjector, CudaProjector, ProjectionType
+from trak.projectors import BasicProjector, ChunkedCudaProjector, CudaProjector, NoOpProjector, ProjectionType
 from trak.utils import get_parameter_chunk_sizes
 
 from proxyscale.datamodels.sjlt import SJLTProjector
@@ -37,6 +43,7 @@ PROJECTIONS = {  # what a store's projector class computes, as reports name it
     "CPUProjector": "dense Gaussian",
     "CudaProjector": "dense Rademacher fast_jl",
     "ChunkedCudaProjector": "dense Rademacher fast_jl",
+    "ExactGradients": "exact gradients",
 }
 UINT32_LIMIT = int(np.iinfo(np.uint32).max)
 CUDA_PROJ_DIM_MULTIPLE = 512
@@ -57,6 +64,14 @@ class CPUProjector(BasicProjector):
         if not self.proj_matrix_available and self.num_blocks == 1 and model_id == self.model_id:
             self.generate_sketch_matrix(self.generator_states[0])
         return super().project(grads, model_id)
+
+
+class ExactGradients(NoOpProjector):
+    """No projection, for a model with at most ``proj_dim`` parameters: its whole gradient, scaled by
+    sqrt(p) as a projection onto k = p dimensions is (E[|Pg|^2] = k |g|^2), so ``lambda_reg`` means the same."""
+
+    def project(self, grads, model_id: int) -> torch.Tensor:
+        return super().project(grads, model_id) * math.sqrt(self.proj_dim)
 
 
 def checkpoint_seed(projector_seed: int, checkpoint: int) -> int:
@@ -90,6 +105,8 @@ def make_projector(
     batches of up to ``batch_size`` rows."""
     grad_dim = built_parameters(model)
     kind = projector_kind(device, choice)
+    if proj_dim >= grad_dim:
+        return ExactGradients(grad_dim, grad_dim, seed, device=device)
     if device.type == "cuda" and choice == "dense" and kind == "sjlt":
         log.info("trak.projector dense: fast_jl is not installed (the gpu extra), so SJLTProjector projects")
     if kind == "sjlt":
@@ -115,5 +132,6 @@ def make_projector(
 
 
 def effective_proj_dim(model: torch.nn.Module, proj_dim: int) -> int:
-    """The projection cannot usefully exceed the number of parameters (Phi^T Phi would be singular)."""
+    """The projection cannot usefully exceed the number of parameters (Phi^T Phi would be singular); at the
+    number of parameters, :func:`make_projector` keeps the exact gradients."""
     return min(proj_dim, built_parameters(model))

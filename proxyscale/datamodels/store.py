@@ -17,7 +17,8 @@ the featurizing of one checkpoint can be split over many jobs (``trak.shards``),
   fingerprint of the checkpoint and settings guards. It ends with the shard's partial ``Phi^T Phi``
   (fp32, summed over row blocks) in ``xtx.npy``.
 - :func:`finalize` sums the shards' partials, inverts (with ``lambda_reg``) and divides the inverse by
-  its mean absolute entry, as traker's ``finalize_features`` does.
+  its mean absolute entry, as traker's ``finalize_features`` does; exact gradients (a model with no more
+  parameters than k) are inverted on the span they cover (:func:`span_inverse`).
 - :func:`score` projects the targets' gradients the same way (k values each), averages them within each
   group when asked (the selection experiment keeps one mean target gradient per target task, as the
   paper does: DsDm needs only each task's mean weight), multiplies them by the inverse once, and writes
@@ -47,7 +48,7 @@ from tqdm import tqdm
 
 from proxyscale.artifacts import NpyRows, load_json, load_npy
 from proxyscale.datamodels.conditioning import MAX_FRACTION
-from proxyscale.datamodels.projectors import effective_proj_dim, make_projector
+from proxyscale.datamodels.projectors import ExactGradients, effective_proj_dim, make_projector
 from proxyscale.device import Prefetch, full_fp32, pinned
 from proxyscale.errors import ConfigError, DataError
 from proxyscale.io import RowFile, atomic_dir, atomic_path, npy_writer, save_json
@@ -228,13 +229,32 @@ def _partial_xtx(work_dir: Path, device) -> None:
         np.save(tmp, xtx.float().cpu().numpy())
 
 
-def finalize(shard_dirs: list[Path], lambda_reg: float, device) -> torch.Tensor:
+def span_inverse(xtx: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The inverse of the symmetric ``xtx`` on the span of its eigenvectors that float32 resolves (eigenvalues
+    above the largest times k times float32's epsilon: numpy's matrix_rank rule, as the shards store their
+    partials in float32), and that span's dimension. Exact gradients (:class:`ExactGradients`) span what the
+    model's gradients span, which can be fewer dimensions than its parameters (the weights of an image pixel
+    that is constant over the training set all get the same gradient): Phi^T Phi is singular there, and TRAK
+    regresses on the span."""
+    values, vectors = torch.linalg.eigh(xtx)
+    keep = values > values.max() * xtx.shape[0] * torch.finfo(torch.float32).eps
+    kept = vectors[:, keep]
+    return (kept / values[keep]) @ kept.T, int(keep.sum())
+
+
+def finalize(shard_dirs: list[Path], lambda_reg: float, device, exact: bool = False) -> tuple[torch.Tensor, int]:
     """``(Phi^T Phi + lambda I)^-1`` of all the shards' rows (the sum of their partials, summed and inverted
-    in fp64), divided by its mean absolute entry (traker's normalisation), in fp32 on ``device``."""
+    in fp64), divided by its mean absolute entry (traker's normalisation), in fp32 on ``device``, and the
+    dimensions it inverts on: all k of a projection, or for ``exact`` gradients their span
+    (:func:`span_inverse`)."""
     xtx = sum(torch.from_numpy(load_npy(Path(d) / "xtx.npy")).to(device, torch.float64) for d in shard_dirs)
     k, n = xtx.shape[0], sum(len(NpyRows(Path(d) / "grads.npy")) for d in shard_dirs)
+    regularized = xtx + lambda_reg * torch.eye(k, device=device, dtype=torch.float64)
+    if exact:
+        inv, rank = span_inverse(regularized)
+        return (inv / inv.abs().mean()).float(), rank
     try:
-        inv = torch.linalg.inv(xtx + lambda_reg * torch.eye(k, device=device, dtype=torch.float64))
+        inv = torch.linalg.inv(regularized)
     except torch.linalg.LinAlgError:
         raise ConfigError(
             f"trak.proj_dim: Phi^T Phi of {Path(shard_dirs[0]).parent} is singular ({k} projected dimensions, {n} "
@@ -242,7 +262,7 @@ def finalize(shard_dirs: list[Path], lambda_reg: float, device) -> torch.Tensor:
             f"projection; use at most {int(MAX_FRACTION * n)} (a fifth of the training examples) or a positive "
             "lambda_reg"
         ) from None
-    return (inv / inv.abs().mean()).float()
+    return (inv / inv.abs().mean()).float(), k
 
 
 def shard_summaries(shard_dirs: list[Path]) -> list[dict]:
@@ -320,14 +340,16 @@ def score(
     """Raw TRAK scores of one checkpoint, featurized in ``shard_dirs`` (in row order), into the ``.npy``
     ``out``: (n_train, n_targets), or with ``groups`` (a group index per target) (n_train, n_groups), each
     column the scores of its group's mean target gradient (the mean of its targets' scores). Reads the
-    shards a block of rows at a time and leaves them unchanged; returns the scores' shape and wall time."""
+    shards a block of rows at a time and leaves them unchanged; returns the scores' shape, the dimensions the
+    inverse spans (:func:`finalize`) and the wall time."""
     start = time.perf_counter()
     shard_dirs = [Path(d) for d in shard_dirs]
-    shard_summaries(shard_dirs)
+    exact = shard_summaries(shard_dirs)[0]["projector"] == ExactGradients.__name__
     g = target_gradients(model, task, targets, batch_size, shard_dirs[0], device)
     if groups is not None:
         g = group_means(g, groups)
-    weights = finalize(shard_dirs, lambda_reg, device) @ torch.from_numpy(g.T.astype(np.float32)).to(device)
+    inverse, rank = finalize(shard_dirs, lambda_reg, device, exact)
+    weights = inverse @ torch.from_numpy(g.T.astype(np.float32)).to(device)
     n = 0
     with npy_writer(out, np.float32, (g.shape[0],)) as append:
         for shard in shard_dirs:
@@ -335,7 +357,12 @@ def score(
             for _, block in phi.blocks(_block_rows(phi.shape[1])):
                 append((torch.from_numpy(block.astype(np.float32, copy=False)).to(device) @ weights).cpu().numpy())
             n += len(phi)
-    return {"shape": [n, g.shape[0]], "lambda_reg": lambda_reg, "score_seconds": time.perf_counter() - start}
+    return {
+        "shape": [n, g.shape[0]],
+        "lambda_reg": lambda_reg,
+        "rank": rank,
+        "score_seconds": time.perf_counter() - start,
+    }
 
 
 def publish(work_dir: str | Path, shard_dir: str | Path) -> None:

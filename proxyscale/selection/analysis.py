@@ -3,9 +3,11 @@
 Inputs are the retraining results (one row per selection, seed and holdout example, from
 :func:`proxyscale.selection.retrain.retrain` with ``target`` and ``method`` columns added), the
 compute table of the proxies (:func:`proxyscale.datamodels.cost.size_costs`) and the subsets.
-A selection is judged on its own target task's holdout examples; per example the loss is averaged
-over the retraining seeds, and intervals are bootstraps over holdout examples. The comparison with
-random selection is paired: the same holdout examples, the difference of their losses.
+A selection is judged on its own target task's holdout examples, by the mean over its retraining
+seeds and the examples. Intervals are nested bootstraps (:func:`proxyscale.stats.nested_mean_ci`) that
+resample both: the seeds within each selection and the holdout examples. The comparison with random
+selection is paired by example (the same resampled examples on both sides), its seeds resampled on
+each side, so its interval covers the seed noise of both retrainings as well as the examples'.
 """
 
 from __future__ import annotations
@@ -18,35 +20,41 @@ from proxyscale.datamodels.cost import SIZE_COLUMNS
 from proxyscale.selection.methods import selected_indices
 from proxyscale.selection.registry import parse_method
 
+METRICS = ("loss", "token_accuracy")
 
-def per_example(retrains: pd.DataFrame) -> pd.DataFrame:
-    """Seed-averaged loss and token accuracy of every (target, method) on its target's holdout examples."""
+
+def seed_matrices(retrains: pd.DataFrame, metric: str) -> dict[tuple[str, str], pd.DataFrame]:
+    """Per (target, method): ``metric`` on its own target's holdout examples, one row per retraining seed
+    and one column per example."""
     own = retrains[retrains["holdout_task"] == retrains["target"]]
-    return own.groupby(["target", "method", "example_id"], as_index=False, sort=False)[
-        ["loss", "token_accuracy"]
-    ].mean()
+    return {
+        key: block.pivot(index="seed", columns="example_id", values=metric)
+        for key, block in own.groupby(["target", "method"], sort=False)
+    }
+
+
+def _interval(prefix: str, estimate: tuple[float, float, float]) -> dict:
+    return dict(zip((prefix, f"{prefix}_lo", f"{prefix}_hi"), estimate))
 
 
 def results_table(retrains: pd.DataFrame, compute: pd.DataFrame, n_boot: int, ci: float) -> pd.DataFrame:
-    """Per (target, method): holdout loss and token accuracy with intervals, their paired differences
-    from random selection (``loss_delta`` negative: better than random; ``beats_random`` when its
-    whole interval is below 0), and for DsDm and Bot-DsDm the size that selected and its compute ratio."""
-    examples = per_example(retrains)
-    seeds = retrains.groupby(["target", "method"], sort=False)["seed"].nunique()
+    """Per (target, method): holdout loss and token accuracy with intervals over seeds and examples, their
+    paired differences from random selection (``loss_delta`` negative: better than random; ``beats_random``
+    when its whole interval is below 0), the seeds on each side, and for DsDm and Bot-DsDm the size that
+    selected and its compute ratio."""
+    matrices = {metric: seed_matrices(retrains, metric) for metric in METRICS}
     ratio = compute.set_index("size")["compute_ratio"]
     rows = []
-    for (target, method), block in examples.groupby(["target", "method"], sort=False):
+    for target, method in matrices["loss"]:
         kind, size = parse_method(method)
-        loss = stats.mean_ci(block["loss"], n_boot, ci)
-        acc = stats.mean_ci(block["token_accuracy"], n_boot, ci)
-        random = examples[(examples["target"] == target) & (examples["method"] == "random")]
-        paired = (
-            block.merge(random, on="example_id", suffixes=("", "_random")) if method != "random" else random.iloc[:0]
-        )
-        deltas = {}
-        for metric in ("loss", "token_accuracy"):
-            d = stats.mean_ci(paired[metric] - paired[f"{metric}_random"], n_boot, ci) if len(paired) else (np.nan,) * 3
-            deltas |= {f"{metric}_delta": d[0], f"{metric}_delta_lo": d[1], f"{metric}_delta_hi": d[2]}
+        compared = method != "random" and (target, "random") in matrices["loss"]
+        intervals = {}
+        for metric in METRICS:
+            mine = matrices[metric][target, method]
+            intervals |= _interval(metric, stats.nested_mean_ci([mine], [1.0], n_boot, ci))
+            random = matrices[metric][target, "random"].reindex(columns=mine.columns) if compared else None
+            delta = stats.nested_mean_ci([mine, random], [1.0, -1.0], n_boot, ci) if compared else (np.nan,) * 3
+            intervals |= _interval(f"{metric}_delta", delta)
         rows.append(
             {
                 "target": target,
@@ -54,16 +62,11 @@ def results_table(retrains: pd.DataFrame, compute: pd.DataFrame, n_boot: int, ci
                 "kind": kind,
                 "size": size,
                 "compute_ratio": float(ratio[size]) if size is not None else np.nan,
-                "loss": loss[0],
-                "loss_lo": loss[1],
-                "loss_hi": loss[2],
-                "token_accuracy": acc[0],
-                "token_accuracy_lo": acc[1],
-                "token_accuracy_hi": acc[2],
-                **deltas,
-                "beats_random": bool(deltas["loss_delta_hi"] < 0),
-                "seeds": int(seeds[(target, method)]),
-                "examples": len(block),
+                **intervals,
+                "beats_random": bool(intervals["loss_delta_hi"] < 0),
+                "seeds": len(matrices["loss"][target, method]),
+                "random_seeds": len(matrices["loss"][target, "random"]) if compared else 0,
+                "examples": matrices["loss"][target, method].shape[1],
             }
         )
     return pd.DataFrame(rows)
@@ -110,7 +113,7 @@ def setup_summary(
 ) -> dict:
     """What the report says of the run: pool, targets, checkpoints and their subsets, projection (and a
     warning when its size is too large for the pool), the datamodel variant DsDm selected with (Q term
-    on or off), selection size (and its share of the pool), the retrained reference's repetition of it, seeds."""
+    on or off), selection size (and its share of the pool) and the retrained reference's repetition of it."""
     first = next(iter(subsets.values()))
     k = int(first["selected"].sum())
     ref = compute.set_index("size").loc[reference]
@@ -131,5 +134,4 @@ def setup_summary(
         "k": k,
         "retrain_repetition": float(retrains["repetition"].max()),
         "reference": reference,
-        "seeds": int(retrains["seed"].nunique()),
     }

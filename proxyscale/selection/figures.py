@@ -41,8 +41,8 @@ def dsdm_vs_compute(results: pd.DataFrame, reference: str, path) -> None:
     """Figure 8: holdout loss (top) and token accuracy (bottom) of the reference trained on each
     size's DsDm selection, against that size's compute ratio (a log axis whose ticks name the sizes);
     random selection is the dashed line, the other baselines horizontal lines, all named in the legend.
-    Error bars: the paired interval of the difference from random, drawn around the point. One column
-    per target."""
+    Error bars: the interval of the difference from random (over both sides' retraining seeds and the
+    holdout examples, paired by example), drawn around the point. One column per target."""
     targets = list(dict.fromkeys(results["target"]))
     metrics = [("loss", "holdout loss (nats/token)"), ("token_accuracy", "holdout token accuracy")]
     fig, axes = plt.subplots(len(metrics), len(targets), figsize=(4.2 * len(targets), 5.6), squeeze=False, sharex=True)
@@ -69,7 +69,7 @@ def dsdm_vs_compute(results: pd.DataFrame, reference: str, path) -> None:
                 fmt=f"o{_LINE.linestyle}",
                 color=_LINE.color,
                 capsize=3,
-                label=f"{_LINE.label}, selecting with each size (bars: paired CI vs {_COMPARISON.label})",
+                label=f"{_LINE.label}, selecting with each size (bars: CI vs {_COMPARISON.label}, seeds and examples)",
             )
             if row == 0:
                 ax.set_title(f"target: {target}")

@@ -98,3 +98,15 @@ def method_params(kind: str, selection: dict, tokens_per_param: float) -> dict:
         "tokens_per_param": tokens_per_param if fixed else None,
         **{key: selection[key] if key in method(kind).reads else None for key in OPTIONAL_KEYS},
     }
+
+
+def noise_selections(names: list[str], reference: str) -> list[str]:
+    """Of the selections ``names``, those retrained with ``selection.noise_seeds`` seeds: random and DsDm with
+    the reference size, whose difference is the report's first finding and Figure 8's reference point."""
+    return [name for name in names if name in ("random", f"dsdm-{reference}")]
+
+
+def noise_runs(targets: list[str], names: list[str], reference: str, extra_seeds: int) -> list[tuple[str, str]]:
+    """The (target, selection) runs retrained with seeds beyond ``selection.retrain_seeds`` (``extra_seeds``
+    of them; none when 0), in the order the DsDm report's inputs list them."""
+    return [(t, m) for t in targets for m in noise_selections(names, reference)] if extra_seeds else []

@@ -26,8 +26,20 @@ COST_COLUMNS = [
 ]
 
 
+def seeds_note(seeds: int, random_seeds: int) -> str:
+    """How many retraining seeds a difference from random rests on, and what its interval covers."""
+    if min(seeds, random_seeds) > 1:
+        return f"{seeds} vs {random_seeds} seeds; interval over seeds and holdout examples"
+    single = " and ".join(side for side, n in (("this selection", seeds), ("random", random_seeds)) if n == 1)
+    return (
+        f"{seeds} vs {random_seeds} seeds; one seed for {single}, whose seed noise is therefore not measured: "
+        "the interval covers the other side's seeds and the holdout examples only"
+    )
+
+
 def dsdm_findings(results: pd.DataFrame, reference: str) -> list[str]:
-    """One sentence per target: does DsDm with the reference size beat random, and with which sizes."""
+    """One sentence per target: does DsDm with the reference size beat random (on how many seeds each), and
+    with which sizes."""
     lines = []
     for target, block in results.groupby("target", sort=False):
         dsdm = block[block["kind"] == "dsdm"].sort_values("compute_ratio")
@@ -38,7 +50,7 @@ def dsdm_findings(results: pd.DataFrame, reference: str) -> list[str]:
         ref_text = (
             f"DsDm with the reference size ({reference}) changes holdout loss by "
             f"{with_ci(*ref[['loss_delta', 'loss_delta_lo', 'loss_delta_hi']].iloc[0], fmt='.3f')} "
-            "nats/token relative to random"
+            f"nats/token relative to random ({seeds_note(ref['seeds'].iloc[0], ref['random_seeds'].iloc[0])})"
             if len(ref)
             else "DsDm did not run with the reference size"
         )
@@ -51,7 +63,17 @@ def dsdm_findings(results: pd.DataFrame, reference: str) -> list[str]:
     return lines
 
 
-def _introduction(setup: dict, pct: str) -> list[str]:
+def seeds_text(results: pd.DataFrame) -> str:
+    """The retraining seeds per selection: the usual count, and the selections retrained with more
+    (``selection.noise_seeds``: random and DsDm with the reference size)."""
+    counts = results.drop_duplicates("method").set_index("method")["seeds"]
+    usual = int(counts.min())
+    more = counts[counts > usual]
+    extra = "; ".join(f"{n} for {', '.join(block.index)}" for n, block in more.groupby(more, sort=True))
+    return f"{usual} seed{'s' if usual > 1 else ''}" + (f" ({extra})" if extra else "")
+
+
+def _introduction(setup: dict, results: pd.DataFrame, pct: str) -> list[str]:
     return [
         "# Dataset selection across scale: does DsDm with a proxy pick data that helps the reference?",
         "",
@@ -70,10 +92,12 @@ def _introduction(setup: dict, pct: str) -> list[str]:
         + ", ".join(f"{m.label} {m.description}" for m in METHODS.values())
         + f". The reference **{setup['reference']}** is trained from scratch "
         f"for its Chinchilla budget on each selection (passes over it: {setup['retrain_repetition']:.2g}) "
-        f"with {setup['seeds']} seeds and scored on the holdout examples of the selection's "
+        f"with {seeds_text(results)} and scored on the holdout examples of the selection's "
         "target: loss is the mean cross-entropy of the continuation tokens, token accuracy the share of them the "
-        f"model predicts by argmax. Intervals: {pct} bootstrap over holdout examples of the seed-averaged "
-        "values; the difference from random is paired by example.",
+        f"model predicts by argmax, both averaged over seeds and examples. Intervals: {pct} nested bootstrap "
+        "that resamples the retraining seeds (within each selection) and the holdout examples; the difference "
+        "from random resamples the seeds of both sides and the same examples on both (paired by example), so "
+        "it covers the seed noise of both retrainings as well as the examples'.",
         "",
         *([f"**Warning:** {setup['projection_warning']}.", ""] if setup["projection_warning"] else []),
     ]
@@ -88,6 +112,7 @@ def _target_table(block: pd.DataFrame, pct: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "method": block["method"],
+            "seeds": block["seeds"],
             "compute_ratio": block["compute_ratio"].map(lambda r: "-" if math.isnan(r) else f"{r:.1f}x"),
             f"holdout loss [{pct} CI]": intervals("loss"),
             "loss - random [CI]": intervals("loss_delta"),
@@ -106,8 +131,9 @@ def _results(results: pd.DataFrame, reference: str, pct: str, figures: dict[str,
         "",
         "## Holdout loss against proxy compute (Figure 8)",
         "",
-        "Error bars are the paired intervals of the difference from random selection, drawn around each "
-        "point: a bar that does not reach the dashed random line is a difference the holdout examples resolve.",
+        "Error bars are the intervals of the difference from random selection (over the retraining seeds of "
+        "both sides and the holdout examples, paired by example), drawn around each point: a bar that does "
+        "not reach the dashed random line is a difference that neither seed nor example noise explains.",
         "",
         f"![Figure 8: DsDm with proxies of every size]({figures['fig_dsdm']})",
         "",
@@ -165,7 +191,7 @@ def dsdm_report(
     """Markdown of the dataset-selection-across-scale experiment; ``setup`` describes the run."""
     pct = f"{100 * ci:.0f}%"
     parts = [
-        *_introduction(setup, pct),
+        *_introduction(setup, results, pct),
         *_results(results, setup["reference"], pct, figures),
         *_cost(cost),
         *_composition(composition, figures),
