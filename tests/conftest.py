@@ -138,6 +138,21 @@ def tiny(tmp_path) -> tuple[dict, Path]:
     return tiny_config(), tmp_path
 
 
+SHARED_RUNS = ("tiny_run",)
+"""Session fixtures holding a finished workflow run: the tests that read one share a pytest-xdist group, so
+under ``-n N --dist loadgroup`` (scripts/test) one worker makes the run once and runs them all, and two
+workers never run Snakemake in the same directory at once (the second would find it locked)."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the test ids
+def pytest_collection_modifyitems(config, items):
+    """Put every test that reads a shared run (:data:`SHARED_RUNS`) in that run's xdist group."""
+    for item in items:
+        for run in SHARED_RUNS:
+            if run in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(run))
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """The working directory of one end-to-end run of the tiny config (its console output in console.txt),
