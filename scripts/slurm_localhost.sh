@@ -48,7 +48,9 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
-MinJobAge=300
+# finished jobs stay known to scontrol for an hour: the time-limit test reads its first job's state
+# (TIMEOUT) after the retry has run, which can take minutes on a loaded machine
+MinJobAge=3600
 MpiDefault=none
 NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
