@@ -45,7 +45,7 @@ from proxyscale.datamodels.tasks import LMTask
 from proxyscale.errors import ConfigError
 from proxyscale.models.architecture import GPTConfig, count_parameters, token_budget, training_flops
 from proxyscale.selection.memory import report_host_bytes, retrain_host_bytes, select_host_bytes
-from proxyscale.selection.registry import noise_selections
+from proxyscale.selection.registry import extra_noise_seeds, noise_runs
 from proxyscale.training.distributed import Group
 from proxyscale.training.memory import GIB, choose
 
@@ -296,8 +296,8 @@ def _datamodel_rows(config: dict, experiment: str, vocab: int) -> list[Row]:
     else:
         runs = len(selection_methods(config)) * len(block["targets"])
         seeds = config["selection"]["retrain_seeds"]
-        noisy = len(noise_selections(selection_methods(config), dm["reference"])) * len(block["targets"])
-        extra = max(0, config["selection"]["noise_seeds"] - seeds)
+        extra = extra_noise_seeds(config["selection"])
+        noisy = len(noise_runs(block["targets"], selection_methods(config), dm["reference"], extra))
         more = f", {noisy} x {extra} more (noise_seeds)" if extra else ""
         rows.append(
             Row("selection: selection_retrain", dm["reference"], jobs=runs * seeds + noisy * extra, **reference,

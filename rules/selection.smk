@@ -7,9 +7,9 @@
 # are retrained with selection.noise_seeds seeds, the ones beyond retrain_seeds in jobs of their own
 # (selection_retrain_noise), so that the interval of their difference covers seed noise.
 
-from proxyscale.selection.registry import noise_runs
+from proxyscale.selection.registry import extra_noise_seeds, noise_runs
 
-SELECTION_NOISE_SEEDS = max(0, SELECTION["noise_seeds"] - SELECTION["retrain_seeds"])  # beyond retrain_seeds
+SELECTION_NOISE_SEEDS = extra_noise_seeds(SELECTION)  # beyond retrain_seeds
 SELECTION_NOISE_RUNS = noise_runs(SELECTION_TARGETS, SELECTION_METHODS, SELECTION["reference"], SELECTION_NOISE_SEEDS)
 
 

@@ -48,14 +48,7 @@ def main():
     figures.r2_vs_accuracy(r.summary, out.r2_accuracy)
     proxy = analysis.largest_proxy(r.compute, p.reference)
     figures.per_sample_scatter(
-        analysis.seed_mean(losses),
-        proxy,
-        p.reference,
-        p.tests[0],
-        p.panels,
-        out.per_sample_fig,
-        induced=p.induced,
-        unit=unit,
+        losses, proxy, p.reference, p.tests[0], p.panels, out.per_sample_fig, induced=p.induced, unit=unit
     )
     figures.per_sample_hist(r.per_sample, r.null, r.compute, out.per_sample_hist)
     figures.training_curves(curves, out.curves)

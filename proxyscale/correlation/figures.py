@@ -131,7 +131,8 @@ def r2_vs_accuracy(summary, path) -> None:
 
 def per_sample_scatter(losses, size, reference, test, n_panels, path, seed=0, induced=(), unit=NATS_PER_TOKEN) -> None:
     """Figure 4: per-sample reference vs proxy loss (in ``unit``) across distributions (triangles for the
-    selection-induced ones, ``induced``), for random samples."""
+    selection-induced ones, ``induced``), for random samples; ``losses`` may hold several seeds of a
+    (distribution, size) (column ``seed``): each point is then the mean over them, as in every other figure."""
     block = losses[(losses["test"] == test) & losses["size"].isin([size, reference])]
     wide = block.pivot_table(index=["example_id", "dist"], columns="size", values="loss")
     ids = wide.index.get_level_values("example_id").unique()

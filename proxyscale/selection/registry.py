@@ -106,6 +106,12 @@ def noise_selections(names: list[str], reference: str) -> list[str]:
     return [name for name in names if name in ("random", f"dsdm-{reference}")]
 
 
+def extra_noise_seeds(selection: dict) -> int:
+    """The retraining seeds of the noise selections beyond ``retrain_seeds`` (``noise_seeds`` minus it, or 0):
+    their ``selection_retrain_noise`` jobs train these."""
+    return max(0, selection["noise_seeds"] - selection["retrain_seeds"])
+
+
 def noise_runs(targets: list[str], names: list[str], reference: str, extra_seeds: int) -> list[tuple[str, str]]:
     """The (target, selection) runs retrained with seeds beyond ``selection.retrain_seeds`` (``extra_seeds``
     of them; none when 0), in the order the DsDm report's inputs list them."""
