@@ -8,10 +8,18 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-import pytest
-import yaml
+# One thread per process, in this test process and the ones it starts: pytest-xdist (scripts/test) runs a
+# worker per core beside the workflows the tests start, so a second OpenMP or OpenBLAS thread oversubscribes
+# the cores and the threads spin waiting for each other (a tiny model trained ten times slower under the
+# suite than alone). Set before numpy and torch load, which size their pools then; a workflow job still
+# sets torch to its rule's threads (proxyscale.runner.limit_threads).
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
-from proxyscale.config import DATA_KEYS
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from proxyscale.config import DATA_KEYS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
@@ -138,19 +146,27 @@ def tiny(tmp_path) -> tuple[dict, Path]:
     return tiny_config(), tmp_path
 
 
-SHARED_RUNS = ("tiny_run",)
-"""Session fixtures holding a finished workflow run: the tests that read one share a pytest-xdist group, so
-under ``-n N --dist loadgroup`` (scripts/test) one worker makes the run once and runs them all, and two
-workers never run Snakemake in the same directory at once (the second would find it locked)."""
+SHARED_RUNS = ("tiny_run", "uninterrupted")
+"""Fixtures holding a finished workflow run (session- or module-scoped): the tests that read one share a
+pytest-xdist group, so under ``-n N --dist loadgroup`` (scripts/test) one worker makes the run once and runs
+them all, and two workers never run Snakemake in the same directory at once (the second would find it
+locked)."""
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
-    """Put every test that reads a shared run (:data:`SHARED_RUNS`) in that run's xdist group."""
+    """Put every test that reads a shared run (:data:`SHARED_RUNS`) in that run's xdist group, and the
+    longest tests first: the shrunk presets (``smoke``), then the workflows (``workflow``), then the rest,
+    each in file order. pytest-xdist hands tests out in this order (groups of several tests before single
+    ones), so the minutes-long runs start at once and the many short tests fill the workers' gaps at the
+    end, rather than one long test starting last and running alone."""
     for item in items:
         for run in SHARED_RUNS:
             if run in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(run))
+    items.sort(
+        key=lambda item: 0 if item.get_closest_marker("smoke") else 1 if item.get_closest_marker("workflow") else 2
+    )
 
 
 @pytest.fixture(scope="session")

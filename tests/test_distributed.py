@@ -79,6 +79,20 @@ def _signal_config() -> dict:
     return config
 
 
+SIGNAL_TARGET = "results/checkpoints/mixture/ref.pt"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """The signalled tests' run, never stopped: made once for both (its result does not depend on how the
+    other run is stopped); a shared run (conftest.SHARED_RUNS), so both tests go to one xdist worker."""
+    clean = tmp_path_factory.mktemp("uninterrupted")
+    write_config(_signal_config(), clean)
+    result = run_snakemake(clean, "--cores", "2", SIGNAL_TARGET)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return clean
+
+
 def _job_processes(workdir: Path) -> tuple[int | None, list[int]]:
     """The job's own process (the runner that started torchrun) and all of them: of the processes running
     the train job's script in ``workdir`` (runner, torchrun, ranks), the one whose parent is none of them."""
@@ -98,17 +112,16 @@ def _job_processes(workdir: Path) -> tuple[int | None, list[int]]:
 
 @pytest.mark.workflow
 @pytest.mark.parametrize("signalled", ["outermost", "every"])
-def test_a_two_process_job_signalled_saves_within_a_step_and_resumes_bit_identical(tmp_path, signalled):
+def test_a_two_process_job_signalled_saves_within_a_step_and_resumes_bit_identical(tmp_path, signalled, uninterrupted):
     """SIGUSR1 (SLURM's --signal ahead of the time limit) sent to the job's runner alone reaches both
     ranks through torchrun; sent to every process of the job, as SLURM does, torchrun gets it twice (from
     SLURM and from the runner) and still waits for the ranks. They save at the end of the step they are
     in and the job stops with one line; run again, it resumes and ends with the weights and losses of a
     run never stopped."""
-    target = "results/checkpoints/mixture/ref.pt"
-    stopped, clean = tmp_path / "stopped", tmp_path / "clean"
-    for workdir in (stopped, clean):
-        workdir.mkdir()
-        write_config(_signal_config(), workdir)
+    target = SIGNAL_TARGET
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    write_config(_signal_config(), stopped)
     shards = [f"results/shards/{s}.npy" for s in tiny_config()["distributions"]["mixture"]]
     assert run_snakemake(stopped, "--cores", "2", *shards).returncode == 0  # so the signal falls on training
     cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(stopped), "--cores", "2"]
@@ -136,11 +149,10 @@ def test_a_two_process_job_signalled_saves_within_a_step_and_resumes_bit_identic
 
     assert run_snakemake(stopped, "--cores", "2", target).returncode == 0
     assert f"resuming from {state.relative_to(stopped)} (step {saved})" in log.read_text()
-    assert run_snakemake(clean, "--cores", "2", target).returncode == 0
-    a, b = (torch.load(w / target, weights_only=True) for w in (stopped, clean))
+    a, b = (torch.load(w / target, weights_only=True) for w in (stopped, uninterrupted))
     assert a["meta"]["resumed_from_step"] == saved and b["meta"]["resumed_from_step"] is None
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in b["state_dict"])
-    curves = [pd.read_parquet(w / "results/train_logs/mixture/ref.parquet") for w in (stopped, clean)]
+    curves = [pd.read_parquet(w / "results/train_logs/mixture/ref.parquet") for w in (stopped, uninterrupted)]
     assert curves[0]["loss"].tolist() == curves[1]["loss"].tolist()
 
 
