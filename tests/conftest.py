@@ -155,18 +155,11 @@ locked)."""
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
-    """Put every test that reads a shared run (:data:`SHARED_RUNS`) in that run's xdist group, and the
-    longest tests first: the shrunk presets (``smoke``), then the workflows (``workflow``), then the rest,
-    each in file order. pytest-xdist hands tests out in this order (groups of several tests before single
-    ones), so the minutes-long runs start at once and the many short tests fill the workers' gaps at the
-    end, rather than one long test starting last and running alone."""
+    """Put every test that reads a shared run (:data:`SHARED_RUNS`) in that run's xdist group."""
     for item in items:
         for run in SHARED_RUNS:
             if run in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(run))
-    items.sort(
-        key=lambda item: 0 if item.get_closest_marker("smoke") else 1 if item.get_closest_marker("workflow") else 2
-    )
 
 
 @pytest.fixture(scope="session")
