@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -86,20 +89,20 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_training_job_killed_at_its_time_limit_is_retried_and_resumes(tmp_path):
-    """A train job that needs about two minutes here (92,800 steps at about 800 a second) under a one-minute
-    time limit: SLURM stops it (SIGTERM, then SIGKILL), the profile's retry resubmits it, the retry resumes
-    from the saved state, and the weights are bit-identical to a local, uninterrupted run's (which runs
-    meanwhile on the other core). The first job is at least twice too short for the work on any machine
-    up to 2.5 times faster than this one; every later job gets a 20-minute limit (scontrol, as an admin
-    would), so the outcome does not depend on how many one-minute windows this machine needs."""
+def test_a_training_job_killed_at_its_time_limit_is_retried_and_resumes(tmp_path, cancel_leftovers):
+    """A train job under a one-minute time limit: once it has saved its first state the test freezes it
+    (SIGSTOP to its processes, as a debugger would), so its limit falls mid-run on any machine however fast,
+    without a minute of training. At the limit SLURM sends SIGCONT and SIGTERM, the job saves and ends
+    TIMEOUT, the profile's retry resubmits it, the retry resumes from the saved state, and the weights are
+    bit-identical to a local, uninterrupted run's (which runs meanwhile on the other core). Every later
+    job gets a 20-minute limit (scontrol, as an admin would), so the retry is never cut short."""
     reason = _slurm_ready()
     if reason:
         unavailable("slurm", reason)
     target = "results/checkpoints/mixture/ref.pt"
     config = tiny_config()
-    config["model"] = {"context_length": 32, "tokens_per_param": 3200, "max_repetition": 2000}
-    config["resume_every_minutes"] = 0.05  # a save every 3 s
+    config["model"] = {"context_length": 32, "tokens_per_param": 400, "max_repetition": 2000}  # 11,600 steps
+    config["resume_every_minutes"] = 0.02  # a save every 1.2 s
     config["resources"] = {"train": {"mem_mb": 1500, "runtime": 1, "threads": 1}}
     slurm, local = tmp_path / "slurm", tmp_path / "local"
     for workdir in (slurm, local):
@@ -111,14 +114,17 @@ def test_a_training_job_killed_at_its_time_limit_is_retried_and_resumes(tmp_path
     base = ["snakemake", target, "--snakefile", str(REPO / "Snakefile"), "--configfile", "config.yaml"]
     local_run = subprocess.Popen([*base, "--cores", "1"], cwd=local, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     with _later_jobs_get_minutes(20):
-        result = subprocess.run(
+        slurm_run = subprocess.Popen(
             [*base, *PROFILE, "--retries", "1"],
-            cwd=slurm, capture_output=True, text=True, timeout=1500,
+            cwd=slurm, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        frozen = _freeze_once_saved(slurm / "results/resume", slurm_run)
+        stdout, stderr = slurm_run.communicate(timeout=1500)
     local_out, _ = local_run.communicate(timeout=600)
     assert local_run.returncode == 0, local_out[-3000:]
-    assert result.returncode == 0, result.stderr[-5000:]
-    submitted = re.findall(r"submitted with SLURM jobid (\d+)", result.stdout + result.stderr)
+    assert slurm_run.returncode == 0, stderr[-5000:]
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", stdout + stderr)
+    assert submitted[0] == frozen, (submitted, frozen)
     states = [re.search(r"JobState=(\w+)", _job_state(job)) for job in submitted]
     assert [m and m.group(1) for m in states] == ["TIMEOUT", "COMPLETED"], submitted
     log = (slurm / "results/logs/train/mixture/ref.log").read_text()
@@ -128,6 +134,33 @@ def test_a_training_job_killed_at_its_time_limit_is_retried_and_resumes(tmp_path
     assert a["meta"]["resumed_from_step"] and b["meta"]["resumed_from_step"] is None
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in b["state_dict"])
     assert not list((slurm / "results/resume").rglob("*.pt"))
+
+
+def _freeze_once_saved(resume: Path, run: subprocess.Popen, timeout: float = 600) -> str:
+    """Stop (SIGSTOP to each of its processes, behind SLURM's back as a debugger's would be) the one running
+    SLURM job as soon as a saved training state appears under ``resume``; its id. Fails if the run ends first."""
+    for _ in range(int(timeout / 0.2)):
+        if any(not p.name.startswith(".") for p in resume.rglob("*.pt")):  # not an atomic write's temporary
+            running = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i"], capture_output=True, text=True)
+            (job,) = running.stdout.split()
+            pids = subprocess.run(["scontrol", "listpids", job], capture_output=True, text=True, check=True)
+            for line in pids.stdout.splitlines()[1:]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(line.split()[0]), signal.SIGSTOP)
+            return job
+        assert run.poll() is None, "the SLURM run ended before its training job saved a state"
+        time.sleep(0.2)
+    raise AssertionError(f"no saved training state under {resume} within {timeout} s")
+
+
+@pytest.fixture
+def cancel_leftovers():
+    """Cancel whatever the test left in the queue (a frozen job would hold a CPU, and count as the next
+    run's first job)."""
+    yield
+    queued = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+    if queued:
+        subprocess.run(["scancel", *queued])
 
 
 @contextlib.contextmanager
