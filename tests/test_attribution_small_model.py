@@ -113,3 +113,8 @@ def test_the_lds_report_names_the_dimensions_each_size_used_and_why():
         "dimensions: min(k, parameters))"
     )
     assert "They span 148 of them" in note
+
+
+def test_the_report_says_one_checkpoint_in_the_singular():
+    """A smoke overlay trains one checkpoint per size: "1 checkpoint (seeds)", not "1 checkpoints"."""
+    assert [report._count(n, "checkpoint") for n in (1, 8)] == ["1 checkpoint", "8 checkpoints"]

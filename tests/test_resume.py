@@ -175,7 +175,7 @@ TARGET = "results/checkpoints/mixture/ref.pt"
 
 def _config(lr: float = 0.01) -> dict:
     config = tiny_config()
-    config["model"] = {"context_length": 32, "tokens_per_param": 200, "max_repetition": 100}
+    config["model"] = {"context_length": 32, "tokens_per_param": 120, "max_repetition": 100}  # 3,480 steps
     config["sizes"]["ref"]["lr"] = lr
     config["resume_every_minutes"] = 0.005  # a save every 0.3 s
     config["resources"] = {"train": {"threads": 1}}

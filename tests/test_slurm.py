@@ -101,8 +101,8 @@ def test_a_training_job_killed_at_its_time_limit_is_retried_and_resumes(tmp_path
         unavailable("slurm", reason)
     target = "results/checkpoints/mixture/ref.pt"
     config = tiny_config()
-    config["model"] = {"context_length": 32, "tokens_per_param": 400, "max_repetition": 2000}  # 11,600 steps
-    config["resume_every_minutes"] = 0.02  # a save every 1.2 s
+    config["model"] = {"context_length": 32, "tokens_per_param": 150, "max_repetition": 2000}  # 4,350 steps
+    config["resume_every_minutes"] = 0.005  # a save every 0.3 s
     config["resources"] = {"train": {"mem_mb": 1500, "runtime": 1, "threads": 1}}
     slurm, local = tmp_path / "slurm", tmp_path / "local"
     for workdir in (slurm, local):

@@ -22,12 +22,18 @@ COST_COLUMNS = [
 ]
 
 
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1 (a smoke overlay trains one checkpoint)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _introduction(setup: dict, pct: str) -> list[str]:
     return [
         "# Data attribution across scale: do proxy datamodels predict the reference?",
         "",
         f"Setting **{setup['setting']}** ({setup['description']}); {setup['n_train']} training and "
-        f"{setup['n_targets']} target examples. Every size trains {setup['checkpoints']} checkpoints (seeds), "
+        f"{setup['n_targets']} target examples. Every size trains "
+        f"{_count(setup['checkpoints'], 'checkpoint')} (seeds), "
         + _protocol(setup)
         + f"; TRAK (traker, {setup['projection']} projection of size up to {setup['proj_dim']}, a new one per "
         "checkpoint, "
