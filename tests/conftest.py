@@ -18,6 +18,13 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import pytest  # noqa: E402
 import yaml  # noqa: E402
+from cpu_durations import (  # noqa: E402,F401 (the hooks of --cpu-durations)
+    pytest_addoption,
+    pytest_runtest_logreport,
+    pytest_runtest_makereport,
+    pytest_runtest_setup,
+    pytest_terminal_summary,
+)
 
 from proxyscale.config import DATA_KEYS  # noqa: E402
 
